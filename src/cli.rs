@@ -1,0 +1,207 @@
+//! The command line of SPEC 2: parse, load the config, dispatch to a command.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Mode};
+use crate::enrich::Enricher;
+use crate::error::{Error, Result};
+use crate::modes::{self, Run, Stats};
+use crate::sink::{self, Sink};
+use crate::warmup;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "streamer",
+    version,
+    about = "Kafka product-view events into a PostgreSQL star schema, exactly once",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// The main job: warm up, then stream until SIGINT/SIGTERM.
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Stream only (no warmup).
+    Run {
+        config: PathBuf,
+        /// Exit 0 once every assigned partition is read to its end and committed.
+        #[arg(long)]
+        until_caught_up: bool,
+    },
+    /// Create the schema and fill dim_date (idempotent).
+    Warmup { config: PathBuf },
+    /// Validate the config and reach Kafka and PostgreSQL.
+    Check { config: PathBuf },
+}
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match (cli.config, cli.command) {
+        (Some(path), None) => stream(Config::load(&path)?, false, true),
+        (None, Some(Command::Run { config, until_caught_up })) => {
+            stream(Config::load(&config)?, until_caught_up, false)
+        }
+        (None, Some(Command::Warmup { config })) => {
+            let cfg = Config::load(&config)?;
+            let pool = sink::pool(&cfg, 1)?;
+            warmup::run(&pool, cfg.pipeline.retry_budget)
+        }
+        (None, Some(Command::Check { config })) => check(&config),
+        _ => Err(Error::Config("usage: streamer CONFIG | streamer COMMAND CONFIG (see --help)".into())),
+    }
+}
+
+/// Warm up (optionally) and stream until stopped or caught up.
+pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
+    for key in &cfg.ignored {
+        log::info!("config: {key} is a Spark setting and is ignored");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // A second signal while stopping ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .map_err(|e| Error::fatal("installing signal handlers", e))?;
+    }
+    let pool = sink::pool(&cfg, cfg.pipeline.pg_pool_size)?;
+    if warm {
+        warmup::run(&pool, cfg.pipeline.retry_budget)?;
+    }
+    let enricher = Arc::new(Enricher::open(&cfg.geoip_paths)?);
+    let threads = cfg.pipeline.transform_threads;
+    let transform_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("transform-{i}"))
+        .build()
+        .map_err(|e| Error::fatal("starting the transform pool", e))?;
+    let sink = Sink::new(
+        pool,
+        cfg.kafka.group_id.clone(),
+        enricher,
+        cfg.pipeline.retry_budget,
+    );
+    log::info!(
+        "streaming {:?} as group {} in {} mode",
+        cfg.kafka.topics,
+        cfg.kafka.group_id,
+        match cfg.pipeline.mode {
+            Mode::Partition => "partition",
+            Mode::Batch => "batch",
+        }
+    );
+    let run = Arc::new(Run {
+        cfg,
+        sink,
+        pool: transform_pool,
+        stop: stop.clone(),
+        until_caught_up,
+        stats: Stats::default(),
+    });
+    let progress = spawn_progress(run.clone(), Duration::from_secs(10));
+    let result = modes::run(run.clone());
+    drop(progress);
+    let s = &run.stats;
+    log::info!(
+        "stopped: {} messages, {} facts, {} duplicates, {} dead letters in {} batches",
+        s.messages.load(std::sync::atomic::Ordering::Relaxed),
+        s.facts.load(std::sync::atomic::Ordering::Relaxed),
+        s.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+        s.dead_letters.load(std::sync::atomic::Ordering::Relaxed),
+        s.batches.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    result
+}
+
+/// A thread logging one progress line per interval; it ends with the process.
+fn spawn_progress(run: Arc<Run>, every: Duration) -> Option<std::thread::JoinHandle<()>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    std::thread::Builder::new()
+        .name("progress".into())
+        .spawn(move || {
+            let mut last = (0u64, 0u64, std::time::Instant::now());
+            loop {
+                std::thread::sleep(every);
+                let (m, f) = (run.stats.messages.load(Relaxed), run.stats.facts.load(Relaxed));
+                let secs = last.2.elapsed().as_secs_f64().max(0.001);
+                log::info!(
+                    "progress: {:.0} events/s, {:.0} fact rows/s, {} facts, {} dead letters total",
+                    (m - last.0) as f64 / secs,
+                    (f - last.1) as f64 / secs,
+                    f,
+                    run.stats.dead_letters.load(Relaxed)
+                );
+                last = (m, f, std::time::Instant::now());
+            }
+        })
+        .ok()
+}
+
+/// Validate the config, reach PostgreSQL and Kafka, and say what is wrong.
+fn check(path: &std::path::Path) -> Result<()> {
+    let cfg = Config::load(path)?;
+    println!("config: ok ({})", path.display());
+    let mut failures = 0;
+    match cfg.postgres.pg_config().connect(postgres::NoTls) {
+        Ok(mut c) => match c.simple_query("SELECT 1") {
+            Ok(_) => println!(
+                "postgres: ok ({}:{}/{})",
+                cfg.postgres.host, cfg.postgres.port, cfg.postgres.database
+            ),
+            Err(e) => {
+                failures += 1;
+                println!("postgres: FAILED: {e}");
+            }
+        },
+        Err(e) => {
+            failures += 1;
+            println!(
+                "postgres: FAILED to connect to {}:{}/{}: {e}",
+                cfg.postgres.host, cfg.postgres.port, cfg.postgres.database
+            );
+        }
+    }
+    let consumer: Result<rdkafka::consumer::BaseConsumer, _> =
+        crate::source::client_config(&cfg).create();
+    match consumer {
+        Ok(c) => {
+            for topic in &cfg.kafka.topics {
+                use rdkafka::consumer::Consumer;
+                match c.fetch_metadata(Some(topic), Duration::from_secs(10)) {
+                    Ok(md) => {
+                        let parts = md.topics().first().map_or(0, |t| t.partitions().len());
+                        let err = md.topics().first().and_then(|t| t.error());
+                        match err {
+                            None => println!("kafka: ok (topic {topic}, {parts} partitions)"),
+                            Some(e) => {
+                                failures += 1;
+                                println!("kafka: topic {topic}: {e:?}");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        println!("kafka: FAILED to reach the brokers for topic {topic}: {e}");
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            failures += 1;
+            println!("kafka: FAILED to create a client: {e}");
+        }
+    }
+    if failures == 0 {
+        Ok(())
+    } else {
+        Err(Error::fatal("check", format!("{failures} problem(s) found")))
+    }
+}

@@ -1,0 +1,16 @@
+//! streamer: Kafka product-view events into a PostgreSQL star schema, exactly once.
+//! The binary in `main.rs` is a thin shell over [`cli::run`].
+
+pub mod cli;
+pub mod config;
+pub mod enrich;
+pub mod error;
+pub mod modes;
+pub mod offsets;
+pub mod pipeline;
+pub mod sink;
+pub mod source;
+pub mod transform;
+pub mod warmup;
+
+pub use error::{Error, Result};

@@ -1,0 +1,220 @@
+//! What both modes share: the run context (sink, transform pool, limits, stop flag,
+//! counters), cutting batches, and flushing one batch: transform, one transaction, then
+//! the Kafka group commit.
+
+pub mod batch;
+pub mod partition;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, Mode};
+use crate::error::{Error, Result};
+use crate::offsets;
+use crate::pipeline::{prepare, Msg};
+use crate::sink::{Outcome, Sink};
+use crate::source::{PartitionReader, Source};
+
+/// Counters since start, for the progress line (and metrics).
+#[derive(Default)]
+pub struct Stats {
+    pub messages: AtomicU64,
+    pub batches: AtomicU64,
+    pub facts: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub dead_letters: AtomicU64,
+    pub dim_rows: AtomicU64,
+}
+
+/// Everything a loop needs, shared between threads.
+pub struct Run {
+    pub cfg: Config,
+    pub sink: Sink,
+    pub pool: rayon::ThreadPool,
+    pub stop: Arc<AtomicBool>,
+    pub until_caught_up: bool,
+    pub stats: Stats,
+}
+
+impl Run {
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Read the stored offsets of newly assigned partitions, retrying while PostgreSQL is away.
+    pub fn load_offsets(&self, parts: &[(String, i32)]) -> Result<Vec<(String, i32, Option<i64>)>> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.try_load_offsets(parts) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_retriable() && started.elapsed() < self.cfg.pipeline.retry_budget => {
+                    log::warn!("reading stream_offsets failed, retrying in {delay:?}: {e}");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn try_load_offsets(&self, parts: &[(String, i32)]) -> Result<Vec<(String, i32, Option<i64>)>> {
+        let mut conn = self
+            .sink
+            .pool()
+            .get()
+            .map_err(|e| Error::from_pool("connecting to PostgreSQL", e))?;
+        let mut out = Vec::with_capacity(parts.len());
+        for (topic, p) in parts {
+            for (partition, next) in offsets::load(&mut *conn, self.sink.group(), topic, &[*p])? {
+                out.push((topic.clone(), partition, next));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Transform and write one batch, then tell Kafka. Fenced partitions are re-seeked
+    /// to what PostgreSQL holds.
+    pub fn flush(&self, source: &Source, readers: &mut [&mut PartitionReader], msgs: Vec<Msg>) -> Result<()> {
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let n = msgs.len();
+        let prepared = prepare(&self.pool, msgs, |t, p| {
+            readers
+                .iter()
+                .find(|r| &*r.topic == t && r.partition == p)
+                .and_then(|r| r.expected)
+        });
+        let transformed = started.elapsed();
+        match self.sink.write(&prepared)? {
+            Outcome::Committed(w) => {
+                let mut group = Vec::with_capacity(prepared.offsets.len());
+                for adv in &prepared.offsets {
+                    if let Some(r) = readers
+                        .iter_mut()
+                        .find(|r| *r.topic == *adv.topic && r.partition == adv.partition)
+                    {
+                        r.committed(adv.next);
+                    }
+                    group.push((adv.topic.as_str(), adv.partition, adv.next));
+                }
+                source.commit_group_offsets(&group);
+                let s = &self.stats;
+                s.messages.fetch_add(n as u64, Ordering::Relaxed);
+                s.batches.fetch_add(1, Ordering::Relaxed);
+                s.facts.fetch_add(w.facts, Ordering::Relaxed);
+                s.duplicates.fetch_add(w.duplicates, Ordering::Relaxed);
+                s.dead_letters.fetch_add(w.dead_letters, Ordering::Relaxed);
+                let dims = w.dim_dates + w.dim_products + w.dim_locations + w.dim_agents;
+                s.dim_rows.fetch_add(dims, Ordering::Relaxed);
+                let line = format!(
+                    "batch {}: {n} messages, {} facts, {} duplicates, {} dead letters, \
+                     dims {}/{}/{}/{} (date/product/location/agent), transform {} ms, total {} ms",
+                    s.batches.load(Ordering::Relaxed),
+                    w.facts,
+                    w.duplicates,
+                    w.dead_letters,
+                    w.dim_dates,
+                    w.dim_products,
+                    w.dim_locations,
+                    w.dim_agents,
+                    transformed.as_millis(),
+                    started.elapsed().as_millis()
+                );
+                if self.cfg.pipeline.mode == Mode::Batch {
+                    log::info!("{line}");
+                } else {
+                    log::debug!("{line}");
+                }
+            }
+            Outcome::Fenced(moved) => {
+                for (topic, partition, now) in moved {
+                    log::warn!(
+                        "{topic}/{partition}: stream_offsets moved by another owner (now {now:?}); \
+                         batch dropped uncommitted, resuming from there"
+                    );
+                    if let Some(r) = readers
+                        .iter_mut()
+                        .find(|r| *r.topic == *topic && r.partition == partition)
+                    {
+                        source.seek(r, now)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Accumulates messages until a limit is reached.
+pub struct Batcher {
+    pub msgs: Vec<Msg>,
+    bytes: usize,
+    first_at: Option<Instant>,
+    max_messages: usize,
+    max_bytes: usize,
+    max_age: Duration,
+}
+
+impl Batcher {
+    pub fn new(max_messages: usize, max_bytes: usize, max_age: Duration) -> Self {
+        Batcher {
+            msgs: Vec::new(),
+            bytes: 0,
+            first_at: None,
+            max_messages: max_messages.max(1),
+            max_bytes: max_bytes.max(1),
+            max_age,
+        }
+    }
+
+    pub fn push(&mut self, m: Msg) {
+        self.first_at.get_or_insert_with(Instant::now);
+        self.bytes += m.size();
+        self.msgs.push(m);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    pub fn full(&self) -> bool {
+        self.msgs.len() >= self.max_messages || self.bytes >= self.max_bytes
+    }
+
+    /// Time left before the oldest message has waited `max_age` (None: empty batch).
+    pub fn time_left(&self) -> Option<Duration> {
+        self.first_at
+            .map(|t| self.max_age.saturating_sub(t.elapsed()))
+    }
+
+    pub fn due(&self) -> bool {
+        self.full() || self.time_left().is_some_and(|d| d.is_zero())
+    }
+
+    pub fn take(&mut self) -> Vec<Msg> {
+        self.bytes = 0;
+        self.first_at = None;
+        std::mem::take(&mut self.msgs)
+    }
+
+    /// Drop the messages of partitions no longer ours (revoked): they stay uncommitted.
+    pub fn retain(&mut self, keep: impl Fn(&Msg) -> bool) {
+        self.msgs.retain(keep);
+        self.bytes = self.msgs.iter().map(Msg::size).sum();
+        if self.msgs.is_empty() {
+            self.first_at = None;
+        }
+    }
+}
+
+/// Run the configured mode until stopped (or caught up, when asked).
+pub fn run(run: Arc<Run>) -> Result<()> {
+    match run.cfg.pipeline.mode {
+        Mode::Partition => partition::run(run),
+        Mode::Batch => batch::run(run),
+    }
+}

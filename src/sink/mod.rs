@@ -1,0 +1,166 @@
+//! The PostgreSQL sink: one transaction per batch holding its offsets (fenced), dimension
+//! rows, fact rows and dead letters; retriable failures are retried with backoff within
+//! the configured budget, so a batch is either wholly committed or not at all.
+
+pub mod copy;
+pub mod dims;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+
+use crate::config::Config;
+use crate::enrich::Enricher;
+use crate::error::{Error, Result};
+use crate::offsets::{self, Fence};
+use crate::pipeline::Prepared;
+use dims::{DimCaches, DimRows};
+
+pub type PgPool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// Build the connection pool (lazily connecting, so a server that is down is retried).
+pub fn pool(cfg: &Config, size: u32) -> Result<PgPool> {
+    if cfg.postgres.sslmode == "require" {
+        return Err(Error::Config(
+            "[postgres] sslmode: `require` is not supported by this build yet".into(),
+        ));
+    }
+    let manager = PostgresConnectionManager::new(cfg.postgres.pg_config(), NoTls);
+    Ok(r2d2::Pool::builder()
+        .max_size(size.max(1))
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_secs(5))
+        .build_unchecked(manager))
+}
+
+/// What became of one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// committed now (or by an earlier attempt whose commit reply was lost)
+    Committed(WriteStats),
+    /// another owner moved a partition's offset; nothing was written. The caller must
+    /// resume the listed partitions from the offsets given (None: no row).
+    Fenced(Vec<(String, i32, Option<i64>)>),
+}
+
+/// Rows written by one batch, per table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub facts: u64,
+    pub duplicates: u64,
+    pub dead_letters: u64,
+    pub dim_dates: u64,
+    pub dim_products: u64,
+    pub dim_locations: u64,
+    pub dim_agents: u64,
+    pub attempts: u32,
+}
+
+pub struct Sink {
+    pool: PgPool,
+    group: String,
+    enricher: Arc<Enricher>,
+    caches: DimCaches,
+    retry_budget: Duration,
+}
+
+impl Sink {
+    pub fn new(pool: PgPool, group: String, enricher: Arc<Enricher>, retry_budget: Duration) -> Self {
+        Sink {
+            pool,
+            group,
+            enricher,
+            caches: DimCaches::new(200_000),
+            retry_budget,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Write one prepared batch in one transaction, retrying retriable failures.
+    pub fn write(&self, batch: &Prepared) -> Result<Outcome> {
+        let dims = DimRows::collect(&batch.facts, &self.caches, &self.enricher);
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.attempt(batch, &dims) {
+                Ok(Outcome::Committed(mut stats)) => {
+                    dims.remember(&self.caches);
+                    stats.attempts = attempts;
+                    if attempts > 1 {
+                        log::info!("batch committed after {attempts} attempts");
+                    }
+                    return Ok(Outcome::Committed(stats));
+                }
+                Ok(fenced) => return Ok(fenced),
+                Err(e) if e.is_retriable() && started.elapsed() < self.retry_budget => {
+                    log::warn!("PostgreSQL write failed (attempt {attempts}), retrying in {delay:?}: {e}");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn attempt(&self, batch: &Prepared, dims: &DimRows) -> Result<Outcome> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| Error::from_pool("connecting to PostgreSQL", e))?;
+        let mut tx = conn
+            .transaction()
+            .map_err(|e| Error::from_pg("beginning the batch transaction", e))?;
+
+        // Offsets first: the row locks serialise writers of the same partition.
+        let mut moved = Vec::new();
+        let mut already = 0;
+        for adv in &batch.offsets {
+            match offsets::advance(&mut tx, &self.group, adv)? {
+                Fence::Advanced => {}
+                Fence::AlreadyCommitted => already += 1,
+                Fence::Moved(now) => moved.push((adv.topic.clone(), adv.partition, now)),
+            }
+        }
+        if already == batch.offsets.len() && already > 0 {
+            // A lost commit reply: the whole batch is in already.
+            return Ok(Outcome::Committed(WriteStats::default()));
+        }
+        if !moved.is_empty() || already > 0 {
+            let mut all = moved;
+            for adv in &batch.offsets {
+                if !all.iter().any(|m| m.0 == adv.topic && m.1 == adv.partition) {
+                    let now = offsets::load(&mut tx, &self.group, &adv.topic, &[adv.partition])?;
+                    all.push((adv.topic.clone(), adv.partition, now.first().and_then(|x| x.1)));
+                }
+            }
+            return Ok(Outcome::Fenced(all)); // dropping `tx` rolls back
+        }
+
+        dims.write(&mut tx)?;
+        let facts = copy::write_facts(&mut tx, &batch.facts)?;
+        copy::write_dead_letters(&mut tx, &batch.dead)?;
+        tx.commit()
+            .map_err(|e| Error::from_pg("committing the batch transaction", e))?;
+        Ok(Outcome::Committed(WriteStats {
+            facts,
+            duplicates: batch.facts.len() as u64 - facts + batch.in_batch_duplicates as u64,
+            dead_letters: batch.dead.len() as u64,
+            dim_dates: dims.dates.len() as u64,
+            dim_products: dims.products.len() as u64,
+            dim_locations: dims.locations.len() as u64,
+            dim_agents: dims.agents.len() as u64,
+            attempts: 0,
+        }))
+    }
+}

@@ -1,0 +1,283 @@
+//! The Kafka side: the consumer and its context, rebalance events handed to the mode's loop
+//! (assignment happens there, after partition queues are split and offsets are read from
+//! PostgreSQL), per-partition readers that filter replays and report EOF.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+
+use crate::config::{Config, StartingOffsets};
+use crate::error::{Error, Result};
+use crate::pipeline::Msg;
+
+/// A rebalance, as librdkafka announced it; the loop acts on it after `poll` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebalance {
+    Assign(Vec<(String, i32)>),
+    Revoke(Vec<(String, i32)>),
+    Error(String),
+}
+
+/// Consumer context: records rebalances instead of assigning inside the callback.
+#[derive(Default)]
+pub struct Ctx {
+    events: Mutex<Vec<Rebalance>>,
+}
+
+impl Ctx {
+    fn take(&self) -> Vec<Rebalance> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn rebalance(
+        &self,
+        _consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let parts: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        let event = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(parts),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(parts),
+            other => Rebalance::Error(format!("{other:?}")),
+        };
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event);
+    }
+}
+
+pub type Consumer_ = BaseConsumer<Ctx>;
+
+/// The subscribed consumer, shared by the loop and its partition readers.
+pub struct Source {
+    pub consumer: Arc<Consumer_>,
+    starting: StartingOffsets,
+}
+
+/// librdkafka settings that our delivery guarantee depends on; the user may not override them.
+const OWNED: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("enable.partition.eof", "true"),
+];
+
+pub fn client_config(cfg: &Config) -> ClientConfig {
+    let mut cc = ClientConfig::new();
+    cc.set("client.id", &cfg.kafka.client_id);
+    cc.set("group.id", &cfg.kafka.group_id);
+    cc.set(
+        "auto.offset.reset",
+        match cfg.kafka.starting_offsets {
+            StartingOffsets::Earliest => "earliest",
+            StartingOffsets::Latest => "latest",
+        },
+    );
+    for (k, v) in &cfg.kafka.properties {
+        cc.set(k, &v.0);
+    }
+    for (k, v) in OWNED {
+        cc.set(*k, *v);
+    }
+    cc
+}
+
+impl Source {
+    /// Create the consumer and subscribe to the configured topics.
+    pub fn subscribe(cfg: &Config) -> Result<Source> {
+        let consumer: Consumer_ = client_config(cfg)
+            .create_with_context(Ctx::default())
+            .map_err(|e| Error::Config(format!("[remote_kafka]: cannot create consumer: {e}")))?;
+        let topics: Vec<&str> = cfg.kafka.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| Error::fatal(format!("subscribing to {topics:?}"), e))?;
+        Ok(Source {
+            consumer: Arc::new(consumer),
+            starting: cfg.kafka.starting_offsets,
+        })
+    }
+
+    /// Serve the main queue for up to `timeout`; returns the rebalances it announced.
+    /// A message on the main queue means a partition queue was not split in time: that
+    /// is reported as an error so the caller can stop safely rather than lose it.
+    pub fn poll_events(&self, timeout: Duration) -> Result<Vec<Rebalance>> {
+        match self.consumer.poll(timeout) {
+            None => {}
+            Some(Ok(m)) => {
+                return Err(Error::fatal(
+                    format!("{}/{} offset {}", m.topic(), m.partition(), m.offset()),
+                    "message arrived on the main queue instead of its partition queue",
+                ))
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            Some(Err(e)) => {
+                if matches!(e, KafkaError::MessageConsumptionFatal(_)) {
+                    return Err(Error::fatal("kafka consumer", e));
+                }
+                log::warn!("kafka: {e}");
+            }
+        }
+        Ok(self.consumer.context().take())
+    }
+
+    /// Split the queues of `parts`, then assign them at the given next offsets
+    /// (None: no stored offset, `startingOffsets` applies).
+    pub fn assign(&self, parts: &[(String, i32, Option<i64>)]) -> Result<Vec<PartitionReader>> {
+        let mut readers = Vec::with_capacity(parts.len());
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, next) in parts {
+            let queue = self
+                .consumer
+                .split_partition_queue(topic, *partition)
+                .ok_or_else(|| {
+                    Error::fatal(format!("{topic}/{partition}"), "cannot split partition queue")
+                })?;
+            let offset = match (next, self.starting) {
+                (Some(n), _) => Offset::Offset(*n),
+                (None, StartingOffsets::Earliest) => Offset::Beginning,
+                (None, StartingOffsets::Latest) => Offset::End,
+            };
+            tpl.add_partition_offset(topic, *partition, offset)
+                .map_err(|e| Error::fatal(format!("{topic}/{partition}"), e))?;
+            readers.push(PartitionReader {
+                topic: Arc::from(topic.as_str()),
+                partition: *partition,
+                queue,
+                expected: *next,
+                position: *next,
+                at_eof: false,
+            });
+        }
+        let res = if self.cooperative() {
+            self.consumer.incremental_assign(&tpl)
+        } else {
+            self.consumer.assign(&tpl)
+        };
+        res.map_err(|e| Error::fatal("assigning partitions", e))?;
+        Ok(readers)
+    }
+
+    /// Give partitions back after their readers are stopped.
+    pub fn unassign(&self, parts: &[(String, i32)]) -> Result<()> {
+        let res = if self.cooperative() {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p) in parts {
+                tpl.add_partition(t, *p);
+            }
+            self.consumer.incremental_unassign(&tpl)
+        } else {
+            self.consumer.unassign()
+        };
+        res.map_err(|e| Error::fatal("unassigning partitions", e))
+    }
+
+    fn cooperative(&self) -> bool {
+        matches!(
+            self.consumer.rebalance_protocol(),
+            rdkafka::consumer::RebalanceProtocol::Cooperative
+        )
+    }
+
+    /// Tell the Kafka group how far PostgreSQL has committed (for lag tools only).
+    pub fn commit_group_offsets(&self, offsets: &[(&str, i32, i64)]) {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, o) in offsets {
+            if let Err(e) = tpl.add_partition_offset(t, *p, Offset::Offset(*o)) {
+                log::debug!("group offset {t}/{p}: {e}");
+            }
+        }
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+            log::debug!("committing group offsets: {e}");
+        }
+    }
+
+    /// Move a partition to `next` after a fence (None: back to `startingOffsets`).
+    pub fn seek(&self, reader: &mut PartitionReader, next: Option<i64>) -> Result<()> {
+        let offset = match (next, self.starting) {
+            (Some(n), _) => Offset::Offset(n),
+            (None, StartingOffsets::Earliest) => Offset::Beginning,
+            (None, StartingOffsets::Latest) => Offset::End,
+        };
+        self.consumer
+            .seek(&reader.topic, reader.partition, offset, Duration::from_secs(10))
+            .map_err(|e| Error::fatal(format!("seeking {}/{}", reader.topic, reader.partition), e))?;
+        reader.expected = next;
+        reader.position = next;
+        reader.at_eof = false;
+        Ok(())
+    }
+}
+
+/// What one poll of a partition gave.
+pub enum Polled {
+    Msg(Msg),
+    Eof,
+    Nothing,
+}
+
+/// One assigned partition's queue, with the offset PostgreSQL holds for it.
+pub struct PartitionReader {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    queue: PartitionQueue<Ctx>,
+    /// next_offset in `stream_offsets` as last seen (None: no row)
+    pub expected: Option<i64>,
+    /// messages below this offset are replays of committed ones and are skipped
+    position: Option<i64>,
+    /// the last poll reached the end of the partition and nothing came since
+    pub at_eof: bool,
+}
+
+impl PartitionReader {
+    pub fn poll(&mut self, timeout: Duration) -> Polled {
+        match self.queue.poll(timeout) {
+            None => Polled::Nothing,
+            Some(Ok(m)) => {
+                if self.position.is_some_and(|p| m.offset() < p) {
+                    return Polled::Nothing;
+                }
+                self.at_eof = false;
+                Polled::Msg(Msg {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    offset: m.offset(),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                })
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                self.at_eof = true;
+                Polled::Eof
+            }
+            Some(Err(e)) => {
+                log::warn!("kafka {}/{}: {e}", self.topic, self.partition);
+                Polled::Nothing
+            }
+        }
+    }
+
+    /// Record a commit: PostgreSQL now holds `next`.
+    pub fn committed(&mut self, next: i64) {
+        self.expected = Some(next);
+        self.position = Some(next);
+    }
+
+    pub fn key(&self) -> (String, i32) {
+        (self.topic.to_string(), self.partition)
+    }
+}

@@ -1,0 +1,56 @@
+//! Warmup: apply schema.sql and fill dim_date 2010-2030, idempotently and under an advisory
+//! lock so that several processes starting at once do not race. Fast when already current.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::sink::PgPool;
+
+/// The DDL, compiled into the binary so a container needs no extra file.
+pub const SCHEMA: &str = include_str!("../schema.sql");
+
+/// Arbitrary constant: the advisory lock taken while the schema is applied.
+const LOCK_KEY: i64 = 0x5354_5245_414d; // "STREAM"
+
+/// Apply the schema, retrying while PostgreSQL is unreachable within `budget`.
+pub fn run(pool: &PgPool, budget: Duration) -> Result<()> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match apply(pool) {
+            Ok(()) => {
+                log::info!("warmup done in {} ms", started.elapsed().as_millis());
+                return Ok(());
+            }
+            Err(e) if e.is_retriable() && started.elapsed() < budget => {
+                log::warn!("warmup: PostgreSQL not reachable, retrying in {delay:?}: {e}");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn apply(pool: &PgPool) -> Result<()> {
+    let mut conn = pool
+        .get()
+        .map_err(|e| Error::from_pool("warmup: connecting to PostgreSQL", e))?;
+    let mut tx = conn
+        .transaction()
+        .map_err(|e| Error::from_pg("warmup: beginning", e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .map_err(|e| Error::from_pg("warmup: taking the schema lock", e))?;
+    tx.batch_execute(SCHEMA)
+        .map_err(|e| Error::from_pg("warmup: applying schema.sql", e))?;
+    tx.execute(
+        "SELECT streamer_fill_dim_date(DATE '2010-01-01', DATE '2030-12-31') \
+         WHERE (SELECT count(*) FROM dim_date \
+                WHERE full_date BETWEEN DATE '2010-01-01' AND DATE '2030-12-31') < 7670",
+        &[],
+    )
+    .map_err(|e| Error::from_pg("warmup: filling dim_date", e))?;
+    tx.commit()
+        .map_err(|e| Error::from_pg("warmup: committing", e))?;
+    Ok(())
+}
