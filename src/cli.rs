@@ -106,7 +106,9 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
         until_caught_up,
         stats: Stats::default(),
     });
-    let progress = spawn_progress(run.clone(), Duration::from_secs(10));
+    // progress_interval 0: no progress lines.
+    let every = run.cfg.progress_interval;
+    let progress = (!every.is_zero()).then(|| spawn_progress(run.clone(), every));
     let result = modes::run(run.clone());
     drop(progress);
     let s = &run.stats;

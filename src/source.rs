@@ -2,12 +2,13 @@
 //! (assignment happens there, after partition queues are split and offsets are read from
 //! PostgreSQL), per-partition readers that filter replays and report EOF.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
@@ -28,6 +29,9 @@ pub enum Rebalance {
 #[derive(Default)]
 pub struct Ctx {
     events: Mutex<Vec<Rebalance>>,
+    /// set once the loop has stopped its readers: revocations are then answered at once
+    /// (librdkafka's close waits for them)
+    closing: AtomicBool,
 }
 
 impl Ctx {
@@ -41,10 +45,22 @@ impl ClientContext for Ctx {}
 impl ConsumerContext for Ctx {
     fn rebalance(
         &self,
-        _consumer: &BaseConsumer<Self>,
+        consumer: &BaseConsumer<Self>,
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
+        if self.closing.load(Ordering::Acquire) {
+            if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+                let res = match consumer.rebalance_protocol() {
+                    RebalanceProtocol::Cooperative => consumer.incremental_unassign(tpl),
+                    _ => consumer.unassign(),
+                };
+                if let Err(e) = res {
+                    log::debug!("unassign while closing: {e}");
+                }
+            }
+            return;
+        }
         let parts: Vec<(String, i32)> = tpl
             .elements()
             .iter()
@@ -188,10 +204,17 @@ impl Source {
     }
 
     fn cooperative(&self) -> bool {
-        matches!(
-            self.consumer.rebalance_protocol(),
-            rdkafka::consumer::RebalanceProtocol::Cooperative
-        )
+        matches!(self.consumer.rebalance_protocol(), RebalanceProtocol::Cooperative)
+    }
+
+    /// Called when every reader has stopped: leave the group cleanly (partitions go to
+    /// the other members at once instead of after the session timeout).
+    pub fn close(&self) {
+        self.consumer.context().closing.store(true, Ordering::Release);
+        self.consumer.unsubscribe();
+        if let Err(e) = self.consumer.unassign() {
+            log::debug!("unassign on close: {e}");
+        }
     }
 
     /// Tell the Kafka group how far PostgreSQL has committed (for lag tools only).

@@ -13,13 +13,19 @@ const PER_PARTITION_TURN: usize = 512;
 
 pub fn run(run: Arc<Run>) -> Result<()> {
     let source = Source::subscribe(&run.cfg)?;
+    let result = drain(&run, &source);
+    source.close();
+    result
+}
+
+fn drain(run: &Run, source: &Source) -> Result<()> {
     let p = &run.cfg.pipeline;
     let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.trigger_interval);
     let mut readers: Vec<PartitionReader> = Vec::new();
     let mut assigned_once = false;
     loop {
         if run.stopping() {
-            return flush(&run, &source, &mut readers, &mut batch);
+            return flush(run, source, &mut readers, &mut batch);
         }
         let mut got = false;
         for r in readers.iter_mut() {
@@ -68,7 +74,7 @@ pub fn run(run: Arc<Run>) -> Result<()> {
         }
         let all_eof = readers.iter().all(|r| r.at_eof);
         if batch.due() || (run.until_caught_up && all_eof && !batch.is_empty()) {
-            flush(&run, &source, &mut readers, &mut batch)?;
+            flush(run, source, &mut readers, &mut batch)?;
         }
         if run.until_caught_up && assigned_once && all_eof && batch.is_empty() {
             log::info!("caught up: every assigned partition is read to its end and committed");

@@ -40,6 +40,7 @@ pub fn run(run: Arc<Run>) -> Result<()> {
         }
     };
     let stopped = stop_all(&run, workers);
+    source.close();
     result.and(stopped)
 }
 
