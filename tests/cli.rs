@@ -1,0 +1,73 @@
+//! The binary's command line: bad configs exit 2 with a message naming section, key and
+//! line, and no password ever reaches the output. `check` reaches real PostgreSQL.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{run_to_exit, run_to_exit_env, TempDir, TestDb};
+
+const SEED: &str = "[local_spark]\napp_name = cli_test\n\n[docker_postgres]\nhost_in = db\n\
+host_out = 127.0.0.1\ndatabase = DBNAME\nuser = postgres\npassword = Hunter2-s3cr3t\n\
+port_in = 5432\nport_out = 5432\n\n[remote_kafka]\nkafka.bootstrap.servers = 127.0.0.1:1\n\
+subscribe = product_view\nstartingOffsets = earliest\n";
+
+const SECRET: &str = "Hunter2-s3cr3t";
+
+fn write(dir: &TempDir, text: &str) -> String {
+    let p = dir.join("config.ini");
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn bad_configs_exit_2_naming_section_key_and_line() {
+    let dir = TempDir::new("cli");
+    let cases: Vec<(String, &str, &str)> = vec![
+        (format!("{SEED}\n[pipeline]\nbatch_max_messages = lots\n"), "[pipeline]", "batch_max_messages"),
+        (format!("{SEED}\n[pipeline]\nmode = sideways\n"), "[pipeline]", "mode"),
+        (format!("{SEED}\n[nonsense]\nx = 1\n"), "[nonsense]", ""),
+        (SEED.replace("subscribe = product_view\n", ""), "[remote_kafka]", "subscribe"),
+        (SEED.replace("user = postgres", "usr = postgres"), "[docker_postgres]", "usr"),
+    ];
+    for (text, section, key) in cases {
+        let cfg = write(&dir, &text);
+        let out = run_to_exit(&["run", &cfg], Duration::from_secs(30));
+        out.assert_code(2);
+        assert!(out.output.contains(section), "message names {section}: {}", out.output);
+        assert!(out.output.contains(key), "message names {key}: {}", out.output);
+        assert!(!out.output.contains(SECRET), "password leaked: {}", out.output);
+    }
+    // A line number is given for keys read from the file.
+    let cfg = write(&dir, &format!("{SEED}\n[pipeline]\nbatch_max_messages = lots\n"));
+    let line = SEED.lines().count() + 3;
+    let out = run_to_exit(&["run", &cfg], Duration::from_secs(30));
+    assert!(out.output.contains(&format!("line {line}")), "line {line} named: {}", out.output);
+    // A missing file and an unknown command are exit 2 as well.
+    run_to_exit(&["run", "/nonexistent/config.ini"], Duration::from_secs(30)).assert_code(2);
+    run_to_exit(&["frobnicate", "x"], Duration::from_secs(30)).assert_code(2);
+}
+
+#[test]
+fn committed_config_ini_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.ini");
+    let text = std::fs::read_to_string(path).unwrap();
+    streamer::config::Config::parse(&text, &[]).expect("config.ini parses");
+}
+
+#[test]
+fn check_reports_without_leaking_the_password() {
+    let db = TestDb::create();
+    let dir = TempDir::new("cli-check");
+    let cfg = write(&dir, &SEED.replace("DBNAME", db.name()));
+    // PostgreSQL is reachable (trust auth ignores the password); Kafka at port 1 is not.
+    let out = run_to_exit_env(
+        &["check", &cfg],
+        &[("STREAMER__DOCKER_POSTGRES__PASSWORD", "Env-0verride-pw")],
+        Duration::from_secs(60),
+    );
+    out.assert_code(1);
+    assert!(out.output.contains("postgres: ok"), "{}", out.output);
+    assert!(out.output.contains("kafka: FAILED"), "{}", out.output);
+    assert!(!out.output.contains(SECRET) && !out.output.contains("Env-0verride-pw"), "{}", out.output);
+}
