@@ -15,11 +15,15 @@ CREATE TABLE IF NOT EXISTS dim_date (
     is_weekend    boolean  NOT NULL
 );
 
+-- current_url / language_code come from the earliest event (first_seen = its time_stamp,
+-- ties broken by URL) unless a catalog CSV set them (from_catalog), which always wins.
 CREATE TABLE IF NOT EXISTS dim_product (
     product_key    text PRIMARY KEY,
     name           text,
     current_url    text,
-    language_code  text
+    language_code  text,
+    first_seen     bigint,
+    from_catalog   boolean NOT NULL DEFAULT false
 );
 
 CREATE TABLE IF NOT EXISTS dim_location (

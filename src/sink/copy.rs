@@ -16,12 +16,23 @@ const FACT_COLUMNS: &str = "sales_key, event_id, doc_id, time_stamp, full_date, 
     recommendation, utm_source, utm_medium, collection, \"option\"";
 
 fn fact_types() -> Vec<Type> {
-    let mut t = vec![Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::DATE, Type::TIME];
+    let mut t = vec![
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::DATE,
+        Type::TIME,
+    ];
     t.extend(std::iter::repeat_n(Type::TEXT, 18));
     t
 }
 
-fn copy_facts(tx: &mut Transaction<'_>, table: &str, facts: &[Fact]) -> Result<(), postgres::Error> {
+fn copy_facts(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    facts: &[Fact],
+) -> Result<(), postgres::Error> {
     let sink = tx.copy_in(&format!("COPY {table} ({FACT_COLUMNS}) FROM STDIN BINARY"))?;
     let types = fact_types();
     let mut w = BinaryCopyInWriter::new(sink, &types);
@@ -82,7 +93,10 @@ pub fn write_facts(tx: &mut Transaction<'_>, facts: &[Fact]) -> Result<u64> {
         }
         Err(e) => return Err(Error::from_pg(ctx, e)),
     }
-    log::debug!("{} facts: some keys already stored, using the staging path", facts.len());
+    log::debug!(
+        "{} facts: some keys already stored, using the staging path",
+        facts.len()
+    );
     tx.batch_execute(
         "CREATE TEMP TABLE IF NOT EXISTS stage_fact_sales \
          (LIKE fact_sales INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",

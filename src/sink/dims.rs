@@ -1,8 +1,8 @@
 //! Dimension rows for a batch: only keys this process has not committed before (a bounded
 //! cache), enriched once, upserted with array parameters in a fixed table and key order.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::borrow::Borrow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use std::sync::Mutex;
 
@@ -13,43 +13,59 @@ use crate::enrich::{product_url, Enricher};
 use crate::error::{Error, Result};
 use crate::transform::Fact;
 
-/// Keys known to be committed in a dimension. Bounded: cleared when full, which only
-/// costs a few redundant `ON CONFLICT DO NOTHING` rows.
-pub struct KnownKeys<K> {
-    set: Mutex<HashSet<K>>,
+/// Keys known to be committed in a dimension, with a value each. Bounded: cleared when
+/// full, which only costs a few redundant `ON CONFLICT` rows.
+pub struct Known<K, V = ()> {
+    map: Mutex<HashMap<K, V>>,
     capacity: usize,
 }
 
-impl<K: Eq + Hash + Clone> KnownKeys<K> {
+impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
     pub fn new(capacity: usize) -> Self {
-        KnownKeys {
-            set: Mutex::new(HashSet::new()),
+        Known {
+            map: Mutex::new(HashMap::new()),
             capacity,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<K>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
         // A poisoned cache is still a valid cache: it only ever holds committed keys.
-        self.set.lock().unwrap_or_else(|p| p.into_inner())
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The keys of `keys` that are not known, in the order given (one lock per call).
+    /// The keys of `keys` that `keep` says still need writing, given what is known of
+    /// them (None: not known), in the order given. One lock per call.
+    pub fn needed<'a, Q>(
+        &self,
+        keys: impl IntoIterator<Item = &'a Q>,
+        keep: impl Fn(&'a Q, Option<&V>) -> bool,
+    ) -> Vec<&'a Q>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + 'a,
+    {
+        let map = self.lock();
+        keys.into_iter()
+            .filter(|k| keep(k, map.get(*k)))
+            .collect()
+    }
+
+    /// The keys of `keys` that are not known.
     pub fn unknown<'a, Q>(&self, keys: impl IntoIterator<Item = &'a Q>) -> Vec<&'a Q>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized + 'a,
     {
-        let set = self.lock();
-        keys.into_iter().filter(|k| !set.contains(*k)).collect()
+        self.needed(keys, |_, v| v.is_none())
     }
 
-    pub fn insert_all(&self, keys: impl IntoIterator<Item = K>) {
-        let mut set = self.lock();
-        for k in keys {
-            if set.len() >= self.capacity {
-                set.clear();
+    pub fn insert_all(&self, entries: impl IntoIterator<Item = (K, V)>) {
+        let mut map = self.lock();
+        for (k, v) in entries {
+            if map.len() >= self.capacity {
+                map.clear();
             }
-            set.insert(k);
+            map.insert(k, v);
         }
     }
 
@@ -64,21 +80,33 @@ impl<K: Eq + Hash + Clone> KnownKeys<K> {
 
 /// The caches of all four dimensions, shared by every worker.
 pub struct DimCaches {
-    pub dates: KnownKeys<NaiveDate>,
-    pub products: KnownKeys<String>,
-    pub locations: KnownKeys<String>,
-    pub agents: KnownKeys<String>,
+    pub dates: Known<NaiveDate>,
+    /// product key → (time_stamp, URL) of the earliest event whose URL is committed
+    pub products: Known<String, (i64, String)>,
+    pub locations: Known<String>,
+    pub agents: Known<String>,
 }
 
 impl DimCaches {
     pub fn new(capacity: usize) -> Self {
         DimCaches {
-            dates: KnownKeys::new(capacity),
-            products: KnownKeys::new(capacity),
-            locations: KnownKeys::new(capacity),
-            agents: KnownKeys::new(capacity),
+            dates: Known::new(capacity),
+            products: Known::new(capacity),
+            locations: Known::new(capacity),
+            agents: Known::new(capacity),
         }
     }
+}
+
+/// A `dim_product` row from events. The URL kept is the one of the earliest event (by
+/// `time_stamp`, then URL text), so the row does not depend on which partition or which
+/// restart saw the product first.
+#[derive(Debug, Clone)]
+pub struct ProductRow {
+    pub key: String,
+    pub url: Option<String>,
+    pub language: Option<String>,
+    pub first_seen: Option<i64>,
 }
 
 /// Dimension rows a batch must write, sorted by key (a fixed order avoids deadlocks
@@ -86,8 +114,8 @@ impl DimCaches {
 #[derive(Debug, Default)]
 pub struct DimRows {
     pub dates: Vec<NaiveDate>,
-    /// (product_key, current_url without query, language_code)
-    pub products: Vec<(String, Option<String>, Option<String>)>,
+    /// (product_key, current_url without query, language_code, time_stamp of that event)
+    pub products: Vec<ProductRow>,
     /// (ip_key, ip, country_code, country_name, region, city)
     pub locations: Vec<[Option<String>; 6]>,
     /// (key, agent, browser, browser_version, os, os_version, device_category)
@@ -98,15 +126,22 @@ impl DimRows {
     /// Collect the rows of keys not yet known to be committed, enriching each new key once.
     pub fn collect(facts: &[Fact], caches: &DimCaches, enricher: &Enricher) -> DimRows {
         let mut dates = BTreeSet::new();
-        let mut products: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+        let mut products: BTreeMap<&str, Option<(i64, String, Option<&'static str>)>> =
+            BTreeMap::new();
         let mut ips: BTreeMap<&str, &str> = BTreeMap::new();
         let mut agents: BTreeMap<&str, &str> = BTreeMap::new();
         for f in facts {
             dates.insert(f.full_date);
             if let Some(p) = &f.product_key {
-                let url = products.entry(p.as_str()).or_insert(None);
-                if url.is_none() {
-                    *url = f.current_url.as_deref().filter(|u| !u.is_empty());
+                let first = products.entry(p.as_str()).or_insert(None);
+                if let Some(url) = f.current_url.as_deref().filter(|u| !u.is_empty()) {
+                    if first.as_ref().is_none_or(|known| f.time_stamp <= known.0) {
+                        let (url, lang) = product_url(url);
+                        let candidate = (f.time_stamp, url, lang);
+                        if first.as_ref().is_none_or(|k| (k.0, &k.1) > (candidate.0, &candidate.1)) {
+                            *first = Some(candidate);
+                        }
+                    }
                 }
             }
             if let (Some(k), Some(ip)) = (&f.ip_key, &f.ip) {
@@ -117,20 +152,30 @@ impl DimRows {
             }
         }
         let mut rows = DimRows {
-            dates: caches.dates.unknown(dates.iter()).into_iter().copied().collect(),
+            dates: caches
+                .dates
+                .unknown(dates.iter())
+                .into_iter()
+                .copied()
+                .collect(),
             ..DimRows::default()
         };
-        let new_products = caches.products.unknown(products.keys().copied());
+        // A known product needs writing again only when this batch saw it earlier.
+        let new_products = caches.products.needed(products.keys().copied(), |k, known| {
+            match (known, products.get(k).and_then(Option::as_ref)) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(known), Some((ts, url, _))) => (*ts, url) < (known.0, &known.1),
+            }
+        });
         for key in new_products {
-            let url = products.get(key).copied().flatten();
-            let (url, lang) = match url {
-                Some(u) => {
-                    let (u, l) = product_url(u);
-                    (Some(u), l.map(str::to_string))
-                }
-                None => (None, None),
-            };
-            rows.products.push((key.to_string(), url, lang));
+            let first = products.get(key).and_then(Option::as_ref);
+            rows.products.push(ProductRow {
+                key: key.to_string(),
+                url: first.map(|f| f.1.clone()),
+                language: first.and_then(|f| f.2.map(str::to_string)),
+                first_seen: first.map(|f| f.0),
+            });
         }
         for key in caches.locations.unknown(ips.keys().copied()) {
             let ip = ips.get(key).copied().unwrap_or_default();
@@ -167,25 +212,23 @@ impl DimRows {
                 .map_err(|e| Error::from_pg("writing dim_date", e))?;
         }
         if !self.products.is_empty() {
-            let col = |i: usize| -> Vec<Option<&str>> {
-                self.products
-                    .iter()
-                    .map(|r| match i {
-                        0 => Some(r.0.as_str()),
-                        1 => r.1.as_deref(),
-                        _ => r.2.as_deref(),
-                    })
-                    .collect()
-            };
+            let keys: Vec<&str> = self.products.iter().map(|r| r.key.as_str()).collect();
+            let urls: Vec<Option<&str>> = self.products.iter().map(|r| r.url.as_deref()).collect();
+            let langs: Vec<Option<&str>> =
+                self.products.iter().map(|r| r.language.as_deref()).collect();
+            let seen: Vec<Option<i64>> = self.products.iter().map(|r| r.first_seen).collect();
             tx.execute(
-                "INSERT INTO dim_product AS d (product_key, current_url, language_code) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) \
+                "INSERT INTO dim_product AS d (product_key, current_url, language_code, first_seen) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
                  ON CONFLICT (product_key) DO UPDATE SET \
-                   current_url = COALESCE(d.current_url, EXCLUDED.current_url), \
-                   language_code = COALESCE(d.language_code, EXCLUDED.language_code) \
-                 WHERE (d.current_url IS NULL AND EXCLUDED.current_url IS NOT NULL) \
-                    OR (d.language_code IS NULL AND EXCLUDED.language_code IS NOT NULL)",
-                &[&col(0), &col(1), &col(2)],
+                   current_url = EXCLUDED.current_url, \
+                   language_code = EXCLUDED.language_code, \
+                   first_seen = EXCLUDED.first_seen \
+                 WHERE NOT d.from_catalog AND EXCLUDED.first_seen IS NOT NULL \
+                   AND (d.first_seen IS NULL \
+                        OR (EXCLUDED.first_seen, EXCLUDED.current_url COLLATE \"C\") \
+                            < (d.first_seen, d.current_url COLLATE \"C\"))",
+                &[&keys, &urls, &langs, &seen],
             )
             .map_err(|e| Error::from_pg("writing dim_product", e))?;
         }
@@ -219,19 +262,17 @@ impl DimRows {
     /// After the commit: remember what is now known to exist. A product is only
     /// remembered once it has a URL, so a later event can still fill it in.
     pub fn remember(&self, caches: &DimCaches) {
-        caches.dates.insert_all(self.dates.iter().copied());
-        caches.products.insert_all(
-            self.products
-                .iter()
-                .filter(|p| p.1.is_some())
-                .map(|p| p.0.clone()),
-        );
+        caches.dates.insert_all(self.dates.iter().map(|d| (*d, ())));
+        caches.products.insert_all(self.products.iter().filter_map(|p| {
+            let url = p.url.as_deref()?;
+            Some((p.key.clone(), (p.first_seen?, url.to_string())))
+        }));
         caches
             .locations
-            .insert_all(self.locations.iter().filter_map(|r| r[0].clone()));
+            .insert_all(self.locations.iter().filter_map(|r| Some((r[0].clone()?, ()))));
         caches
             .agents
-            .insert_all(self.agents.iter().filter_map(|r| r[0].clone()));
+            .insert_all(self.agents.iter().filter_map(|r| Some((r[0].clone()?, ()))));
     }
 
     pub fn len(&self) -> usize {

@@ -67,7 +67,12 @@ pub struct Sink {
 }
 
 impl Sink {
-    pub fn new(pool: PgPool, group: String, enricher: Arc<Enricher>, retry_budget: Duration) -> Self {
+    pub fn new(
+        pool: PgPool,
+        group: String,
+        enricher: Arc<Enricher>,
+        retry_budget: Duration,
+    ) -> Self {
         Sink {
             pool,
             group,
@@ -104,7 +109,9 @@ impl Sink {
                 }
                 Ok(fenced) => return Ok(fenced),
                 Err(e) if e.is_retriable() && started.elapsed() < self.retry_budget => {
-                    log::warn!("PostgreSQL write failed (attempt {attempts}), retrying in {delay:?}: {e}");
+                    log::warn!(
+                        "PostgreSQL write failed (attempt {attempts}), retrying in {delay:?}: {e}"
+                    );
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
@@ -141,7 +148,11 @@ impl Sink {
             for adv in &batch.offsets {
                 if !all.iter().any(|m| m.0 == adv.topic && m.1 == adv.partition) {
                     let now = offsets::load(&mut tx, &self.group, &adv.topic, &[adv.partition])?;
-                    all.push((adv.topic.clone(), adv.partition, now.first().and_then(|x| x.1)));
+                    all.push((
+                        adv.topic.clone(),
+                        adv.partition,
+                        now.first().and_then(|x| x.1),
+                    ));
                 }
             }
             return Ok(Outcome::Fenced(all)); // dropping `tx` rolls back

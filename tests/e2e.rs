@@ -1,0 +1,304 @@
+//! End to end against the real broker and PostgreSQL: generated events with duplicates and
+//! malformed messages, `run --until-caught-up`, exact tables; and restart safety (SIGKILL
+//! mid-run, run again: the same tables as an uninterrupted run).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::events::{data_set, DataSet, BASE_TS};
+use common::{spawn_streamer, write_config, Broker, TempDir, TestDb};
+
+const PIPELINE_SMALL_BATCHES: &str =
+    "[pipeline]\nbatch_max_messages = 150\nbatch_max_latency_ms = 50\n";
+
+fn cfg_path(dir: &TempDir, broker: &Broker, db: &TestDb, topic: &str, extra: &str) -> String {
+    write_config(dir.path(), &broker.bootstrap(), db.name(), topic, extra)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn warmup_and_drain(dir: &Path, cfg: &str, envs: &[(&str, &str)]) {
+    let mut w = spawn_streamer(dir, &["warmup", cfg], envs);
+    let st = w.wait_or_fail(Duration::from_secs(60));
+    assert!(st.success(), "warmup failed: {}", w.output());
+    let mut s = spawn_streamer(dir, &["run", cfg, "--until-caught-up"], envs);
+    let st = s.wait_or_fail(Duration::from_secs(240));
+    assert!(st.success(), "run failed ({st}): {}", s.output());
+}
+
+/// Highest produced offset + 1 per partition.
+fn produced_ends(positions: &[(i32, i64)]) -> BTreeMap<i32, i64> {
+    let mut ends = BTreeMap::new();
+    for (p, o) in positions {
+        let e = ends.entry(*p).or_insert(0);
+        *e = (*e).max(o + 1);
+    }
+    ends
+}
+
+fn assert_tables(db: &TestDb, ds: &DataSet, ends: &BTreeMap<i32, i64>, topic: &str) {
+    let mut c = db.client();
+    assert_eq!(
+        db.count("fact_sales"),
+        ds.facts.len() as i64,
+        "fact_sales rows"
+    );
+    let dead_total: usize = ds.dead.values().sum();
+    assert_eq!(
+        db.count("dead_letter"),
+        dead_total as i64,
+        "dead_letter rows"
+    );
+    for (reason, n) in &ds.dead {
+        let got: i64 = c
+            .query_one(
+                "SELECT count(*) FROM dead_letter WHERE split_part(reason, ':', 1) = $1",
+                &[reason],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(got, *n as i64, "dead letters with reason {reason}");
+    }
+    assert_eq!(
+        db.count("dim_product"),
+        ds.products.len() as i64,
+        "dim_product rows"
+    );
+    assert_eq!(
+        db.count("dim_location"),
+        ds.ips.len() as i64,
+        "dim_location rows"
+    );
+    assert_eq!(
+        db.count("dim_user_agent"),
+        ds.agents.len() as i64,
+        "dim_user_agent rows"
+    );
+
+    // Every key of every fact exists in its dimension.
+    for (col, dim, key) in [
+        ("ip_key", "dim_location", "ip_key"),
+        ("user_agent_key", "dim_user_agent", "user_agent_key"),
+        ("product_key", "dim_product", "product_key"),
+        ("full_date", "dim_date", "full_date"),
+    ] {
+        let orphans = db.scalar_i64(&format!(
+            "SELECT count(*) FROM fact_sales f WHERE f.{col} IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM {dim} d WHERE d.{key} = f.{col})"
+        ));
+        assert_eq!(orphans, 0, "facts whose {col} is missing from {dim}");
+    }
+
+    // Offsets: every partition resumes right after its last message.
+    let rows = c
+        .query(
+            "SELECT partition, next_offset FROM stream_offsets WHERE topic = $1 ORDER BY partition",
+            &[&topic],
+        )
+        .unwrap();
+    let stored: BTreeMap<i32, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(&stored, ends, "stream_offsets");
+
+    // Every expected fact is there with the first message's values.
+    let rows = c
+        .query(
+            "SELECT sales_key, event_id, store_id, time_stamp FROM fact_sales",
+            &[],
+        )
+        .unwrap();
+    let got: BTreeMap<String, (String, Option<String>, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+        .collect();
+    for (key, e) in &ds.facts {
+        let row = got
+            .get(key)
+            .unwrap_or_else(|| panic!("fact {key} ({}) missing", e.id));
+        assert_eq!(row.0, e.id);
+        assert_eq!(
+            row.1.as_deref(),
+            Some(e.store_id.as_str()),
+            "first write wins for {}",
+            e.id
+        );
+        assert_eq!(row.2, e.ts);
+    }
+}
+
+#[test]
+fn loads_generated_events_exactly() {
+    let broker = Broker::start();
+    let db = TestDb::create();
+    let dir = TempDir::new("e2e");
+    let topic = "product_view";
+    broker.create_topic(topic, 4);
+    let ds = data_set(3000, 300, 4, 7);
+    let positions = broker.produce(topic, &ds.messages);
+    let ends = produced_ends(&positions);
+    assert_eq!(ends.len(), 4, "messages spread over all partitions");
+
+    let cfg = cfg_path(&dir, &broker, &db, topic, "");
+    warmup_and_drain(dir.path(), &cfg, &[]);
+    assert_tables(&db, &ds, &ends, topic);
+
+    // One sample row, column by column, from values this test chose.
+    let mut c = db.client();
+    let e = ds
+        .facts
+        .values()
+        .find(|e| e.id == "evt-000007")
+        .expect("event 7 kept");
+    let r = c
+        .query_one(
+            "SELECT sales_key, to_char(full_date, 'YYYY-MM-DD'), to_char(full_time, 'HH24:MI:SS'), \
+             product_key, ip_key, referrer_url, recommendation, utm_source, \"option\", collection, \
+             doc_id, show_recommendation FROM fact_sales WHERE event_id = 'evt-000007'",
+            &[],
+        )
+        .unwrap();
+    // 1591266092 + 7*97 = 1591266771 = 2020-06-04 10:32:51 UTC (date -u -d @1591266771)
+    assert_eq!(e.ts, BASE_TS + 7 * 97);
+    assert_eq!(r.get::<_, String>(1), "2020-06-04");
+    assert_eq!(r.get::<_, String>(2), "10:32:51");
+    assert_eq!(r.get::<_, Option<String>>(3), e.product);
+    assert_eq!(
+        r.get::<_, Option<String>>(4),
+        Some(common::events::sha_hex(&e.ip))
+    );
+    let host = r.get::<_, Option<String>>(5).expect("referrer host");
+    assert!(host.starts_with("www.glamira."), "referrer host {host}");
+    assert_eq!(r.get::<_, Option<String>>(6).as_deref(), Some("false"));
+    assert_eq!(r.get::<_, Option<String>>(7).as_deref(), Some("false"));
+    assert_eq!(
+        r.get::<_, Option<String>>(8).as_deref(),
+        Some(
+            r#"[{"option_label":"alloy","option_id":"332084","value_label":"","value_id":"3279318"}]"#
+        )
+    );
+    assert_eq!(
+        r.get::<_, Option<String>>(9).as_deref(),
+        Some("view_product_detail")
+    );
+    assert_eq!(r.get::<_, Option<String>>(10).as_deref(), Some("doc000007"));
+    // SQL-looking text is stored verbatim.
+    let email: String = c
+        .query_one(
+            "SELECT email_address FROM fact_sales WHERE event_id = 'evt-000013'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(email, "o'brien@example.com; DROP TABLE fact_sales;--");
+    // A date outside warmup's range was added on the fly (event 5 is 2036-01-01).
+    let n = db.scalar_i64(
+        "SELECT count(*) FROM dim_date WHERE full_date = DATE '2036-01-01' AND day_of_week = 2",
+    );
+    assert_eq!(n, 1, "dim_date row for 2036-01-01 (a Tuesday)");
+    // Dead letters keep the payload bytes.
+    let n =
+        db.scalar_i64("SELECT count(*) FROM dead_letter WHERE payload = 'not json at all'::bytea");
+    let sent = ds
+        .messages
+        .iter()
+        .filter(|(_, v)| v.as_deref() == Some(&b"not json at all"[..]))
+        .count();
+    assert!(sent > 0);
+    assert_eq!(n as usize, sent, "dead letters keep their payload bytes");
+    // Warmup twice changes nothing.
+    let before = db.scalar_i64("SELECT count(*) FROM dim_date");
+    assert_eq!(before, 7670 + 1, "2010-2030 plus 2036-01-01");
+    let mut w = spawn_streamer(dir.path(), &["warmup", &cfg], &[]);
+    assert!(w.wait_or_fail(Duration::from_secs(60)).success());
+    assert_eq!(db.scalar_i64("SELECT count(*) FROM dim_date"), before);
+    assert_eq!(db.count("fact_sales"), ds.facts.len() as i64);
+}
+
+/// Every table's content (minus ids and clocks) as sorted text, for whole-table comparison.
+pub fn snapshot(db: &TestDb) -> Vec<String> {
+    let mut c = db.client();
+    let mut out = Vec::new();
+    for q in [
+        "SELECT f::text FROM fact_sales f ORDER BY sales_key",
+        "SELECT d::text FROM dim_product d ORDER BY product_key",
+        "SELECT d::text FROM dim_location d ORDER BY ip_key",
+        "SELECT d::text FROM dim_user_agent d ORDER BY user_agent_key",
+        "SELECT d::text FROM dim_date d ORDER BY full_date",
+        "SELECT topic || '/' || partition || '/' || kafka_offset || '/' || reason || '/' || \
+         coalesce(encode(payload, 'hex'), 'null') FROM dead_letter ORDER BY topic, partition, kafka_offset",
+        "SELECT topic || '/' || partition || '/' || next_offset FROM stream_offsets ORDER BY topic, partition",
+    ] {
+        for r in c.query(q, &[]).unwrap() {
+            out.push(r.get::<_, String>(0));
+        }
+        out.push("--".into());
+    }
+    out
+}
+
+#[test]
+fn sigkill_mid_run_then_resume_gives_the_same_tables() {
+    let broker = Broker::start();
+    let topic = "product_view";
+    broker.create_topic(topic, 4);
+    let ds = data_set(12_000, 600, 10, 11);
+    let positions = broker.produce(topic, &ds.messages);
+    let ends = produced_ends(&positions);
+
+    // Reference: one uninterrupted run.
+    let reference = TestDb::create();
+    let dir = TempDir::new("restart-ref");
+    let cfg = cfg_path(&dir, &broker, &reference, topic, PIPELINE_SMALL_BATCHES);
+    warmup_and_drain(dir.path(), &cfg, &[]);
+    assert_tables(&reference, &ds, &ends, topic);
+
+    // Interrupted: SIGKILL while batches are being committed, then run to the end.
+    let db = TestDb::create();
+    let dir = TempDir::new("restart");
+    let cfg = cfg_path(&dir, &broker, &db, topic, PIPELINE_SMALL_BATCHES);
+    let mut w = spawn_streamer(dir.path(), &["warmup", &cfg], &[]);
+    assert!(w.wait_or_fail(Duration::from_secs(60)).success());
+    let mut kills = 0;
+    for _ in 0..3 {
+        let mut s = spawn_streamer(dir.path(), &["run", &cfg, "--until-caught-up"], &[]);
+        let start_rows = db.count("fact_sales");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        // Wait until this run has committed something, then kill it without warning.
+        while db.count("fact_sales") <= start_rows + 200 && Instant::now() < deadline {
+            if s.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if s.child.try_wait().ok().flatten().is_none() {
+            s.signal("KILL");
+            kills += 1;
+        }
+        let _ = s.wait_or_fail(Duration::from_secs(30));
+        if db.count("fact_sales") >= ds.facts.len() as i64 {
+            break;
+        }
+    }
+    assert!(kills >= 1, "the run was never interrupted mid-way");
+    let mut s = spawn_streamer(dir.path(), &["run", &cfg, "--until-caught-up"], &[]);
+    let st = s.wait_or_fail(Duration::from_secs(240));
+    assert!(st.success(), "final run failed: {}", s.output());
+    assert_tables(&db, &ds, &ends, topic);
+    assert_same(&snapshot(&db), &snapshot(&reference));
+}
+
+/// Compare two snapshots, printing only the rows that differ.
+fn assert_same(got: &[String], want: &[String]) {
+    let g: std::collections::BTreeSet<&String> = got.iter().collect();
+    let w: std::collections::BTreeSet<&String> = want.iter().collect();
+    let extra: Vec<_> = g.difference(&w).take(5).collect();
+    let missing: Vec<_> = w.difference(&g).take(5).collect();
+    assert!(
+        got.len() == want.len() && extra.is_empty() && missing.is_empty(),
+        "tables differ from the uninterrupted run ({} vs {} rows); extra {extra:#?}; missing {missing:#?}",
+        got.len(),
+        want.len()
+    );
+}
