@@ -62,7 +62,9 @@ pub fn prepare(
 
     let mut next: BTreeMap<(Arc<str>, i32), i64> = BTreeMap::new();
     for m in &msgs {
-        let e = next.entry((m.topic.clone(), m.partition)).or_insert(m.offset + 1);
+        let e = next
+            .entry((m.topic.clone(), m.partition))
+            .or_insert(m.offset + 1);
         *e = (*e).max(m.offset + 1);
     }
 

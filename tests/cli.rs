@@ -24,25 +24,60 @@ fn write(dir: &TempDir, text: &str) -> String {
 fn bad_configs_exit_2_naming_section_key_and_line() {
     let dir = TempDir::new("cli");
     let cases: Vec<(String, &str, &str)> = vec![
-        (format!("{SEED}\n[pipeline]\nbatch_max_messages = lots\n"), "[pipeline]", "batch_max_messages"),
-        (format!("{SEED}\n[pipeline]\nmode = sideways\n"), "[pipeline]", "mode"),
+        (
+            format!("{SEED}\n[pipeline]\nbatch_max_messages = lots\n"),
+            "[pipeline]",
+            "batch_max_messages",
+        ),
+        (
+            format!("{SEED}\n[pipeline]\nmode = sideways\n"),
+            "[pipeline]",
+            "mode",
+        ),
         (format!("{SEED}\n[nonsense]\nx = 1\n"), "[nonsense]", ""),
-        (SEED.replace("subscribe = product_view\n", ""), "[remote_kafka]", "subscribe"),
-        (SEED.replace("user = postgres", "usr = postgres"), "[docker_postgres]", "usr"),
+        (
+            SEED.replace("subscribe = product_view\n", ""),
+            "[remote_kafka]",
+            "subscribe",
+        ),
+        (
+            SEED.replace("user = postgres", "usr = postgres"),
+            "[docker_postgres]",
+            "usr",
+        ),
     ];
     for (text, section, key) in cases {
         let cfg = write(&dir, &text);
         let out = run_to_exit(&["run", &cfg], Duration::from_secs(30));
         out.assert_code(2);
-        assert!(out.output.contains(section), "message names {section}: {}", out.output);
-        assert!(out.output.contains(key), "message names {key}: {}", out.output);
-        assert!(!out.output.contains(SECRET), "password leaked: {}", out.output);
+        assert!(
+            out.output.contains(section),
+            "message names {section}: {}",
+            out.output
+        );
+        assert!(
+            out.output.contains(key),
+            "message names {key}: {}",
+            out.output
+        );
+        assert!(
+            !out.output.contains(SECRET),
+            "password leaked: {}",
+            out.output
+        );
     }
     // A line number is given for keys read from the file.
-    let cfg = write(&dir, &format!("{SEED}\n[pipeline]\nbatch_max_messages = lots\n"));
+    let cfg = write(
+        &dir,
+        &format!("{SEED}\n[pipeline]\nbatch_max_messages = lots\n"),
+    );
     let line = SEED.lines().count() + 3;
     let out = run_to_exit(&["run", &cfg], Duration::from_secs(30));
-    assert!(out.output.contains(&format!("line {line}")), "line {line} named: {}", out.output);
+    assert!(
+        out.output.contains(&format!("line {line}")),
+        "line {line} named: {}",
+        out.output
+    );
     // A missing file and an unknown command are exit 2 as well.
     run_to_exit(&["run", "/nonexistent/config.ini"], Duration::from_secs(30)).assert_code(2);
     run_to_exit(&["frobnicate", "x"], Duration::from_secs(30)).assert_code(2);
@@ -69,5 +104,9 @@ fn check_reports_without_leaking_the_password() {
     out.assert_code(1);
     assert!(out.output.contains("postgres: ok"), "{}", out.output);
     assert!(out.output.contains("kafka: FAILED"), "{}", out.output);
-    assert!(!out.output.contains(SECRET) && !out.output.contains("Env-0verride-pw"), "{}", out.output);
+    assert!(
+        !out.output.contains(SECRET) && !out.output.contains("Env-0verride-pw"),
+        "{}",
+        out.output
+    );
 }

@@ -45,9 +45,9 @@ fn drain(run: &Run, source: &Source) -> Result<()> {
         let wait = if got {
             Duration::ZERO
         } else {
-            batch
-                .time_left()
-                .map_or(Duration::from_millis(10), |t| t.min(Duration::from_millis(10)))
+            batch.time_left().map_or(Duration::from_millis(10), |t| {
+                t.min(Duration::from_millis(10))
+            })
         };
         for event in source.poll_events(wait)? {
             match event {
@@ -65,8 +65,15 @@ fn drain(run: &Run, source: &Source) -> Result<()> {
                             readers.iter().map(PartitionReader::key).collect()
                         }
                     };
-                    log::info!("revoked {} partitions; their uncommitted messages are dropped", parts.len());
-                    batch.retain(|m| !parts.iter().any(|(t, p)| **t == *m.topic && *p == m.partition));
+                    log::info!(
+                        "revoked {} partitions; their uncommitted messages are dropped",
+                        parts.len()
+                    );
+                    batch.retain(|m| {
+                        !parts
+                            .iter()
+                            .any(|(t, p)| **t == *m.topic && *p == m.partition)
+                    });
                     readers.retain(|r| !parts.contains(&r.key()));
                     source.unassign(&parts)?;
                 }
@@ -83,7 +90,12 @@ fn drain(run: &Run, source: &Source) -> Result<()> {
     }
 }
 
-fn flush(run: &Run, source: &Source, readers: &mut [PartitionReader], batch: &mut Batcher) -> Result<()> {
+fn flush(
+    run: &Run,
+    source: &Source,
+    readers: &mut [PartitionReader],
+    batch: &mut Batcher,
+) -> Result<()> {
     let mut refs: Vec<&mut PartitionReader> = readers.iter_mut().collect();
     run.flush(source, &mut refs, batch.take())
 }

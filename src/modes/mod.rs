@@ -49,7 +49,9 @@ impl Run {
         loop {
             match self.try_load_offsets(parts) {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_retriable() && started.elapsed() < self.cfg.pipeline.retry_budget => {
+                Err(e)
+                    if e.is_retriable() && started.elapsed() < self.cfg.pipeline.retry_budget =>
+                {
                     log::warn!("reading stream_offsets failed, retrying in {delay:?}: {e}");
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(5));
@@ -76,7 +78,12 @@ impl Run {
 
     /// Transform and write one batch, then tell Kafka. Fenced partitions are re-seeked
     /// to what PostgreSQL holds.
-    pub fn flush(&self, source: &Source, readers: &mut [&mut PartitionReader], msgs: Vec<Msg>) -> Result<()> {
+    pub fn flush(
+        &self,
+        source: &Source,
+        readers: &mut [&mut PartitionReader],
+        msgs: Vec<Msg>,
+    ) -> Result<()> {
         if msgs.is_empty() {
             return Ok(());
         }

@@ -33,7 +33,9 @@ pub fn run(run: Arc<Run>) -> Result<()> {
         }
         if run.until_caught_up
             && assigned_once
-            && workers.values().all(|w| w.caught_up.load(Ordering::Acquire))
+            && workers
+                .values()
+                .all(|w| w.caught_up.load(Ordering::Acquire))
         {
             log::info!("caught up: every assigned partition is read to its end and committed");
             break Ok(());
