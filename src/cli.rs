@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, Mode};
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
-use crate::modes::{self, Run, Stats};
+use crate::metrics::{self, Metrics};
+use crate::modes::{self, Run};
 use crate::sink::{self, Sink};
 use crate::warmup;
 
@@ -42,6 +43,9 @@ pub enum Command {
     /// Validate the config and reach Kafka and PostgreSQL.
     Check { config: PathBuf },
 }
+
+/// /healthz turns 503 after PostgreSQL writes failed (or lag stood still) this long.
+const UNHEALTHY_AFTER: Duration = Duration::from_secs(60);
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -89,11 +93,16 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
         .thread_name(|i| format!("transform-{i}"))
         .build()
         .map_err(|e| Error::fatal("starting the transform pool", e))?;
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = metrics::serve(&cfg.metrics_listen, metrics.clone(), UNHEALTHY_AFTER)? {
+        log::info!("metrics on http://{addr}/metrics, health on http://{addr}/healthz");
+    }
     let sink = Sink::new(
         pool,
         cfg.kafka.group_id.clone(),
         enricher,
         cfg.pipeline.retry_budget,
+        metrics.clone(),
     );
     log::info!(
         "streaming {:?} as group {} in {} mode",
@@ -110,47 +119,45 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
         pool: transform_pool,
         stop: stop.clone(),
         until_caught_up,
-        stats: Stats::default(),
+        metrics,
     });
     // progress_interval 0: no progress lines.
     let every = run.cfg.progress_interval;
     let progress = (!every.is_zero()).then(|| spawn_progress(run.clone(), every));
     let result = modes::run(run.clone());
     drop(progress);
-    let s = &run.stats;
+    let m = &run.metrics;
     log::info!(
         "stopped: {} messages, {} facts, {} duplicates, {} dead letters in {} batches",
-        s.messages.load(std::sync::atomic::Ordering::Relaxed),
-        s.facts.load(std::sync::atomic::Ordering::Relaxed),
-        s.duplicates.load(std::sync::atomic::Ordering::Relaxed),
-        s.dead_letters.load(std::sync::atomic::Ordering::Relaxed),
-        s.batches.load(std::sync::atomic::Ordering::Relaxed),
+        m.messages.get(),
+        m.rows_of("fact_sales"),
+        m.duplicates.get(),
+        m.dead_letters_total(),
+        m.batches.get(),
     );
     result
 }
 
 /// A thread logging one progress line per interval; it ends with the process.
 fn spawn_progress(run: Arc<Run>, every: Duration) -> Option<std::thread::JoinHandle<()>> {
-    use std::sync::atomic::Ordering::Relaxed;
     std::thread::Builder::new()
         .name("progress".into())
         .spawn(move || {
             let mut last = (0u64, 0u64, std::time::Instant::now());
             loop {
                 std::thread::sleep(every);
-                let (m, f) = (
-                    run.stats.messages.load(Relaxed),
-                    run.stats.facts.load(Relaxed),
-                );
+                let m = &run.metrics;
+                let (msgs, facts) = (m.messages.get(), m.rows_of("fact_sales"));
                 let secs = last.2.elapsed().as_secs_f64().max(0.001);
                 log::info!(
-                    "progress: {:.0} events/s, {:.0} fact rows/s, {} facts, {} dead letters total",
-                    (m - last.0) as f64 / secs,
-                    (f - last.1) as f64 / secs,
-                    f,
-                    run.stats.dead_letters.load(Relaxed)
+                    "progress: {:.0} events/s, {:.0} fact rows/s, {} facts, {} dead letters, lag {}",
+                    (msgs - last.0) as f64 / secs,
+                    (facts - last.1) as f64 / secs,
+                    facts,
+                    m.dead_letters_total(),
+                    m.total_lag()
                 );
-                last = (m, f, std::time::Instant::now());
+                last = (msgs, facts, std::time::Instant::now());
             }
         })
         .ok()
@@ -161,7 +168,7 @@ fn check(path: &std::path::Path) -> Result<()> {
     let cfg = Config::load(path)?;
     println!("config: ok ({})", path.display());
     let mut failures = 0;
-    match cfg.postgres.pg_config().connect(postgres::NoTls) {
+    match cfg.postgres.pg_config().connect(sink::tls()?) {
         Ok(mut c) => match c.simple_query("SELECT 1") {
             Ok(_) => println!(
                 "postgres: ok ({}:{}/{})",

@@ -10,11 +10,13 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::statistics::Statistics;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use crate::config::{Config, StartingOffsets};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::pipeline::Msg;
 
 /// A rebalance, as librdkafka announced it; the loop acts on it after `poll` returns.
@@ -29,6 +31,10 @@ pub enum Rebalance {
 #[derive(Default)]
 pub struct Ctx {
     events: Mutex<Vec<Rebalance>>,
+    /// where librdkafka's statistics (high watermarks) go
+    metrics: Option<Arc<Metrics>>,
+    /// since when no broker has been reachable (None: some broker is up)
+    down_since: Mutex<Option<Instant>>,
     /// set once the loop has stopped its readers: revocations are then answered at once
     /// (librdkafka's close waits for them)
     closing: AtomicBool,
@@ -36,16 +42,39 @@ pub struct Ctx {
 
 impl Ctx {
     fn take(&self) -> Vec<Rebalance> {
-        std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *lock(&self.events))
     }
 }
 
+/// A poisoned lock still guards valid data here (plain values, no invariants).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl ClientContext for Ctx {
+    fn stats(&self, statistics: Statistics) {
+        if statistics.brokers.values().any(|b| b.state == "UP") {
+            *lock(&self.down_since) = None;
+        }
+        if let Some(m) = &self.metrics {
+            m.high_watermarks(statistics.topics.into_iter().flat_map(|(topic, t)| {
+                t.partitions
+                    .into_iter()
+                    .filter(|(p, _)| *p >= 0)
+                    .map(move |(p, part)| (topic.clone(), p, part.hi_offset))
+            }));
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         match error {
             // Every end of partition also comes through here; it is not an error.
-            KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF) => {
+            KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
                 log::trace!("kafka: {reason}")
+            }
+            KafkaError::Global(RDKafkaErrorCode::AllBrokersDown) => {
+                lock(&self.down_since).get_or_insert_with(Instant::now);
+                log::warn!("kafka: {error}: {reason}");
             }
             _ => log::warn!("kafka: {error}: {reason}"),
         }
@@ -81,10 +110,7 @@ impl ConsumerContext for Ctx {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(parts),
             other => Rebalance::Error(format!("{other:?}")),
         };
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(event);
+        lock(&self.events).push(event);
     }
 }
 
@@ -94,6 +120,7 @@ pub type Consumer_ = BaseConsumer<Ctx>;
 pub struct Source {
     pub consumer: Arc<Consumer_>,
     starting: StartingOffsets,
+    retry_budget: Duration,
 }
 
 /// librdkafka settings that our delivery guarantee depends on; the user may not override them.
@@ -125,9 +152,17 @@ pub fn client_config(cfg: &Config) -> ClientConfig {
 
 impl Source {
     /// Create the consumer and subscribe to the configured topics.
-    pub fn subscribe(cfg: &Config) -> Result<Source> {
-        let consumer: Consumer_ = client_config(cfg)
-            .create_with_context(Ctx::default())
+    pub fn subscribe(cfg: &Config, metrics: Arc<Metrics>) -> Result<Source> {
+        let mut cc = client_config(cfg);
+        if cc.get("statistics.interval.ms").is_none() {
+            cc.set("statistics.interval.ms", "5000");
+        }
+        let ctx = Ctx {
+            metrics: Some(metrics),
+            ..Ctx::default()
+        };
+        let consumer: Consumer_ = cc
+            .create_with_context(ctx)
             .map_err(|e| Error::Config(format!("[remote_kafka]: cannot create consumer: {e}")))?;
         let topics: Vec<&str> = cfg.kafka.topics.iter().map(String::as_str).collect();
         consumer
@@ -136,7 +171,13 @@ impl Source {
         Ok(Source {
             consumer: Arc::new(consumer),
             starting: cfg.kafka.starting_offsets,
+            retry_budget: cfg.pipeline.retry_budget,
         })
+    }
+
+    /// How long no broker has been reachable (None: one is).
+    pub fn down_for(&self) -> Option<Duration> {
+        lock(&self.consumer.context().down_since).map(|t| t.elapsed())
     }
 
     /// Serve the main queue for up to `timeout`; returns the rebalances it announced.
@@ -158,6 +199,12 @@ impl Source {
                 }
                 log::warn!("kafka: {e}");
             }
+        }
+        if let Some(d) = self.down_for().filter(|d| *d > self.retry_budget) {
+            return Err(Error::fatal(
+                "kafka",
+                format!("no broker reachable for {} s (retry budget spent)", d.as_secs()),
+            ));
         }
         Ok(self.consumer.context().take())
     }
@@ -388,7 +435,11 @@ impl PartitionReader {
         match res {
             Ok(()) => self.resume = Resume::Rewound,
             Err(e) => {
-                log::warn!("{}/{}: seek to the beginning: {e}", self.topic, self.partition);
+                log::warn!(
+                    "{}/{}: seek to the beginning: {e}",
+                    self.topic,
+                    self.partition
+                );
                 self.resume = Resume::Pending(Instant::now());
             }
         }

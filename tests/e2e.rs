@@ -4,129 +4,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::events::{data_set, DataSet, BASE_TS};
-use common::{spawn_streamer, write_config, Broker, TempDir, TestDb};
+use common::check::{
+    assert_same, assert_tables, cfg_path, produced_ends, snapshot, warmup_and_drain,
+};
+use common::events::{data_set, BASE_TS};
+use common::{spawn_streamer, Broker, TempDir, TestDb};
 
 const PIPELINE_SMALL_BATCHES: &str =
     "[pipeline]\nbatch_max_messages = 150\nbatch_max_latency_ms = 50\n";
-
-fn cfg_path(dir: &TempDir, broker: &Broker, db: &TestDb, topic: &str, extra: &str) -> String {
-    write_config(dir.path(), &broker.bootstrap(), db.name(), topic, extra)
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn warmup_and_drain(dir: &Path, cfg: &str, envs: &[(&str, &str)]) {
-    let mut w = spawn_streamer(dir, &["warmup", cfg], envs);
-    let st = w.wait_or_fail(Duration::from_secs(60));
-    assert!(st.success(), "warmup failed: {}", w.output());
-    let mut s = spawn_streamer(dir, &["run", cfg, "--until-caught-up"], envs);
-    let st = s.wait_or_fail(Duration::from_secs(240));
-    assert!(st.success(), "run failed ({st}): {}", s.output());
-}
-
-/// Highest produced offset + 1 per partition.
-fn produced_ends(positions: &[(i32, i64)]) -> BTreeMap<i32, i64> {
-    let mut ends = BTreeMap::new();
-    for (p, o) in positions {
-        let e = ends.entry(*p).or_insert(0);
-        *e = (*e).max(o + 1);
-    }
-    ends
-}
-
-fn assert_tables(db: &TestDb, ds: &DataSet, ends: &BTreeMap<i32, i64>, topic: &str) {
-    let mut c = db.client();
-    assert_eq!(
-        db.count("fact_sales"),
-        ds.facts.len() as i64,
-        "fact_sales rows"
-    );
-    let dead_total: usize = ds.dead.values().sum();
-    assert_eq!(
-        db.count("dead_letter"),
-        dead_total as i64,
-        "dead_letter rows"
-    );
-    for (reason, n) in &ds.dead {
-        let got: i64 = c
-            .query_one(
-                "SELECT count(*) FROM dead_letter WHERE split_part(reason, ':', 1) = $1",
-                &[reason],
-            )
-            .unwrap()
-            .get(0);
-        assert_eq!(got, *n as i64, "dead letters with reason {reason}");
-    }
-    assert_eq!(
-        db.count("dim_product"),
-        ds.products.len() as i64,
-        "dim_product rows"
-    );
-    assert_eq!(
-        db.count("dim_location"),
-        ds.ips.len() as i64,
-        "dim_location rows"
-    );
-    assert_eq!(
-        db.count("dim_user_agent"),
-        ds.agents.len() as i64,
-        "dim_user_agent rows"
-    );
-
-    // Every key of every fact exists in its dimension.
-    for (col, dim, key) in [
-        ("ip_key", "dim_location", "ip_key"),
-        ("user_agent_key", "dim_user_agent", "user_agent_key"),
-        ("product_key", "dim_product", "product_key"),
-        ("full_date", "dim_date", "full_date"),
-    ] {
-        let orphans = db.scalar_i64(&format!(
-            "SELECT count(*) FROM fact_sales f WHERE f.{col} IS NOT NULL \
-             AND NOT EXISTS (SELECT 1 FROM {dim} d WHERE d.{key} = f.{col})"
-        ));
-        assert_eq!(orphans, 0, "facts whose {col} is missing from {dim}");
-    }
-
-    // Offsets: every partition resumes right after its last message.
-    let rows = c
-        .query(
-            "SELECT partition, next_offset FROM stream_offsets WHERE topic = $1 ORDER BY partition",
-            &[&topic],
-        )
-        .unwrap();
-    let stored: BTreeMap<i32, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(&stored, ends, "stream_offsets");
-
-    // Every expected fact is there with the first message's values.
-    let rows = c
-        .query(
-            "SELECT sales_key, event_id, store_id, time_stamp FROM fact_sales",
-            &[],
-        )
-        .unwrap();
-    let got: BTreeMap<String, (String, Option<String>, i64)> = rows
-        .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
-        .collect();
-    for (key, e) in &ds.facts {
-        let row = got
-            .get(key)
-            .unwrap_or_else(|| panic!("fact {key} ({}) missing", e.id));
-        assert_eq!(row.0, e.id);
-        assert_eq!(
-            row.1.as_deref(),
-            Some(e.store_id.as_str()),
-            "first write wins for {}",
-            e.id
-        );
-        assert_eq!(row.2, e.ts);
-    }
-}
 
 #[test]
 fn loads_generated_events_exactly() {
@@ -216,28 +104,6 @@ fn loads_generated_events_exactly() {
     assert_eq!(db.count("fact_sales"), ds.facts.len() as i64);
 }
 
-/// Every table's content (minus ids and clocks) as sorted text, for whole-table comparison.
-pub fn snapshot(db: &TestDb) -> Vec<String> {
-    let mut c = db.client();
-    let mut out = Vec::new();
-    for q in [
-        "SELECT f::text FROM fact_sales f ORDER BY sales_key",
-        "SELECT d::text FROM dim_product d ORDER BY product_key",
-        "SELECT d::text FROM dim_location d ORDER BY ip_key",
-        "SELECT d::text FROM dim_user_agent d ORDER BY user_agent_key",
-        "SELECT d::text FROM dim_date d ORDER BY full_date",
-        "SELECT topic || '/' || partition || '/' || kafka_offset || '/' || reason || '/' || \
-         coalesce(encode(payload, 'hex'), 'null') FROM dead_letter ORDER BY topic, partition, kafka_offset",
-        "SELECT topic || '/' || partition || '/' || next_offset FROM stream_offsets ORDER BY topic, partition",
-    ] {
-        for r in c.query(q, &[]).unwrap() {
-            out.push(r.get::<_, String>(0));
-        }
-        out.push("--".into());
-    }
-    out
-}
-
 #[test]
 fn sigkill_mid_run_then_resume_gives_the_same_tables() {
     let broker = Broker::start();
@@ -289,20 +155,6 @@ fn sigkill_mid_run_then_resume_gives_the_same_tables() {
     assert_same(&snapshot(&db), &snapshot(&reference));
 }
 
-/// Compare two snapshots, printing only the rows that differ.
-fn assert_same(got: &[String], want: &[String]) {
-    let g: std::collections::BTreeSet<&String> = got.iter().collect();
-    let w: std::collections::BTreeSet<&String> = want.iter().collect();
-    let extra: Vec<_> = g.difference(&w).take(5).collect();
-    let missing: Vec<_> = w.difference(&g).take(5).collect();
-    assert!(
-        got.len() == want.len() && extra.is_empty() && missing.is_empty(),
-        "tables differ from the uninterrupted run ({} vs {} rows); extra {extra:#?}; missing {missing:#?}",
-        got.len(),
-        want.len()
-    );
-}
-
 #[test]
 fn enriches_dimensions_and_catalog_wins() {
     let geoip = concat!(env!("CARGO_MANIFEST_DIR"), "/geoip");
@@ -338,11 +190,35 @@ fn enriches_dimensions_and_catalog_wins() {
         (Some(id.as_bytes().to_vec()), Some(v.into_bytes()))
     };
     let msgs = vec![
-        ev("a", "8.8.8.8", chrome, "555", "https://www.glamira.fr/other.html?x=1"),
-        ev("b", "193.0.6.139", iphone, "777", "https://www.glamira.co.uk/ring-777.html?alloy=white"),
-        ev("c", "10.1.2.3", chrome, "777", "https://www.glamira.fr/later.html"),
+        ev(
+            "a",
+            "8.8.8.8",
+            chrome,
+            "555",
+            "https://www.glamira.fr/other.html?x=1",
+        ),
+        ev(
+            "b",
+            "193.0.6.139",
+            iphone,
+            "777",
+            "https://www.glamira.co.uk/ring-777.html?alloy=white",
+        ),
+        ev(
+            "c",
+            "10.1.2.3",
+            chrome,
+            "777",
+            "https://www.glamira.fr/later.html",
+        ),
         ev("d", "203.0.113.9", "", "888", ""),
-        ev("e", "not-an-ip", chrome, "999", "https://www.glamira.de/r.html"),
+        ev(
+            "e",
+            "not-an-ip",
+            chrome,
+            "999",
+            "https://www.glamira.de/r.html",
+        ),
     ];
     broker.produce(topic, &msgs);
     let extra = format!(
@@ -366,7 +242,11 @@ fn enriches_dimensions_and_catalog_wins() {
     assert_eq!(loc("8.8.8.8").0.as_deref(), Some("US"));
     assert_eq!(loc("193.0.6.139").0.as_deref(), Some("NL"));
     assert_eq!(loc("10.1.2.3"), (None, None), "private address");
-    assert_eq!(loc("not-an-ip"), (None, None), "unparsable address still gets its row");
+    assert_eq!(
+        loc("not-an-ip"),
+        (None, None),
+        "unparsable address still gets its row"
+    );
     assert_eq!(
         loc("203.0.113.9"),
         (Some("XX".into()), Some("Testland".into())),

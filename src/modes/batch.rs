@@ -12,7 +12,7 @@ use crate::source::{PartitionReader, Polled, Rebalance, Source};
 const PER_PARTITION_TURN: usize = 512;
 
 pub fn run(run: Arc<Run>) -> Result<()> {
-    let source = Source::subscribe(&run.cfg)?;
+    let source = Source::subscribe(&run.cfg, run.metrics.clone())?;
     let result = drain(&run, &source);
     source.close();
     result

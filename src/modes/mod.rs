@@ -5,27 +5,17 @@
 pub mod batch;
 pub mod partition;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::offsets;
 use crate::pipeline::{prepare, Msg};
 use crate::sink::{Outcome, Sink};
 use crate::source::{PartitionReader, Source};
-
-/// Counters since start, for the progress line (and metrics).
-#[derive(Default)]
-pub struct Stats {
-    pub messages: AtomicU64,
-    pub batches: AtomicU64,
-    pub facts: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub dead_letters: AtomicU64,
-    pub dim_rows: AtomicU64,
-}
 
 /// Everything a loop needs, shared between threads.
 pub struct Run {
@@ -34,7 +24,7 @@ pub struct Run {
     pub pool: rayon::ThreadPool,
     pub stop: Arc<AtomicBool>,
     pub until_caught_up: bool,
-    pub stats: Stats,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Run {
@@ -109,18 +99,30 @@ impl Run {
                     group.push((adv.topic.as_str(), adv.partition, adv.next));
                 }
                 source.commit_group_offsets(&group);
-                let s = &self.stats;
-                s.messages.fetch_add(n as u64, Ordering::Relaxed);
-                s.batches.fetch_add(1, Ordering::Relaxed);
-                s.facts.fetch_add(w.facts, Ordering::Relaxed);
-                s.duplicates.fetch_add(w.duplicates, Ordering::Relaxed);
-                s.dead_letters.fetch_add(w.dead_letters, Ordering::Relaxed);
-                let dims = w.dim_dates + w.dim_products + w.dim_locations + w.dim_agents;
-                s.dim_rows.fetch_add(dims, Ordering::Relaxed);
+                let m = &self.metrics;
+                m.committed(&group);
+                m.messages.inc_by(n as u64);
+                m.batches.inc();
+                m.batch_seconds.observe(started.elapsed().as_secs_f64());
+                m.transform_seconds.inc_by(transformed.as_secs_f64());
+                m.load_seconds
+                    .inc_by((started.elapsed() - transformed).as_secs_f64());
+                m.add_rows("fact_sales", w.facts);
+                m.add_rows("dim_date", w.dim_dates);
+                m.add_rows("dim_product", w.dim_products);
+                m.add_rows("dim_location", w.dim_locations);
+                m.add_rows("dim_user_agent", w.dim_agents);
+                m.add_rows("dead_letter", w.dead_letters);
+                m.duplicates.inc_by(w.duplicates);
+                if w.dead_letters > 0 {
+                    for d in &prepared.dead {
+                        m.add_dead_letter(d.rejection.reason.code());
+                    }
+                }
                 let line = format!(
                     "batch {}: {n} messages, {} facts, {} duplicates, {} dead letters, \
                      dims {}/{}/{}/{} (date/product/location/agent), transform {} ms, total {} ms",
-                    s.batches.load(Ordering::Relaxed),
+                    m.batches.get(),
                     w.facts,
                     w.duplicates,
                     w.dead_letters,

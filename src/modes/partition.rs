@@ -18,7 +18,7 @@ struct Worker {
 }
 
 pub fn run(run: Arc<Run>) -> Result<()> {
-    let source = Arc::new(Source::subscribe(&run.cfg)?);
+    let source = Arc::new(Source::subscribe(&run.cfg, run.metrics.clone())?);
     let mut workers: HashMap<(String, i32), Worker> = HashMap::new();
     let mut assigned_once = false;
     let result = loop {

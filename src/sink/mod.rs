@@ -8,26 +8,33 @@ pub mod dims;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postgres::NoTls;
+use postgres_native_tls::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::config::Config;
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::offsets::{self, Fence};
 use crate::pipeline::Prepared;
 use dims::{DimCaches, DimRows};
 
-pub type PgPool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+pub type PgPool = r2d2::Pool<PostgresConnectionManager<MakeTlsConnector>>;
+
+/// The TLS connector for `[postgres] sslmode`. As in libpq, `prefer` and `require`
+/// encrypt without verifying the server certificate (`disable` never starts TLS).
+pub fn tls() -> Result<MakeTlsConnector> {
+    let connector = native_tls::TlsConnector::builder()
+        .danger_accept_invalid_certs(true)
+        .danger_accept_invalid_hostnames(true)
+        .build()
+        .map_err(|e| Error::fatal("setting up TLS for PostgreSQL", e))?;
+    Ok(MakeTlsConnector::new(connector))
+}
 
 /// Build the connection pool (lazily connecting, so a server that is down is retried).
 pub fn pool(cfg: &Config, size: u32) -> Result<PgPool> {
-    if cfg.postgres.sslmode == "require" {
-        return Err(Error::Config(
-            "[postgres] sslmode: `require` is not supported by this build yet".into(),
-        ));
-    }
-    let manager = PostgresConnectionManager::new(cfg.postgres.pg_config(), NoTls);
+    let manager = PostgresConnectionManager::new(cfg.postgres.pg_config(), tls()?);
     Ok(r2d2::Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(0))
@@ -64,6 +71,7 @@ pub struct Sink {
     enricher: Arc<Enricher>,
     caches: DimCaches,
     retry_budget: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Sink {
@@ -72,6 +80,7 @@ impl Sink {
         group: String,
         enricher: Arc<Enricher>,
         retry_budget: Duration,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Sink {
             pool,
@@ -79,6 +88,7 @@ impl Sink {
             enricher,
             caches: DimCaches::new(200_000),
             retry_budget,
+            metrics,
         }
     }
 
@@ -109,13 +119,17 @@ impl Sink {
                 }
                 Ok(fenced) => return Ok(fenced),
                 Err(e) if e.is_retriable() && started.elapsed() < self.retry_budget => {
+                    self.metrics.write_failed();
                     log::warn!(
                         "PostgreSQL write failed (attempt {attempts}), retrying in {delay:?}: {e}"
                     );
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.metrics.write_failed();
+                    return Err(e);
+                }
             }
         }
     }
