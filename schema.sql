@@ -97,26 +97,200 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     payload       bytea
 );
 
--- dim_date rows for any range of days; warmup fills 2010-2030, the writer adds others.
-CREATE OR REPLACE FUNCTION streamer_fill_dim_date(first_day date, last_day date)
-RETURNS void LANGUAGE sql AS $$
-    INSERT INTO dim_date
-    SELECT d::date,
-           extract(isodow FROM d)::smallint,
-           trim(to_char(d, 'Day')),
-           extract(day FROM d)::smallint,
-           extract(doy FROM d)::smallint,
-           extract(week FROM d)::smallint,
-           extract(month FROM d)::smallint,
-           trim(to_char(d, 'Month')),
-           extract(quarter FROM d)::smallint,
-           extract(year FROM d)::integer,
-           extract(isodow FROM d) >= 6
-    FROM generate_series(first_day, last_day, interval '1 day') AS d
-    ON CONFLICT (full_date) DO NOTHING;
+-- dim_date rows for the given days (the one place that computes a date's attributes);
+-- returns how many were new. The writer adds days outside warmup's range this way.
+CREATE OR REPLACE FUNCTION streamer_add_dates(days date[])
+RETURNS bigint LANGUAGE sql AS $$
+    WITH added AS (
+        INSERT INTO dim_date
+        SELECT d,
+               extract(isodow FROM d)::smallint,
+               trim(to_char(d, 'Day')),
+               extract(day FROM d)::smallint,
+               extract(doy FROM d)::smallint,
+               extract(week FROM d)::smallint,
+               extract(month FROM d)::smallint,
+               trim(to_char(d, 'Month')),
+               extract(quarter FROM d)::smallint,
+               extract(year FROM d)::integer,
+               extract(isodow FROM d) >= 6
+        FROM unnest(days) AS d
+        ON CONFLICT (full_date) DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) FROM added;
 $$;
 
-CREATE OR REPLACE FUNCTION streamer_add_dates(days date[])
-RETURNS void LANGUAGE sql AS $$
-    SELECT streamer_fill_dim_date(d, d) FROM unnest(days) AS d;
+-- Every day from first_day to last_day (warmup fills 2010-2030); returns how many were new.
+CREATE OR REPLACE FUNCTION streamer_fill_dim_date(first_day date, last_day date)
+RETURNS bigint LANGUAGE sql AS $$
+    SELECT streamer_add_dates(ARRAY(
+        SELECT generate_series(first_day, last_day, interval '1 day')::date));
+$$;
+
+-- Reports (SPEC 7) ----------------------------------------------------------------------
+-- Six functions for any BI tool, e.g. `SELECT * FROM report_top_products('2020-01-02')`;
+-- without an argument they report the current UTC day. Each row is one product view (one
+-- fact row). Every report has a `rank` column (1 = most views; for the hourly reports the
+-- rank of the series) and orders its rows by it, ties broken by key in byte order
+-- (COLLATE "C", so the order is the same on any database locale); sort on `rank`
+-- (then `hour`) when a tool re-sorts. Conventions:
+-- - a fact without a known country (no ip, private or unknown address) counts under
+--   country_code NULL, country_name 'unknown', ranked like any country (so a missing GeoIP
+--   database shows up instead of hiding views); among equal counts it comes last;
+-- - a fact without a known browser or OS counts under 'unknown';
+-- - facts without product_key, referrer or store_id are left out of the reports that
+--   group by them.
+-- Changing a function's columns later needs a DROP FUNCTION first (CREATE OR REPLACE cannot
+-- change a result type).
+
+-- The only index the reports need: every report reads one day of facts. full_date first, so
+-- each report is a range scan over that day; the INCLUDEd columns are every column the
+-- reports read, so once autovacuum has marked the pages all-visible (it does so for
+-- insert-only tables too) the day is read from the index alone, without touching the wide
+-- heap rows (URLs, option, e-mail ...). One index rather than one per report: each extra
+-- index is one more insert per row in the loader's COPY. The dimension lookups use the
+-- dimensions' primary keys.
+CREATE INDEX IF NOT EXISTS fact_sales_report_idx ON fact_sales (full_date)
+    INCLUDE (full_time, product_key, store_id, ip_key, user_agent_key, referrer_url);
+
+-- 1. Top 10 products by views.
+CREATE OR REPLACE FUNCTION report_top_products(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
+RETURNS TABLE (rank integer, product_key text, name text, current_url text, views bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT t.rnk, t.key, p.name, p.current_url, t.n
+    FROM (SELECT f.product_key AS key, count(*) AS n,
+                 row_number() OVER (ORDER BY count(*) DESC, f.product_key COLLATE "C")::integer AS rnk
+          FROM fact_sales f
+          WHERE f.full_date = d AND f.product_key IS NOT NULL
+          GROUP BY f.product_key
+          ORDER BY rnk
+          LIMIT 10) t
+    LEFT JOIN dim_product p ON p.product_key = t.key
+    ORDER BY t.rnk
+$$;
+
+-- 2. Top 10 countries by views (unknown geography: country_code NULL, name 'unknown').
+CREATE OR REPLACE FUNCTION report_top_countries(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
+RETURNS TABLE (rank integer, country_code text, country_name text, views bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT row_number() OVER (ORDER BY sum(i.n) DESC, l.country_code COLLATE "C" NULLS LAST)::integer,
+           l.country_code,
+           CASE WHEN l.country_code IS NULL THEN 'unknown'
+                ELSE coalesce(min(l.country_name), l.country_code) END,
+           sum(i.n)::bigint
+    FROM (SELECT f.ip_key, count(*) AS n
+          FROM fact_sales f
+          WHERE f.full_date = d
+          GROUP BY f.ip_key) i
+    LEFT JOIN dim_location l ON l.ip_key = i.ip_key
+    GROUP BY l.country_code
+    ORDER BY 1
+    LIMIT 10
+$$;
+
+-- 3. Top 5 referrer hosts by views (facts without a referrer are left out).
+CREATE OR REPLACE FUNCTION report_top_referrers(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
+RETURNS TABLE (rank integer, referrer_host text, views bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT row_number() OVER (ORDER BY count(*) DESC, f.referrer_url COLLATE "C")::integer,
+           f.referrer_url,
+           count(*)
+    FROM fact_sales f
+    WHERE f.full_date = d AND f.referrer_url IS NOT NULL
+    GROUP BY f.referrer_url
+    ORDER BY 1
+    LIMIT 5
+$$;
+
+-- 4. Store performance by country: the 20 (store, country) pairs with the most views.
+-- products = distinct products viewed; store_share = percentage of the store's views that
+-- day (all countries) coming from this country, one decimal. Facts without store_id are
+-- left out; unknown geography as in report 2.
+CREATE OR REPLACE FUNCTION report_store_performance(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
+RETURNS TABLE (rank integer, store_id text, country_code text, country_name text,
+               views bigint, products bigint, store_share double precision)
+LANGUAGE sql STABLE AS $$
+    SELECT row_number() OVER (ORDER BY s.n DESC, s.store_id COLLATE "C",
+                                       s.country_code COLLATE "C" NULLS LAST)::integer,
+           s.store_id, s.country_code, s.country_name, s.n, s.products,
+           round(100.0 * s.n / sum(s.n) OVER (PARTITION BY s.store_id), 1)::double precision
+    FROM (SELECT i.store_id, l.country_code,
+                 CASE WHEN l.country_code IS NULL THEN 'unknown'
+                      ELSE coalesce(min(l.country_name), l.country_code) END AS country_name,
+                 sum(i.n)::bigint AS n,
+                 count(DISTINCT i.product_key) AS products
+          FROM (SELECT f.store_id, f.ip_key, f.product_key, count(*) AS n
+                FROM fact_sales f
+                WHERE f.full_date = d AND f.store_id IS NOT NULL
+                GROUP BY f.store_id, f.ip_key, f.product_key) i
+          LEFT JOIN dim_location l ON l.ip_key = i.ip_key
+          GROUP BY i.store_id, l.country_code) s
+    ORDER BY 1
+    LIMIT 20
+$$;
+
+-- 5. Hourly views (UTC hours 0-23) of the day's top 10 products (report 1's products and
+-- ranks): 24 rows per product, hours without views included with 0, so a chart needs no
+-- gap filling.
+CREATE OR REPLACE FUNCTION report_hourly_product_views(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
+RETURNS TABLE (rank integer, product_key text, hour integer, views bigint)
+LANGUAGE sql STABLE AS $$
+    WITH day AS (
+        SELECT f.product_key, extract(hour FROM f.full_time)::integer AS h, count(*) AS n
+        FROM fact_sales f
+        WHERE f.full_date = d AND f.product_key IS NOT NULL
+        GROUP BY 1, 2
+    ), top AS (
+        SELECT day.product_key,
+               row_number() OVER (ORDER BY sum(day.n) DESC, day.product_key COLLATE "C")::integer AS rnk
+        FROM day
+        GROUP BY day.product_key
+        ORDER BY rnk
+        LIMIT 10
+    )
+    SELECT top.rnk, top.product_key, hours.h, coalesce(day.n, 0)
+    FROM top
+    CROSS JOIN generate_series(0, 23) AS hours(h)
+    LEFT JOIN day ON day.product_key = top.product_key AND day.h = hours.h
+    ORDER BY top.rnk, hours.h
+$$;
+
+-- 6. Hourly views (UTC hours 0-23) by browser and OS: the day's 5 browser/OS pairs with the
+-- most views (ranks 1-5), the other pairs summed as browser 'other', os 'other' (rank 6);
+-- 24 rows per pair, hours without views included with 0.
+CREATE OR REPLACE FUNCTION report_hourly_browser_os(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
+RETURNS TABLE (rank integer, browser text, os text, hour integer, views bigint)
+LANGUAGE sql STABLE AS $$
+    WITH day AS (
+        SELECT coalesce(u.browser, 'unknown') AS browser, coalesce(u.os, 'unknown') AS os,
+               a.h, sum(a.n)::bigint AS n
+        FROM (SELECT f.user_agent_key, extract(hour FROM f.full_time)::integer AS h,
+                     count(*) AS n
+              FROM fact_sales f
+              WHERE f.full_date = d
+              GROUP BY 1, 2) a
+        LEFT JOIN dim_user_agent u ON u.user_agent_key = a.user_agent_key
+        GROUP BY 1, 2, 3
+    ), pairs AS (
+        SELECT day.browser, day.os,
+               row_number() OVER (ORDER BY sum(day.n) DESC, day.browser COLLATE "C",
+                                           day.os COLLATE "C")::integer AS rnk
+        FROM day
+        GROUP BY day.browser, day.os
+    ), series AS (
+        SELECT DISTINCT least(p.rnk, 6) AS rnk,
+               CASE WHEN p.rnk <= 5 THEN p.browser ELSE 'other' END AS browser,
+               CASE WHEN p.rnk <= 5 THEN p.os ELSE 'other' END AS os
+        FROM pairs p
+    ), counts AS (
+        SELECT least(p.rnk, 6) AS rnk, day.h, sum(day.n)::bigint AS n
+        FROM day JOIN pairs p ON p.browser = day.browser AND p.os = day.os
+        GROUP BY 1, 2
+    )
+    SELECT s.rnk, s.browser, s.os, hours.h, coalesce(c.n, 0)
+    FROM series s
+    CROSS JOIN generate_series(0, 23) AS hours(h)
+    LEFT JOIN counts c ON c.rnk = s.rnk AND c.h = hours.h
+    ORDER BY s.rnk, hours.h
 $$;

@@ -114,7 +114,10 @@ fn load_products(client: &mut impl GenericClient, path: &Path) -> Result<usize> 
 }
 
 fn load_locations(client: &mut impl GenericClient, path: &Path) -> Result<usize> {
-    let mut rows = read(path, &["ip", "country_short", "country_long", "region", "city"])?;
+    let mut rows = read(
+        path,
+        &["ip", "country_short", "country_long", "region", "city"],
+    )?;
     rows.retain(|r| r[0].is_some());
     for chunk in rows.chunks(CHUNK) {
         let keys: Vec<String> = chunk

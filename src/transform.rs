@@ -1,10 +1,11 @@
 //! The pure transform of SPEC 4-5: message bytes in, one fact row or one dead letter out.
 //! No I/O, no clocks, no shared state; never panics, whatever the input.
 //!
-//! The payload is parsed once by the `json` submodule (serde_json's grammar, strings
-//! borrowed, number text exact) and only the fields SPEC 4 names are kept. Checks run in
-//! the order SPEC 4 lists dead-letter reasons: empty, UTF-8, JSON, object, `id`,
-//! `time_stamp`, then U+0000 in any text that would be stored.
+//! The payload is parsed once with serde_json by the `json` submodule (strings borrowed,
+//! number text exact, no `Value` tree) and only the fields SPEC 4 names are kept; a key
+//! repeated at the top level keeps its last value. Checks run in the order SPEC 4 lists
+//! dead-letter reasons: empty, UTF-8, JSON, object, `id`, `time_stamp`, then U+0000 in
+//! any text that would be stored.
 
 mod host;
 mod json;
@@ -18,7 +19,7 @@ mod tests_json;
 pub use host::referrer_host;
 
 use chrono::{DateTime, NaiveDate, NaiveTime};
-use json::Json;
+use json::{Field, Slots, Top};
 use sha2::{Digest, Sha256};
 
 /// One `fact_sales` row, plus the raw values the dimension writers need.
@@ -138,21 +139,20 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     };
     let text =
         std::str::from_utf8(bytes).map_err(|e| reject(DeadReason::NotUtf8, e.to_string()))?;
-    let members = match json::parse(text) {
-        Ok(Json::Object(members)) => members,
-        Ok(other) => {
+    let raw: RawEvent<'_> = match json::parse(text) {
+        Ok(Top::Object(raw)) => raw,
+        Ok(Top::Other(kind)) => {
             return Err(reject(
                 DeadReason::NotObject,
-                format!("top-level JSON value is {}, not an object", other.kind()),
+                format!("top-level JSON value is {kind}, not an object"),
             ))
         }
         Err(e) => return Err(reject(DeadReason::NotJson, e.to_string())),
     };
-    let raw = RawEvent::from_members(members);
 
     let event_id = match raw.id {
-        Some(Json::String(id)) if !id.is_empty() => id.into_owned(),
-        Some(Json::String(_)) => return Err(reject(DeadReason::MissingId, "`id` is empty")),
+        Some(Field::String(id)) if !id.is_empty() => id.into_owned(),
+        Some(Field::String(_)) => return Err(reject(DeadReason::MissingId, "`id` is empty")),
         Some(other) => {
             return Err(reject(
                 DeadReason::MissingId,
@@ -247,23 +247,23 @@ fn hex_digest(hasher: Sha256) -> String {
 /// SPEC 5 "other text columns": a JSON string as is, `true`/`false` as text, a number as
 /// its exact JSON text (`1.50` stays `1.50`, `1E3` stays `1E3`), an object or array as
 /// compact JSON (key order kept), null as None. Does not check for U+0000.
-fn text_of(value: Json<'_>) -> Option<String> {
+fn text_of(value: Field<'_>) -> Option<String> {
     match value {
-        Json::Null => None,
-        Json::String(s) => Some(s.into_owned()),
-        Json::Bool(b) => Some(if b { "true" } else { "false" }.to_owned()),
-        Json::Number(text) => Some(text.to_owned()),
-        nested @ (Json::Array(_) | Json::Object(_)) => Some(nested.to_compact()),
+        Field::Null => None,
+        Field::String(s) => Some(s.into_owned()),
+        Field::Bool(b) => Some(if b { "true" } else { "false" }.to_owned()),
+        Field::Number(text) => Some(text.to_owned()),
+        Field::Nested { compact, .. } => Some(compact),
     }
 }
 
 /// Parse `time_stamp` (SPEC 4): a JSON integer, or a string of ASCII digits only, within
 /// [`MIN_TIME_STAMP`]..=[`MAX_TIME_STAMP`]. The error is a short human detail.
-fn epoch_seconds(value: Option<&Json<'_>>) -> Result<i64, String> {
+fn epoch_seconds(value: Option<&Field<'_>>) -> Result<i64, String> {
     // `shown` is how the value appears in a detail: numbers bare, strings quoted.
     let (parsed, shown) = match value {
         None => return Err("time_stamp is absent".to_owned()),
-        Some(Json::Number(text)) => {
+        Some(Field::Number(text)) => {
             let digits = text.strip_prefix('-').unwrap_or(text);
             if !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!(
@@ -273,7 +273,7 @@ fn epoch_seconds(value: Option<&Json<'_>>) -> Result<i64, String> {
             }
             (text.parse::<i64>().ok(), number_excerpt(text))
         }
-        Some(Json::String(s)) => {
+        Some(Field::String(s)) => {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("time_stamp {} is not epoch seconds", excerpt(s)));
             }
@@ -290,83 +290,89 @@ fn epoch_seconds(value: Option<&Json<'_>>) -> Result<i64, String> {
 /// The fields the transform reads; everything else in the event is dropped unread.
 #[derive(Default)]
 struct RawEvent<'a> {
-    doc_id: Option<Json<'a>>,
-    id: Option<Json<'a>>,
-    time_stamp: Option<Json<'a>>,
-    ip: Option<Json<'a>>,
-    user_agent: Option<Json<'a>>,
-    resolution: Option<Json<'a>>,
-    user_id_db: Option<Json<'a>>,
-    device_id: Option<Json<'a>>,
-    api_version: Option<Json<'a>>,
-    store_id: Option<Json<'a>>,
-    local_time: Option<Json<'a>>,
-    show_recommendation: Option<Json<'a>>,
-    current_url: Option<Json<'a>>,
-    referrer_url: Option<Json<'a>>,
-    email_address: Option<Json<'a>>,
-    recommendation: Option<Json<'a>>,
-    utm_source: Option<Json<'a>>,
-    utm_medium: Option<Json<'a>>,
-    collection: Option<Json<'a>>,
-    product_id: Option<Json<'a>>,
-    option: Option<Json<'a>>,
+    doc_id: Option<Field<'a>>,
+    id: Option<Field<'a>>,
+    time_stamp: Option<Field<'a>>,
+    ip: Option<Field<'a>>,
+    user_agent: Option<Field<'a>>,
+    resolution: Option<Field<'a>>,
+    user_id_db: Option<Field<'a>>,
+    device_id: Option<Field<'a>>,
+    api_version: Option<Field<'a>>,
+    store_id: Option<Field<'a>>,
+    local_time: Option<Field<'a>>,
+    show_recommendation: Option<Field<'a>>,
+    current_url: Option<Field<'a>>,
+    referrer_url: Option<Field<'a>>,
+    email_address: Option<Field<'a>>,
+    recommendation: Option<Field<'a>>,
+    utm_source: Option<Field<'a>>,
+    utm_medium: Option<Field<'a>>,
+    collection: Option<Field<'a>>,
+    product_id: Option<Field<'a>>,
+    option: Option<Field<'a>>,
 }
 
-impl<'a> RawEvent<'a> {
-    /// One pass over the object's members, moving values out. Keys are already unique
-    /// (the parser keeps the last value of a repeated key); the match is exact and
-    /// case-sensitive.
-    fn from_members(members: Vec<(std::borrow::Cow<'a, str>, Json<'a>)>) -> RawEvent<'a> {
-        let mut raw = RawEvent::default();
-        for (key, value) in members {
-            let slot = match key.as_ref() {
-                "_id" => &mut raw.doc_id,
-                "id" => &mut raw.id,
-                "time_stamp" => &mut raw.time_stamp,
-                "ip" => &mut raw.ip,
-                "user_agent" => &mut raw.user_agent,
-                "resolution" => &mut raw.resolution,
-                "user_id_db" => &mut raw.user_id_db,
-                "device_id" => &mut raw.device_id,
-                "api_version" => &mut raw.api_version,
-                "store_id" => &mut raw.store_id,
-                "local_time" => &mut raw.local_time,
-                "show_recommendation" => &mut raw.show_recommendation,
-                "current_url" => &mut raw.current_url,
-                "referrer_url" => &mut raw.referrer_url,
-                "email_address" => &mut raw.email_address,
-                "recommendation" => &mut raw.recommendation,
-                "utm_source" => &mut raw.utm_source,
-                "utm_medium" => &mut raw.utm_medium,
-                "collection" => &mut raw.collection,
-                "product_id" => &mut raw.product_id,
-                "option" => &mut raw.option,
-                _ => continue,
-            };
-            *slot = Some(value);
-        }
-        raw
+impl<'a> Slots<'a> for RawEvent<'a> {
+    /// The exact, case-sensitive match of a key; the parser fills the slot with the
+    /// value (a repeated key: its last value).
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Field<'a>>> {
+        let raw = self;
+        Some(match key {
+            "_id" => &mut raw.doc_id,
+            "id" => &mut raw.id,
+            "time_stamp" => &mut raw.time_stamp,
+            "ip" => &mut raw.ip,
+            "user_agent" => &mut raw.user_agent,
+            "resolution" => &mut raw.resolution,
+            "user_id_db" => &mut raw.user_id_db,
+            "device_id" => &mut raw.device_id,
+            "api_version" => &mut raw.api_version,
+            "store_id" => &mut raw.store_id,
+            "local_time" => &mut raw.local_time,
+            "show_recommendation" => &mut raw.show_recommendation,
+            "current_url" => &mut raw.current_url,
+            "referrer_url" => &mut raw.referrer_url,
+            "email_address" => &mut raw.email_address,
+            "recommendation" => &mut raw.recommendation,
+            "utm_source" => &mut raw.utm_source,
+            "utm_medium" => &mut raw.utm_medium,
+            "collection" => &mut raw.collection,
+            "product_id" => &mut raw.product_id,
+            "option" => &mut raw.option,
+            _ => return None,
+        })
     }
 }
 
 /// [`text_of`] of a stored field, rejecting U+0000 anywhere in it (for an object or
 /// array: in any nested string or key, which compact JSON would write as `\u0000`).
-fn stored_text(field: &str, value: Option<Json<'_>>) -> Result<Option<String>, Rejection> {
+fn stored_text(field: &str, value: Option<Field<'_>>) -> Result<Option<String>, Rejection> {
     match value {
         None => Ok(None),
-        Some(value) if value.holds_nul() => Err(nul_rejection(field)),
+        Some(value) if holds_nul(&value) => Err(nul_rejection(field)),
         Some(value) => Ok(text_of(value)),
+    }
+}
+
+/// Whether the text stored for `value` would hold U+0000 (decoded, for nested values).
+fn holds_nul(value: &Field<'_>) -> bool {
+    match value {
+        Field::String(s) => s.contains('\0'),
+        Field::Nested { nul, .. } => *nul,
+        Field::Null | Field::Bool(_) | Field::Number(_) => false,
     }
 }
 
 /// SPEC 5 `option`: compact JSON text of the value as received (a string keeps its JSON
 /// quotes), None when absent or null; U+0000 anywhere in it rejects the message.
-fn option_json(value: Option<Json<'_>>) -> Result<Option<String>, Rejection> {
+fn option_json(value: Option<Field<'_>>) -> Result<Option<String>, Rejection> {
     match value {
-        None | Some(Json::Null) => Ok(None),
-        Some(value) if value.holds_nul() => Err(nul_rejection("option")),
-        Some(value) => Ok(Some(value.to_compact())),
+        None | Some(Field::Null) => Ok(None),
+        Some(value) if holds_nul(&value) => Err(nul_rejection("option")),
+        // the string as a JSON literal, escaped as serde_json writes it (cannot fail)
+        Some(Field::String(s)) => Ok(serde_json::to_string(s.as_ref()).ok()),
+        Some(value) => Ok(text_of(value)),
     }
 }
 

@@ -45,9 +45,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
         Q: Hash + Eq + ?Sized + 'a,
     {
         let map = self.lock();
-        keys.into_iter()
-            .filter(|k| keep(k, map.get(*k)))
-            .collect()
+        keys.into_iter().filter(|k| keep(k, map.get(*k))).collect()
     }
 
     /// The keys of `keys` that are not known.
@@ -138,7 +136,10 @@ impl DimRows {
                     if first.as_ref().is_none_or(|known| f.time_stamp <= known.0) {
                         let (url, lang) = product_url(url);
                         let candidate = (f.time_stamp, url, lang);
-                        if first.as_ref().is_none_or(|k| (k.0, &k.1) > (candidate.0, &candidate.1)) {
+                        if first
+                            .as_ref()
+                            .is_none_or(|k| (k.0, &k.1) > (candidate.0, &candidate.1))
+                        {
                             *first = Some(candidate);
                         }
                     }
@@ -161,13 +162,15 @@ impl DimRows {
             ..DimRows::default()
         };
         // A known product needs writing again only when this batch saw it earlier.
-        let new_products = caches.products.needed(products.keys().copied(), |k, known| {
-            match (known, products.get(k).and_then(Option::as_ref)) {
-                (None, _) => true,
-                (Some(_), None) => false,
-                (Some(known), Some((ts, url, _))) => (*ts, url) < (known.0, &known.1),
-            }
-        });
+        let new_products = caches
+            .products
+            .needed(products.keys().copied(), |k, known| {
+                match (known, products.get(k).and_then(Option::as_ref)) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(known), Some((ts, url, _))) => (*ts, url) < (known.0, &known.1),
+                }
+            });
         for key in new_products {
             let first = products.get(key).and_then(Option::as_ref);
             rows.products.push(ProductRow {
@@ -206,18 +209,26 @@ impl DimRows {
     }
 
     /// Upsert every row, dimensions in a fixed order: date, product, location, agent.
-    pub fn write(&self, tx: &mut Transaction<'_>) -> Result<()> {
+    /// Returns the rows that were new, per table (date, product, location, agent).
+    pub fn write(&self, tx: &mut Transaction<'_>) -> Result<[u64; 4]> {
+        let mut added = [0u64; 4];
         if !self.dates.is_empty() {
-            tx.execute("SELECT streamer_add_dates($1::date[])", &[&self.dates])
-                .map_err(|e| Error::from_pg("writing dim_date", e))?;
+            let n: i64 = tx
+                .query_one("SELECT streamer_add_dates($1::date[])", &[&self.dates])
+                .map_err(|e| Error::from_pg("writing dim_date", e))?
+                .get(0);
+            added[0] = n.max(0) as u64;
         }
         if !self.products.is_empty() {
             let keys: Vec<&str> = self.products.iter().map(|r| r.key.as_str()).collect();
             let urls: Vec<Option<&str>> = self.products.iter().map(|r| r.url.as_deref()).collect();
-            let langs: Vec<Option<&str>> =
-                self.products.iter().map(|r| r.language.as_deref()).collect();
+            let langs: Vec<Option<&str>> = self
+                .products
+                .iter()
+                .map(|r| r.language.as_deref())
+                .collect();
             let seen: Vec<Option<i64>> = self.products.iter().map(|r| r.first_seen).collect();
-            tx.execute(
+            let rows = tx.query(
                 "INSERT INTO dim_product AS d (product_key, current_url, language_code, first_seen) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
                  ON CONFLICT (product_key) DO UPDATE SET \
@@ -227,14 +238,17 @@ impl DimRows {
                  WHERE NOT d.from_catalog AND EXCLUDED.first_seen IS NOT NULL \
                    AND (d.first_seen IS NULL \
                         OR (EXCLUDED.first_seen, EXCLUDED.current_url COLLATE \"C\") \
-                            < (d.first_seen, d.current_url COLLATE \"C\"))",
+                            < (d.first_seen, d.current_url COLLATE \"C\")) \
+                 RETURNING (xmax = 0)",
                 &[&keys, &urls, &langs, &seen],
             )
             .map_err(|e| Error::from_pg("writing dim_product", e))?;
+            // xmax = 0: inserted now (an update of an existing row has xmax set).
+            added[1] = rows.iter().filter(|r| r.get::<_, bool>(0)).count() as u64;
         }
         if !self.locations.is_empty() {
             let c = columns(&self.locations);
-            tx.execute(
+            added[2] = tx.execute(
                 "INSERT INTO dim_location (ip_key, ip_address, country_code, country_name, \
                    region_name, city_name) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
@@ -246,7 +260,7 @@ impl DimRows {
         }
         if !self.agents.is_empty() {
             let c = columns(&self.agents);
-            tx.execute(
+            added[3] = tx.execute(
                 "INSERT INTO dim_user_agent (user_agent_key, user_agent, browser, \
                    browser_version, os, os_version, device_category) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
@@ -256,20 +270,24 @@ impl DimRows {
             )
             .map_err(|e| Error::from_pg("writing dim_user_agent", e))?;
         }
-        Ok(())
+        Ok(added)
     }
 
     /// After the commit: remember what is now known to exist. A product is only
     /// remembered once it has a URL, so a later event can still fill it in.
     pub fn remember(&self, caches: &DimCaches) {
         caches.dates.insert_all(self.dates.iter().map(|d| (*d, ())));
-        caches.products.insert_all(self.products.iter().filter_map(|p| {
-            let url = p.url.as_deref()?;
-            Some((p.key.clone(), (p.first_seen?, url.to_string())))
-        }));
         caches
-            .locations
-            .insert_all(self.locations.iter().filter_map(|r| Some((r[0].clone()?, ()))));
+            .products
+            .insert_all(self.products.iter().filter_map(|p| {
+                let url = p.url.as_deref()?;
+                Some((p.key.clone(), (p.first_seen?, url.to_string())))
+            }));
+        caches.locations.insert_all(
+            self.locations
+                .iter()
+                .filter_map(|r| Some((r[0].clone()?, ()))),
+        );
         caches
             .agents
             .insert_all(self.agents.iter().filter_map(|r| Some((r[0].clone()?, ()))));

@@ -52,7 +52,7 @@ pub enum Outcome {
     Fenced(Vec<(String, i32, Option<i64>)>),
 }
 
-/// Rows written by one batch, per table.
+/// Rows one batch added, per table (dimension rows that already existed do not count).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteStats {
     pub facts: u64,
@@ -172,7 +172,7 @@ impl Sink {
             return Ok(Outcome::Fenced(all)); // dropping `tx` rolls back
         }
 
-        dims.write(&mut tx)?;
+        let added = dims.write(&mut tx)?;
         let facts = copy::write_facts(&mut tx, &batch.facts)?;
         copy::write_dead_letters(&mut tx, &batch.dead)?;
         tx.commit()
@@ -181,10 +181,10 @@ impl Sink {
             facts,
             duplicates: batch.facts.len() as u64 - facts + batch.in_batch_duplicates as u64,
             dead_letters: batch.dead.len() as u64,
-            dim_dates: dims.dates.len() as u64,
-            dim_products: dims.products.len() as u64,
-            dim_locations: dims.locations.len() as u64,
-            dim_agents: dims.agents.len() as u64,
+            dim_dates: added[0],
+            dim_products: added[1],
+            dim_locations: added[2],
+            dim_agents: added[3],
             attempts: 0,
         }))
     }

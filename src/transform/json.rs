@@ -1,479 +1,287 @@
-//! A small strict JSON parser and compact writer for the transform. It accepts exactly
-//! what `serde_json::from_str::<Value>` accepts, borrows unescaped strings, keeps every
-//! number's text exactly as received (serde_json rewrites `1E3` as `1e+3`), and writes
-//! compact JSON byte for byte like `serde_json::to_string` otherwise. Never panics.
+//! The transform's view of an event's JSON, built on serde_json. The top-level object is
+//! read by a serde visitor: keys borrowed from the payload, the value of each field the
+//! transform keeps borrowed as a [`RawValue`] (its exact text, so a number keeps its text:
+//! serde_json's `Number` would rewrite `1E3` as `1e+3`), every other value only validated.
+//!
+//! Validity is serde_json's strict grammar everywhere, as `from_str::<Value>` would judge
+//! it: string escapes must decode to Unicode scalar values (no lone surrogates), nesting
+//! is at most 127 deep. `RawValue` alone skims values laxly, so a kept string is decoded
+//! by serde_json and a kept object or array is validated again on its own text (hence
+//! its own 127 levels: one more in all than `Value` allows; harmless, and the rejection
+//! of anything deeper, without deep recursion, is what matters).
 
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
 
-/// A parsed JSON value borrowing from the input text.
+/// One kept field's value, classified from its exact JSON text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Json<'a> {
+pub enum Field<'a> {
     Null,
     Bool(bool),
     /// the number's exact text as received
     Number(&'a str),
+    /// the decoded string, borrowed from the payload when it has no escapes
     String(Cow<'a, str>),
-    Array(Vec<Json<'a>>),
-    /// Members in first-seen key order; a repeated key keeps its first position and takes
-    /// its last value (what serde_json's `preserve_order` map does).
-    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+    /// an object or an array, as compact JSON (see [`compact`])
+    Nested {
+        compact: String,
+        /// whether a string or key inside decodes to text containing U+0000
+        nul: bool,
+        array: bool,
+    },
 }
 
-/// Why the text is not JSON, and where (byte offset into the text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyntaxError {
-    pub message: &'static str,
-    pub offset: usize,
-}
-
-impl fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at byte {}", self.message, self.offset)
+impl<'a> Field<'a> {
+    /// Classify one value by its first byte (serde_json has already checked its syntax
+    /// loosely; strings and nested values are checked strictly here).
+    pub fn from_raw(raw: &'a RawValue) -> Result<Field<'a>, serde_json::Error> {
+        let text = raw.get();
+        Ok(match text.as_bytes().first() {
+            // RawValue has checked the literal (a closing quote, no control characters):
+            // without a backslash its content is the text between the quotes
+            Some(b'"') => match text.get(1..text.len() - 1) {
+                Some(content) if !content.contains('\\') => Field::String(Cow::Borrowed(content)),
+                _ => Field::String(serde_json::from_str::<Text<'a>>(text)?.0),
+            },
+            Some(b't') => Field::Bool(true),
+            Some(b'f') => Field::Bool(false),
+            Some(b'n') => Field::Null,
+            Some(&first @ (b'[' | b'{')) => {
+                serde_json::from_str::<Valid>(text)?;
+                let (compact, nul) = compact(text)?;
+                Field::Nested {
+                    compact,
+                    nul,
+                    array: first == b'[',
+                }
+            }
+            _ => Field::Number(text),
+        })
     }
-}
 
-/// serde_json's limit: containers may nest 127 deep; the 128th level is an error.
-const DEPTH_LIMIT: u32 = 128;
-
-/// Parse one JSON text (surrounding whitespace allowed, nothing else after it).
-pub fn parse(text: &str) -> Result<Json<'_>, SyntaxError> {
-    let mut parser = Parser {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-        depth_left: DEPTH_LIMIT,
-    };
-    let value = parser.value()?;
-    parser.skip_ws();
-    if parser.pos < parser.bytes.len() {
-        return Err(parser.error("trailing characters"));
-    }
-    Ok(value)
-}
-
-impl Json<'_> {
     /// JSON type name with an article, for messages.
     pub fn kind(&self) -> &'static str {
         match self {
-            Json::Null => "null",
-            Json::Bool(_) => "a boolean",
-            Json::Number(_) => "a number",
-            Json::String(_) => "a string",
-            Json::Array(_) => "an array",
-            Json::Object(_) => "an object",
-        }
-    }
-
-    /// Whether any string or object key inside contains U+0000.
-    pub fn holds_nul(&self) -> bool {
-        match self {
-            Json::Null | Json::Bool(_) | Json::Number(_) => false,
-            Json::String(s) => s.contains('\0'),
-            Json::Array(items) => items.iter().any(Json::holds_nul),
-            Json::Object(members) => members
-                .iter()
-                .any(|(k, v)| k.contains('\0') || v.holds_nul()),
-        }
-    }
-
-    /// Compact JSON text (no whitespace, key order kept).
-    pub fn to_compact(&self) -> String {
-        let mut out = String::new();
-        self.write_compact(&mut out);
-        out
-    }
-
-    fn write_compact(&self, out: &mut String) {
-        match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(true) => out.push_str("true"),
-            Json::Bool(false) => out.push_str("false"),
-            Json::Number(text) => out.push_str(text),
-            Json::String(s) => write_string(s, out),
-            Json::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    item.write_compact(out);
-                }
-                out.push(']');
-            }
-            Json::Object(members) => {
-                out.push('{');
-                for (i, (key, value)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_string(key, out);
-                    out.push(':');
-                    value.write_compact(out);
-                }
-                out.push('}');
-            }
+            Field::Null => "null",
+            Field::Bool(_) => "a boolean",
+            Field::Number(_) => "a number",
+            Field::String(_) => "a string",
+            Field::Nested { array: true, .. } => "an array",
+            Field::Nested { array: false, .. } => "an object",
         }
     }
 }
 
-/// A JSON string literal, escaped as serde_json does: `"` `\\` and C0 controls only.
-fn write_string(s: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push('"');
-    let mut start = 0;
-    loop {
-        // `at` is at an ASCII byte or the end, so both slices are on char boundaries
-        let at = skip_plain(bytes, start);
-        out.push_str(&s[start..at]);
-        let Some(&b) = bytes.get(at) else { break };
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0x08 => out.push_str("\\b"),
-            0x09 => out.push_str("\\t"),
-            0x0A => out.push_str("\\n"),
-            0x0C => out.push_str("\\f"),
-            0x0D => out.push_str("\\r"),
-            _ => {
-                out.push_str("\\u00");
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0xF)]));
-            }
-        }
-        start = at + 1;
-    }
-    out.push('"');
+/// Where the transform keeps the fields it reads: `slot` names the place for a key (an
+/// exact, case-sensitive match), or None for a key the transform ignores.
+pub trait Slots<'a>: Default {
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Field<'a>>>;
 }
 
-struct Parser<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
-    depth_left: u32,
+/// A whole payload: an object's kept fields, or the type of a valid non-object value.
+#[derive(Debug)]
+pub enum Top<T> {
+    Object(T),
+    /// "an array", "a number", ... (see [`Field::kind`])
+    Other(&'static str),
 }
 
-impl<'a> Parser<'a> {
-    fn error(&self, message: &'static str) -> SyntaxError {
-        SyntaxError {
-            message,
-            offset: self.pos,
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
-            self.pos += 1;
-        }
-    }
-
-    fn value(&mut self) -> Result<Json<'a>, SyntaxError> {
-        self.skip_ws();
-        match self.peek() {
-            None => Err(self.error("EOF while parsing a value")),
-            Some(b'{') => self.nested(Parser::object),
-            Some(b'[') => self.nested(Parser::array),
-            Some(b'"') => Ok(Json::String(self.string()?)),
-            Some(b't') => self.literal("true", Json::Bool(true)),
-            Some(b'f') => self.literal("false", Json::Bool(false)),
-            Some(b'n') => self.literal("null", Json::Null),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => Err(self.error("expected value")),
-        }
-    }
-
-    /// Enter a container (its opening byte is at `pos`), bounded like serde_json.
-    fn nested(
-        &mut self,
-        body: fn(&mut Parser<'a>) -> Result<Json<'a>, SyntaxError>,
-    ) -> Result<Json<'a>, SyntaxError> {
-        self.depth_left -= 1;
-        if self.depth_left == 0 {
-            return Err(self.error("recursion limit exceeded"));
-        }
-        self.pos += 1;
-        let result = body(self);
-        self.depth_left += 1;
-        result
-    }
-
-    fn literal(&mut self, word: &'static str, value: Json<'a>) -> Result<Json<'a>, SyntaxError> {
-        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
-            self.pos += word.len();
-            Ok(value)
-        } else {
-            Err(self.error("expected value"))
-        }
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
-        self.pos - start
-    }
-
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, kept as text.
-    fn number(&mut self) -> Result<Json<'a>, SyntaxError> {
-        let start = self.pos;
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek() {
-            Some(b'0') => {
-                self.pos += 1;
-                if let Some(b'0'..=b'9') = self.peek() {
-                    return Err(self.error("invalid number"));
-                }
-            }
-            Some(b'1'..=b'9') => {
-                self.digits();
-            }
-            _ => return Err(self.error("invalid number")),
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if self.digits() == 0 {
-                return Err(self.error("invalid number"));
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            if self.digits() == 0 {
-                return Err(self.error("invalid number"));
-            }
-        }
-        Ok(Json::Number(&self.text[start..self.pos]))
-    }
-
-    /// A string literal (`pos` at its opening quote); borrowed unless it has escapes.
-    fn string(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
-        self.pos += 1;
-        let mut start = self.pos;
-        let mut owned: Option<String> = None;
-        loop {
-            match self.peek() {
-                None => return Err(self.error("EOF while parsing a string")),
-                Some(b'"') => {
-                    let tail = &self.text[start..self.pos];
-                    self.pos += 1;
-                    return Ok(match owned {
-                        None => Cow::Borrowed(tail),
-                        Some(mut s) => {
-                            s.push_str(tail);
-                            Cow::Owned(s)
-                        }
-                    });
-                }
-                Some(b'\\') => {
-                    let buf = owned.get_or_insert_with(String::new);
-                    buf.push_str(&self.text[start..self.pos]);
-                    self.pos += 1;
-                    self.escape(buf)?;
-                    start = self.pos;
-                }
-                Some(0x00..=0x1F) => {
-                    return Err(self.error("control character while parsing a string"))
-                }
-                Some(_) => self.pos = skip_plain(self.bytes, self.pos + 1),
-            }
-        }
-    }
-
-    /// One escape after its backslash; `\u` surrogates must come in valid pairs.
-    fn escape(&mut self, out: &mut String) -> Result<(), SyntaxError> {
-        let c = match self.peek() {
-            None => return Err(self.error("EOF while parsing a string")),
-            Some(b'"') => '"',
-            Some(b'\\') => '\\',
-            Some(b'/') => '/',
-            Some(b'b') => '\u{8}',
-            Some(b'f') => '\u{c}',
-            Some(b'n') => '\n',
-            Some(b'r') => '\r',
-            Some(b't') => '\t',
-            Some(b'u') => {
-                self.pos += 1;
-                let first = self.hex4()?;
-                let code = match first {
-                    0xDC00..=0xDFFF => return Err(self.error("lone surrogate in hex escape")),
-                    0xD800..=0xDBFF => {
-                        if !self.bytes[self.pos..].starts_with(b"\\u") {
-                            return Err(self.error("unexpected end of hex escape"));
-                        }
-                        self.pos += 2;
-                        let second = self.hex4()?;
-                        if !(0xDC00..=0xDFFF).contains(&second) {
-                            return Err(self.error("lone surrogate in hex escape"));
-                        }
-                        0x1_0000 + ((first - 0xD800) << 10) + (second - 0xDC00)
-                    }
-                    _ => first,
-                };
-                match char::from_u32(code) {
-                    Some(c) => out.push(c),
-                    None => return Err(self.error("invalid unicode code point")),
-                }
-                return Ok(());
-            }
-            Some(_) => return Err(self.error("invalid escape")),
-        };
-        self.pos += 1;
-        out.push(c);
-        Ok(())
-    }
-
-    fn hex4(&mut self) -> Result<u32, SyntaxError> {
-        let mut code = 0;
-        for _ in 0..4 {
-            let digit = match self.peek() {
-                Some(b) => char::from(b).to_digit(16),
-                None => return Err(self.error("EOF while parsing a string")),
-            };
-            match digit {
-                Some(d) => code = code * 16 + d,
-                None => return Err(self.error("invalid escape")),
-            }
-            self.pos += 1;
-        }
-        Ok(code)
-    }
-
-    /// After `[`.
-    fn array(&mut self) -> Result<Json<'a>, SyntaxError> {
-        let mut items = Vec::new();
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(Json::Array(items));
-        }
-        loop {
-            items.push(self.value()?);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Json::Array(items));
-                }
-                None => return Err(self.error("EOF while parsing a list")),
-                Some(_) => return Err(self.error("expected `,` or `]`")),
-            }
-        }
-    }
-
-    /// After `{`.
-    fn object(&mut self) -> Result<Json<'a>, SyntaxError> {
-        // An event has about 21 members: size the top-level object once.
-        let top_level = self.depth_left == DEPTH_LIMIT - 1;
-        let mut members = Vec::with_capacity(if top_level { 32 } else { 0 });
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(Json::Object(members));
-        }
-        loop {
-            self.skip_ws();
-            match self.peek() {
-                Some(b'"') => {}
-                None => return Err(self.error("EOF while parsing an object")),
-                Some(_) => return Err(self.error("key must be a string")),
-            }
-            let key = self.string()?;
-            self.skip_ws();
-            match self.peek() {
-                Some(b':') => self.pos += 1,
-                None => return Err(self.error("EOF while parsing an object")),
-                Some(_) => return Err(self.error("expected `:`")),
-            }
-            let value = self.value()?;
-            members.push((key, value));
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Json::Object(dedup(members)));
-                }
-                None => return Err(self.error("EOF while parsing an object")),
-                Some(_) => return Err(self.error("expected `,` or `}`")),
-            }
-        }
-    }
-}
-
-/// The index of the first byte at or after `from` that ends a run of plain string bytes
-/// (`"`, `\\` or a C0 control), or `bytes.len()`. Eight bytes at a time (SWAR): string
-/// contents are most of an event's bytes.
-pub(super) fn skip_plain(bytes: &[u8], mut from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = bytes.get(from..from + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let backslash = x ^ (ONES * u64::from(b'\\'));
-        // a byte is flagged when it is zero (after the xor) or below 0x20; the lowest
-        // flagged byte is exact, higher ones may be false alarms and are not used
-        let special = (quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (x.wrapping_sub(ONES * 0x20) & !x);
-        let special = special & HIGHS;
-        if special != 0 {
-            return from + (special.trailing_zeros() / 8) as usize;
-        }
-        from += 8;
-    }
-    while let Some(&b) = bytes.get(from) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
-            break;
-        }
-        from += 1;
-    }
-    from
-}
-
-/// Members with repeated keys merged: first position, last value.
-fn dedup<'a>(members: Vec<(Cow<'a, str>, Json<'a>)>) -> Vec<(Cow<'a, str>, Json<'a>)> {
-    const LINEAR_MAX: usize = 32;
-    let has_duplicates = if members.len() <= LINEAR_MAX {
-        members
-            .iter()
-            .enumerate()
-            .any(|(i, (k, _))| members[..i].iter().any(|(seen, _)| seen == k))
-    } else {
-        let mut seen = std::collections::HashSet::with_capacity(members.len());
-        !members.iter().all(|(k, _)| seen.insert(k.as_ref()))
+/// Parse one JSON text (surrounding whitespace allowed, nothing else after it). A key
+/// that appears more than once keeps its last value; values of earlier occurrences must
+/// still be valid. The error is serde_json's (message with line and column).
+pub fn parse<'a, T: Slots<'a>>(text: &'a str) -> Result<Top<T>, serde_json::Error> {
+    let first = text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first();
+    let kind = match first {
+        Some(b'{') => return Ok(Top::Object(serde_json::from_str::<Event<T>>(text)?.0)),
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
     };
-    if !has_duplicates {
-        return members;
-    }
-    let mut position: HashMap<Cow<'a, str>, usize> = HashMap::with_capacity(members.len());
-    let mut merged: Vec<(Cow<'a, str>, Json<'a>)> = Vec::with_capacity(members.len());
-    for (key, value) in members {
-        match position.get(&key) {
-            Some(&at) => {
-                if let Some(slot) = merged.get_mut(at) {
-                    slot.1 = value;
+    serde_json::from_str::<Valid>(text)?;
+    Ok(Top::Other(kind))
+}
+
+/// Compact JSON text of a valid object or array: whitespace outside strings removed,
+/// members and their order kept as received (a repeated key stays repeated), numbers
+/// verbatim, and every string that has an escape re-escaped as serde_json writes it
+/// (`\u00e9` becomes `é`, `\/` becomes `/`, control characters become `\n` or `\u0001`).
+/// Also says whether any string or key decodes to text containing U+0000.
+pub fn compact(text: &str) -> Result<(String, bool), serde_json::Error> {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut nul = false;
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' => at += 1,
+            b'"' => {
+                let (end, escaped) = string_end(bytes, at);
+                // `at` and `end` are at ASCII bytes (or the end): char boundaries
+                let literal = &text[at..end];
+                if escaped {
+                    let decoded = serde_json::from_str::<String>(literal)?;
+                    nul |= decoded.contains('\0');
+                    out.push_str(&serde_json::to_string(&decoded)?);
+                } else {
+                    out.push_str(literal);
                 }
+                at = end;
             }
-            None => {
-                position.insert(key.clone(), merged.len());
-                merged.push((key, value));
+            _ => {
+                let start = at;
+                while let Some(b) = bytes.get(at) {
+                    if matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'"') {
+                        break;
+                    }
+                    at += 1;
+                }
+                out.push_str(&text[start..at]);
             }
         }
     }
-    merged
+    Ok((out, nul))
+}
+
+/// The end (one past the closing quote) of the string literal whose opening quote is at
+/// `start`, and whether it contains an escape. The end of `bytes` if it is unterminated.
+fn string_end(bytes: &[u8], start: usize) -> (usize, bool) {
+    let mut escaped = false;
+    let mut at = start + 1;
+    loop {
+        match bytes.get(at) {
+            Some(b'"') => return (at + 1, escaped),
+            Some(b'\\') => {
+                escaped = true;
+                at += 2;
+            }
+            Some(_) => at += 1,
+            None => return (bytes.len(), escaped),
+        }
+    }
+}
+
+/// A JSON string, borrowed from the input when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// Any valid JSON value, checked strictly (like `Value`) and dropped without being built.
+/// Unlike `IgnoredAny`, which serde_json skims without its nesting limit or surrogate
+/// checks. With `arbitrary_precision` a number arrives as a one-member map: also fine.
+struct Valid;
+
+impl<'de> Deserialize<'de> for Valid {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValidVisitor)
+    }
+}
+
+struct ValidVisitor;
+
+impl<'de> Visitor<'de> for ValidVisitor {
+    type Value = Valid;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Valid, A::Error> {
+        while seq.next_element::<Valid>()?.is_some() {}
+        Ok(Valid)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Valid, A::Error> {
+        while map.next_entry::<Valid, Valid>()?.is_some() {}
+        Ok(Valid)
+    }
+}
+
+/// The top-level object, read into `T`'s slots.
+struct Event<T>(T);
+
+impl<'de, T: Slots<'de>> Deserialize<'de> for Event<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EventVisitor(PhantomData))
+    }
+}
+
+struct EventVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Slots<'de>> Visitor<'de> for EventVisitor<T> {
+    type Value = Event<T>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event<T>, A::Error> {
+        let mut slots = T::default();
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match slots.slot(&key) {
+                Some(slot) => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    let field = Field::from_raw(raw).map_err(|e| {
+                        // serde_json appends the position of the value's end
+                        de::Error::custom(format_args!("in `{key}`: {}", without_position(&e)))
+                    })?;
+                    *slot = Some(field);
+                }
+                None => {
+                    map.next_value::<Valid>()?;
+                }
+            }
+        }
+        Ok(Event(slots))
+    }
+}
+
+/// serde_json's message without its " at line L column C" (relative to a field's text).
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) => message.to_owned(),
+        None => text,
+    }
 }

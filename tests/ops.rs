@@ -1,0 +1,199 @@
+//! Operations (SPEC 8): /metrics counters match the rows in PostgreSQL during a real run,
+//! /healthz answers, TLS to PostgreSQL with `sslmode = require`, and no password reaches
+//! logs, errors, metrics or `check` output.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::check::{assert_tables, cfg_path, produced_ends, warmup};
+use common::events::data_set;
+use common::{free_port, spawn_streamer, Broker, TempDir, TestDb};
+
+const SECRET: &str = "Pa55-w0rd-never-shown";
+
+/// GET a path over plain HTTP/1.0; returns (status, body).
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+/// The value of one sample line (`name{labels} value`) in a Prometheus exposition.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn metrics_match_the_rows_in_postgres() {
+    let broker = Broker::start();
+    let db = TestDb::create();
+    let dir = TempDir::new("ops-metrics");
+    let topic = "product_view";
+    broker.create_topic(topic, 3);
+    let ds = data_set(2500, 200, 3, 21);
+    let ends = produced_ends(&broker.produce(topic, &ds.messages));
+    let total: i64 = ends.values().sum();
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let cfg = cfg_path(&dir, &broker, &db, topic, "");
+    let envs = [
+        ("STREAMER__METRICS__LISTEN", listen.as_str()),
+        ("STREAMER__DOCKER_POSTGRES__PASSWORD", SECRET),
+    ];
+    warmup(dir.path(), &cfg, &envs);
+    let mut s = spawn_streamer(dir.path(), &["run", &cfg], &envs);
+
+    // Wait until everything is committed and the lag has been measured (stats every 5 s).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let body = loop {
+        assert!(
+            Instant::now() < deadline,
+            "metrics never caught up: {}",
+            s.output()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        let Some((200, body)) = get(port, "/metrics") else {
+            continue;
+        };
+        let done = sample(&body, "streamer_messages_total") == Some(total as f64);
+        let lagged = (0..3).all(|p| {
+            sample(
+                &body,
+                &format!("streamer_consumer_lag{{topic=\"{topic}\",partition=\"{p}\"}}"),
+            )
+            .is_some()
+        });
+        if done && lagged {
+            break body;
+        }
+    };
+    assert_tables(&db, &ds, &ends, topic);
+    let rows = |table: &str| sample(&body, &format!("streamer_rows_total{{table=\"{table}\"}}"));
+    assert_eq!(rows("fact_sales"), Some(db.count("fact_sales") as f64));
+    assert_eq!(rows("dead_letter"), Some(db.count("dead_letter") as f64));
+    assert_eq!(rows("dim_product"), Some(db.count("dim_product") as f64));
+    assert_eq!(
+        rows("dim_user_agent"),
+        Some(db.count("dim_user_agent") as f64)
+    );
+    assert_eq!(rows("dim_location"), Some(db.count("dim_location") as f64));
+    for (reason, n) in &ds.dead {
+        let got = sample(
+            &body,
+            &format!("streamer_dead_letters_total{{reason=\"{reason}\"}}"),
+        );
+        assert_eq!(got, Some(*n as f64), "dead letters with reason {reason}");
+    }
+    let dups = total - db.count("fact_sales") - db.count("dead_letter");
+    assert_eq!(
+        sample(&body, "streamer_duplicates_total"),
+        Some(dups as f64)
+    );
+    for p in 0..3 {
+        let lag = sample(
+            &body,
+            &format!("streamer_consumer_lag{{topic=\"{topic}\",partition=\"{p}\"}}"),
+        );
+        assert_eq!(lag, Some(0.0), "partition {p} lag once caught up");
+    }
+    let batches = sample(&body, "streamer_batches_total").unwrap_or(0.0);
+    assert!(batches >= 1.0);
+    assert_eq!(sample(&body, "streamer_batch_seconds_count"), Some(batches));
+    assert!(sample(&body, "streamer_process_resident_memory_bytes").unwrap_or(0.0) > 0.0);
+    assert!(!body.contains(SECRET), "password in /metrics");
+    assert_eq!(get(port, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(get(port, "/nope").map(|r| r.0), Some(404));
+
+    s.signal("TERM");
+    let st = s.wait_or_fail(Duration::from_secs(30));
+    assert!(st.success(), "exit after SIGTERM: {st}; {}", s.output());
+    assert!(!s.output().contains(SECRET), "password in the log");
+}
+
+#[test]
+fn sslmode_require_connects_with_tls() {
+    // The machine's PostgreSQL has ssl = on (Debian's default snakeoil certificate).
+    let db = TestDb::create();
+    let text = format!(
+        "[local_spark]\napp_name = tls_test\n[docker_postgres]\nhost_in = db\nhost_out = 127.0.0.1\n\
+         database = {}\nuser = postgres\npassword = {SECRET}\nport_in = 5432\nport_out = 5432\n\
+         [remote_kafka]\nkafka.bootstrap.servers = 127.0.0.1:1\nsubscribe = t\n\
+         [postgres]\nsslmode = require\n",
+        db.name()
+    );
+    let cfg = streamer::config::Config::parse(&text, &[]).expect("config");
+    let pool = streamer::sink::pool(&cfg, 1).expect("pool");
+    let mut conn = pool.get().expect("connect with sslmode=require");
+    let ssl: bool = conn
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .expect("pg_stat_ssl")
+        .get(0);
+    assert!(ssl, "the connection is encrypted");
+    // And `disable` does not encrypt.
+    let plain = streamer::config::Config::parse(&text.replace("require", "disable"), &[]).unwrap();
+    let pool = streamer::sink::pool(&plain, 1).unwrap();
+    let ssl: bool = pool
+        .get()
+        .unwrap()
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!ssl);
+}
+
+#[test]
+fn passwords_never_appear_in_any_output() {
+    let db = TestDb::create();
+    let dir = TempDir::new("ops-secrets");
+    // A wrong user makes PostgreSQL refuse the login, so the error path is exercised too.
+    let text = format!(
+        "[local_spark]\napp_name = secrets_test\n[docker_postgres]\nhost_in = db\nhost_out = 127.0.0.1\n\
+         database = {}\nuser = no_such_user\npassword = {SECRET}\nport_in = 5432\nport_out = 5432\n\
+         [remote_kafka]\nkafka.bootstrap.servers = 127.0.0.1:1\nkafka.security.protocol = SASL_PLAINTEXT\n\
+         kafka.sasl.mechanism = PLAIN\n\
+         kafka.sasl.jaas.config = org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"{SECRET}-kafka\";\n\
+         subscribe = t\n[pipeline]\nretry_budget_s = 1\n",
+        db.name()
+    );
+    let cfg = dir.join("config.ini");
+    std::fs::write(&cfg, text).unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let env_secret = format!("{SECRET}-env");
+    for args in [
+        vec!["check", cfg.as_str()],
+        vec!["warmup", cfg.as_str()],
+        vec!["run", cfg.as_str(), "--until-caught-up"],
+        vec![cfg.as_str()],
+    ] {
+        let mut s = spawn_streamer(
+            dir.path(),
+            &args,
+            &[
+                ("RUST_LOG", "debug"),
+                ("STREAMER__DOCKER_POSTGRES__PASSWORD", env_secret.as_str()),
+            ],
+        );
+        let st = s.wait_or_fail(Duration::from_secs(60));
+        let out = s.output();
+        assert!(!st.success(), "{args:?} cannot succeed here: {out}");
+        assert!(!out.contains(SECRET), "{args:?} printed a password: {out}");
+    }
+}
