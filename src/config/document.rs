@@ -376,7 +376,7 @@ fn strip_inline_comment(value: &str) -> &str {
                 }
             }
             None => {
-                let after_space = prev.map_or(true, char::is_whitespace);
+                let after_space = prev.is_none_or(char::is_whitespace);
                 if (c == ';' || c == '#') && after_space {
                     return &value[..i];
                 }

@@ -107,6 +107,10 @@ pub struct ProductRow {
     pub first_seen: Option<i64>,
 }
 
+/// The earliest URL seen for a product in a batch: (time_stamp, URL without query,
+/// language of its shop domain).
+type FirstUrl = (i64, String, Option<&'static str>);
+
 /// Dimension rows a batch must write, sorted by key (a fixed order avoids deadlocks
 /// between concurrent writers of the same new keys).
 #[derive(Debug, Default)]
@@ -124,8 +128,7 @@ impl DimRows {
     /// Collect the rows of keys not yet known to be committed, enriching each new key once.
     pub fn collect(facts: &[Fact], caches: &DimCaches, enricher: &Enricher) -> DimRows {
         let mut dates = BTreeSet::new();
-        let mut products: BTreeMap<&str, Option<(i64, String, Option<&'static str>)>> =
-            BTreeMap::new();
+        let mut products: BTreeMap<&str, Option<FirstUrl>> = BTreeMap::new();
         let mut ips: BTreeMap<&str, &str> = BTreeMap::new();
         let mut agents: BTreeMap<&str, &str> = BTreeMap::new();
         for f in facts {
