@@ -149,13 +149,15 @@ fn spawn_progress(run: Arc<Run>, every: Duration) -> Option<std::thread::JoinHan
                 let m = &run.metrics;
                 let (msgs, facts) = (m.messages.get(), m.rows_of("fact_sales"));
                 let secs = last.2.elapsed().as_secs_f64().max(0.001);
+                let lags: Vec<String> =
+                    m.lags().iter().map(|(t, p, l)| format!("{t}/{p}={l}")).collect();
                 log::info!(
-                    "progress: {:.0} events/s, {:.0} fact rows/s, {} facts, {} dead letters, lag {}",
+                    "progress: {:.0} events/s, {:.0} fact rows/s, {} facts, {} dead letters, lag [{}]",
                     (msgs - last.0) as f64 / secs,
                     (facts - last.1) as f64 / secs,
                     facts,
                     m.dead_letters_total(),
-                    m.total_lag()
+                    lags.join(" ")
                 );
                 last = (msgs, facts, std::time::Instant::now());
             }

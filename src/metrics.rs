@@ -214,13 +214,24 @@ impl Metrics {
         }
     }
 
-    /// Lag summed over partitions (for the progress line).
-    pub fn total_lag(&self) -> i64 {
+    /// Lag per partition where both ends are known, sorted (for the progress line).
+    pub fn lags(&self) -> Vec<(String, i32, i64)> {
         let s = self.state();
-        s.committed
+        let mut v: Vec<_> = s
+            .committed
             .iter()
-            .filter_map(|(k, next)| s.high.get(k).map(|h| (h - next).max(0)))
-            .sum()
+            .filter_map(|((t, p), next)| {
+                let h = s.high.get(&(t.clone(), *p))?;
+                Some((t.clone(), *p, (h - next).max(0)))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Lag summed over partitions.
+    pub fn total_lag(&self) -> i64 {
+        self.lags().iter().map(|l| l.2).sum()
     }
 
     /// How long PostgreSQL writes have been failing without a success (None: they are not).
