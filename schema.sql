@@ -130,9 +130,9 @@ $$;
 
 -- Reports (SPEC 7) ----------------------------------------------------------------------
 -- Six functions for any BI tool, e.g. `SELECT * FROM report_top_products('2020-01-02')`;
--- without an argument they report the current UTC day. Each row is one product view (one
--- fact row). Every report has a `rank` column (1 = most views; for the hourly reports the
--- rank of the series) and orders its rows by it, ties broken by key in byte order
+-- without an argument they report the current UTC day. A view is one fact row (one
+-- product-view event). Every report has a `rank` column (1 = most views; for the hourly
+-- reports the rank of the series) and orders its rows by it, ties broken by key in byte order
 -- (COLLATE "C", so the order is the same on any database locale); sort on `rank`
 -- (then `hour`) when a tool re-sorts. Conventions:
 -- - a fact without a known country (no ip, private or unknown address) counts under
@@ -150,14 +150,15 @@ $$;
 -- insert-only tables too) the day is read from the index alone, without touching the wide
 -- heap rows (URLs, option, e-mail ...). One index rather than one per report: each extra
 -- index is one more insert per row in the loader's COPY. The dimension lookups use the
--- dimensions' primary keys.
+-- dimensions' primary keys. On an existing database the first warmup after an upgrade builds
+-- it (blocking writes to fact_sales meanwhile); afterwards IF NOT EXISTS makes it free.
 CREATE INDEX IF NOT EXISTS fact_sales_report_idx ON fact_sales (full_date)
     INCLUDE (full_time, product_key, store_id, ip_key, user_agent_key, referrer_url);
 
 -- 1. Top 10 products by views.
 CREATE OR REPLACE FUNCTION report_top_products(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, product_key text, name text, current_url text, views bigint)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT t.rnk, t.key, p.name, p.current_url, t.n
     FROM (SELECT f.product_key AS key, count(*) AS n,
                  row_number() OVER (ORDER BY count(*) DESC, f.product_key COLLATE "C")::integer AS rnk
@@ -173,17 +174,15 @@ $$;
 -- 2. Top 10 countries by views (unknown geography: country_code NULL, name 'unknown').
 CREATE OR REPLACE FUNCTION report_top_countries(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, country_code text, country_name text, views bigint)
-LANGUAGE sql STABLE AS $$
-    SELECT row_number() OVER (ORDER BY sum(i.n) DESC, l.country_code COLLATE "C" NULLS LAST)::integer,
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT row_number() OVER (ORDER BY count(*) DESC, l.country_code COLLATE "C" NULLS LAST)::integer,
            l.country_code,
            CASE WHEN l.country_code IS NULL THEN 'unknown'
                 ELSE coalesce(min(l.country_name), l.country_code) END,
-           sum(i.n)::bigint
-    FROM (SELECT f.ip_key, count(*) AS n
-          FROM fact_sales f
-          WHERE f.full_date = d
-          GROUP BY f.ip_key) i
-    LEFT JOIN dim_location l ON l.ip_key = i.ip_key
+           count(*)
+    FROM fact_sales f
+    LEFT JOIN dim_location l ON l.ip_key = f.ip_key
+    WHERE f.full_date = d
     GROUP BY l.country_code
     ORDER BY 1
     LIMIT 10
@@ -192,7 +191,7 @@ $$;
 -- 3. Top 5 referrer hosts by views (facts without a referrer are left out).
 CREATE OR REPLACE FUNCTION report_top_referrers(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, referrer_host text, views bigint)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT row_number() OVER (ORDER BY count(*) DESC, f.referrer_url COLLATE "C")::integer,
            f.referrer_url,
            count(*)
@@ -210,22 +209,24 @@ $$;
 CREATE OR REPLACE FUNCTION report_store_performance(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, store_id text, country_code text, country_name text,
                views bigint, products bigint, store_share double precision)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT row_number() OVER (ORDER BY s.n DESC, s.store_id COLLATE "C",
                                        s.country_code COLLATE "C" NULLS LAST)::integer,
            s.store_id, s.country_code, s.country_name, s.n, s.products,
            round(100.0 * s.n / sum(s.n) OVER (PARTITION BY s.store_id), 1)::double precision
-    FROM (SELECT i.store_id, l.country_code,
-                 CASE WHEN l.country_code IS NULL THEN 'unknown'
-                      ELSE coalesce(min(l.country_name), l.country_code) END AS country_name,
-                 sum(i.n)::bigint AS n,
-                 count(DISTINCT i.product_key) AS products
-          FROM (SELECT f.store_id, f.ip_key, f.product_key, count(*) AS n
+    FROM (-- (store, country, product) groups first: hash aggregates, no count(DISTINCT) sort
+          SELECT p.store_id, p.country_code,
+                 CASE WHEN p.country_code IS NULL THEN 'unknown'
+                      ELSE coalesce(min(p.country_name), p.country_code) END AS country_name,
+                 sum(p.n)::bigint AS n,
+                 count(p.product_key) AS products
+          FROM (SELECT f.store_id, l.country_code, min(l.country_name) AS country_name,
+                       f.product_key, count(*) AS n
                 FROM fact_sales f
+                LEFT JOIN dim_location l ON l.ip_key = f.ip_key
                 WHERE f.full_date = d AND f.store_id IS NOT NULL
-                GROUP BY f.store_id, f.ip_key, f.product_key) i
-          LEFT JOIN dim_location l ON l.ip_key = i.ip_key
-          GROUP BY i.store_id, l.country_code) s
+                GROUP BY f.store_id, l.country_code, f.product_key) p
+          GROUP BY p.store_id, p.country_code) s
     ORDER BY 1
     LIMIT 20
 $$;
@@ -235,7 +236,7 @@ $$;
 -- gap filling.
 CREATE OR REPLACE FUNCTION report_hourly_product_views(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, product_key text, hour integer, views bigint)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WITH day AS (
         SELECT f.product_key, extract(hour FROM f.full_time)::integer AS h, count(*) AS n
         FROM fact_sales f
@@ -261,16 +262,13 @@ $$;
 -- 24 rows per pair, hours without views included with 0.
 CREATE OR REPLACE FUNCTION report_hourly_browser_os(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, browser text, os text, hour integer, views bigint)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WITH day AS (
         SELECT coalesce(u.browser, 'unknown') AS browser, coalesce(u.os, 'unknown') AS os,
-               a.h, sum(a.n)::bigint AS n
-        FROM (SELECT f.user_agent_key, extract(hour FROM f.full_time)::integer AS h,
-                     count(*) AS n
-              FROM fact_sales f
-              WHERE f.full_date = d
-              GROUP BY 1, 2) a
-        LEFT JOIN dim_user_agent u ON u.user_agent_key = a.user_agent_key
+               extract(hour FROM f.full_time)::integer AS h, count(*) AS n
+        FROM fact_sales f
+        LEFT JOIN dim_user_agent u ON u.user_agent_key = f.user_agent_key
+        WHERE f.full_date = d
         GROUP BY 1, 2, 3
     ), pairs AS (
         SELECT day.browser, day.os,

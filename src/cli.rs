@@ -14,6 +14,7 @@ use crate::metrics::{self, Metrics};
 use crate::modes::{self, Run};
 use crate::sink::{self, Sink};
 use crate::warmup;
+use crate::{produce, report};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,6 +43,24 @@ pub enum Command {
     Warmup { config: PathBuf },
     /// Validate the config and reach Kafka and PostgreSQL.
     Check { config: PathBuf },
+    /// The six analytics reports of a day.
+    Report {
+        config: PathBuf,
+        /// The day (YYYY-MM-DD); default: today, UTC.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value_t = report::Format::Table)]
+        format: report::Format,
+        /// Also write a self-contained HTML dashboard to this file.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
+    /// Write synthetic or replayed events to the topic (demo, load tests).
+    Produce {
+        config: PathBuf,
+        #[command(flatten)]
+        args: produce::ProduceCli,
+    },
 }
 
 /// /healthz turns 503 after PostgreSQL writes failed (or lag stood still) this long.
@@ -64,6 +83,46 @@ pub fn run(cli: Cli) -> Result<()> {
             warmup::run(&pool, &cfg.catalog, cfg.pipeline.retry_budget)
         }
         (None, Some(Command::Check { config })) => check(&config),
+        (
+            None,
+            Some(Command::Report {
+                config,
+                date,
+                format,
+                html,
+            }),
+        ) => {
+            let cfg = Config::load(&config)?;
+            let mut client = cfg
+                .postgres
+                .pg_config()
+                .connect(sink::tls()?)
+                .map_err(|e| Error::from_pg("report: connecting to PostgreSQL", e))?;
+            let stdout = std::io::stdout();
+            report::run(
+                &mut client,
+                date,
+                format,
+                html.as_deref(),
+                &mut stdout.lock(),
+            )?;
+            if let Some(path) = html {
+                log::info!("dashboard written to {}", path.display());
+            }
+            Ok(())
+        }
+        (None, Some(Command::Produce { config, args })) => {
+            let cfg = Config::load(&config)?;
+            let r = produce::run(&cfg, &args.args()?)?;
+            println!(
+                "sent {} messages ({} duplicates, {} malformed) in {:.1} s",
+                r.sent,
+                r.duplicates,
+                r.malformed,
+                r.elapsed.as_secs_f64()
+            );
+            Ok(())
+        }
         _ => Err(Error::Config(
             "usage: streamer CONFIG | streamer COMMAND CONFIG (see --help)".into(),
         )),

@@ -8,7 +8,7 @@ use super::{Batcher, Run};
 use crate::error::Result;
 use crate::source::{PartitionReader, Polled, Rebalance, Source};
 
-/// Messages taken from one partition before moving to the next (fairness).
+/// Most messages taken from one partition before moving to the next.
 const PER_PARTITION_TURN: usize = 512;
 
 pub fn run(run: Arc<Run>) -> Result<()> {
@@ -28,17 +28,20 @@ fn drain(run: &Run, source: &Source) -> Result<()> {
             return flush(run, source, &mut readers, &mut batch);
         }
         let mut got = false;
+        // Each partition's turn is its share of the room left, so a small batch bound
+        // does not let the first partition fill every batch.
+        let turn = (batch.room() / readers.len().max(1)).clamp(1, PER_PARTITION_TURN);
         for r in readers.iter_mut() {
-            for _ in 0..PER_PARTITION_TURN {
+            for _ in 0..turn {
+                if batch.full() {
+                    break;
+                }
                 match r.poll(Duration::ZERO) {
                     Polled::Msg(m) => {
                         batch.push(m);
                         got = true;
                     }
                     Polled::Eof | Polled::Nothing => break,
-                }
-                if batch.full() {
-                    break;
                 }
             }
         }

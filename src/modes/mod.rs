@@ -190,6 +190,11 @@ impl Batcher {
         self.msgs.is_empty()
     }
 
+    /// Messages that still fit under the count bound.
+    pub fn room(&self) -> usize {
+        self.max_messages.saturating_sub(self.msgs.len())
+    }
+
     pub fn full(&self) -> bool {
         self.msgs.len() >= self.max_messages || self.bytes >= self.max_bytes
     }

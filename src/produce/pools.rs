@@ -1,0 +1,529 @@
+//! The fixed populations synthetic events draw from: shop domains, products, IP addresses
+//! and user agents, each with a skewed (Zipf-like) popularity. Promises: the pools are the
+//! same in every run (built from a constant seed, so repeated runs share products, IPs and
+//! agents like a real shop's traffic does); only the event stream depends on `--seed`.
+
+use super::rng::{mix, Rng, Weighted, Zipf};
+use super::write::{push_hex, push_u64};
+
+/// Seed of the pools themselves (not of the event stream).
+const POOL_SEED: u64 = 0x676c_616d_6972_61; // "glamira"
+/// Distinct products in the catalogue.
+pub const PRODUCTS: usize = 4_000;
+/// Distinct client IP addresses (about 10% IPv6, a few private ones).
+pub const IPS: usize = 40_000;
+
+/// A country shop: host, `store_id`, UTC offset in hours (for `local_time`) and the
+/// search engine domain its visitors come from.
+pub struct Shop {
+    pub host: &'static str,
+    pub lang: &'static str,
+    pub store_id_text: String,
+    pub utc_offset_h: i64,
+    pub google: &'static str,
+}
+
+/// (host, language, store_id, UTC offset h, google domain, weight)
+const SHOPS: &[(&str, &str, u32, i64, &str, f64)] = &[
+    ("www.glamira.de", "de", 6, 1, "www.google.de", 18.0),
+    ("www.glamira.fr", "fr", 12, 1, "www.google.fr", 12.0),
+    ("www.glamira.co.uk", "en", 9, 0, "www.google.co.uk", 10.0),
+    ("www.glamira.com", "en", 1, -5, "www.google.com", 9.0),
+    ("www.glamira.it", "it", 14, 1, "www.google.it", 8.0),
+    ("www.glamira.es", "es", 13, 1, "www.google.es", 7.0),
+    ("www.glamira.nl", "nl", 17, 1, "www.google.nl", 5.0),
+    ("www.glamira.pl", "pl", 25, 1, "www.google.pl", 4.0),
+    ("www.glamira.se", "sv", 21, 1, "www.google.se", 3.0),
+    ("www.glamira.dk", "da", 22, 1, "www.google.dk", 2.5),
+    ("www.glamira.at", "de", 7, 1, "www.google.at", 3.0),
+    ("www.glamira.ch", "de", 8, 1, "www.google.ch", 2.5),
+    ("www.glamira.be", "fr", 16, 1, "www.google.be", 2.0),
+    ("www.glamira.fi", "fi", 23, 2, "www.google.fi", 1.5),
+    ("www.glamira.no", "nb", 24, 1, "www.google.no", 1.5),
+    ("www.glamira.cz", "cs", 29, 1, "www.google.cz", 1.2),
+    ("www.glamira.pt", "pt", 30, 0, "www.google.pt", 1.2),
+    ("www.glamira.ro", "ro", 33, 2, "www.google.ro", 1.0),
+    ("www.glamira.hu", "hu", 31, 1, "www.google.hu", 1.0),
+    ("www.glamira.gr", "el", 38, 2, "www.google.gr", 0.8),
+    ("www.glamira.ie", "en", 10, 0, "www.google.ie", 0.8),
+    ("www.glamira.com.au", "en", 41, 10, "www.google.com.au", 1.0),
+    ("www.glamira.ca", "en", 42, -5, "www.google.ca", 0.9),
+    ("www.glamira.com.mx", "es", 46, -6, "www.google.com.mx", 0.7),
+    ("www.glamira.com.br", "pt", 48, -3, "www.google.com.br", 0.6),
+    ("www.glamira.jp", "ja", 51, 9, "www.google.co.jp", 0.4),
+];
+
+/// Product kinds and their word in shop URLs, per language (English when not listed).
+const KINDS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "ring",
+        &[
+            ("fr", "bague"),
+            ("it", "anello"),
+            ("es", "anillo"),
+            ("pl", "pierscionek"),
+            ("pt", "anel"),
+        ],
+    ),
+    (
+        "necklace",
+        &[
+            ("de", "kette"),
+            ("fr", "collier"),
+            ("it", "collana"),
+            ("es", "collar"),
+            ("nl", "ketting"),
+            ("pl", "naszyjnik"),
+            ("sv", "halsband"),
+        ],
+    ),
+    (
+        "earrings",
+        &[
+            ("de", "ohrringe"),
+            ("fr", "boucles-d-oreilles"),
+            ("it", "orecchini"),
+            ("es", "pendientes"),
+            ("nl", "oorbellen"),
+            ("pl", "kolczyki"),
+        ],
+    ),
+    (
+        "bracelet",
+        &[
+            ("de", "armband"),
+            ("it", "bracciale"),
+            ("es", "pulsera"),
+            ("nl", "armband"),
+            ("pl", "bransoletka"),
+        ],
+    ),
+    (
+        "pendant",
+        &[
+            ("de", "anhaenger"),
+            ("fr", "pendentif"),
+            ("it", "ciondolo"),
+            ("es", "colgante"),
+            ("nl", "hanger"),
+        ],
+    ),
+    ("wedding-ring", &[("de", "ehering"), ("fr", "alliance")]),
+];
+
+/// The URL word of product kind `kind` on a shop in language `lang`.
+pub fn kind_word(kind: usize, lang: &str) -> &'static str {
+    let (en, words) = KINDS[kind % KINDS.len()];
+    words
+        .iter()
+        .find(|(l, _)| *l == lang)
+        .map_or(en, |(_, w)| w)
+}
+
+const SYLLABLES: &[&str] = &[
+    "sa", "phi", "ra", "ly", "ma", "dor", "el", "ia", "ve", "na", "lu", "mi", "ro", "sel", "ta",
+    "cor", "bel", "da", "ni", "kar", "is", "ou", "val", "en", "ti", "zo", "ca", "le",
+];
+
+pub const ALLOYS: &[&str] = &[
+    "white-375",
+    "white-585",
+    "white-750",
+    "yellow-375",
+    "yellow-585",
+    "yellow-750",
+    "red-585",
+    "red-750",
+    "platinum",
+    "silber-925",
+    "white-yellow-585",
+];
+
+pub const STONES: &[&str] = &[
+    "diamond-Brillant",
+    "sapphire",
+    "ruby",
+    "emerald",
+    "zirconia",
+    "swarovskicrystal",
+    "amethyst",
+    "topaz",
+    "diamond-Brillant-black",
+    "pearl",
+];
+
+/// One catalogue product, derived from its popularity rank alone (no table to miss the
+/// cache on): ids are distinct per rank and do not follow popularity.
+#[derive(Debug, Clone, Copy)]
+pub struct Product {
+    pub id: u32,
+    pub kind: usize,
+    /// bits the URL slug is made of (see [`Product::push_name`])
+    name: u64,
+    /// `option_id`s of its alloy and stone options
+    pub option_ids: [u32; 2],
+    /// index into [`ALLOYS`] / [`STONES`] of its most viewed variant
+    pub alloy: usize,
+    pub stone: usize,
+}
+
+impl Product {
+    pub fn of_rank(rank: u64) -> Product {
+        let rank = rank % PRODUCTS as u64;
+        let h = mix(rank ^ POOL_SEED);
+        let h2 = mix(h);
+        // a bijection of 0..PRODUCTS (1237 is prime to 4000), then a 37-wide slot each
+        let slot = (rank * 1237 + 611) % PRODUCTS as u64;
+        Product {
+            id: 10_000 + (slot * 37 + h % 37) as u32,
+            kind: ((h >> 8) % KINDS.len() as u64) as usize,
+            name: h2,
+            option_ids: [
+                300_000 + ((h >> 16) % 100_000) as u32,
+                300_000 + ((h >> 40) % 100_000) as u32,
+            ],
+            alloy: ((h2 >> 50) % ALLOYS.len() as u64) as usize,
+            stone: ((h2 >> 56) % STONES.len() as u64) as usize,
+        }
+    }
+
+    /// The URL slug: 2-3 syllables, sometimes a `-skugNNNNNN` suffix (`saphira`,
+    /// `lumiel-skug100335`).
+    pub fn push_name(&self, out: &mut Vec<u8>) {
+        let n = self.name;
+        let syllables = 2 + (n & 1) as u32;
+        for i in 0..syllables {
+            let s = ((n >> (1 + 6 * i)) & 63) as usize % SYLLABLES.len();
+            out.extend_from_slice(SYLLABLES[s].as_bytes());
+        }
+        if (n >> 20) % 10 < 3 {
+            out.extend_from_slice(b"-skug");
+            push_u64(out, 100_000 + (n >> 24) % 900_000);
+        }
+    }
+}
+
+/// A user agent and whether it is a phone (for `resolution`).
+pub struct Agent {
+    pub text: String,
+    pub mobile: bool,
+}
+
+/// All pools with their popularity distributions.
+pub struct Pools {
+    pub shops: Vec<Shop>,
+    pub shop_w: Weighted,
+    /// product popularity rank, see [`Product::of_rank`]
+    pub product_z: Zipf,
+    /// IP popularity rank, see [`push_ip`]
+    pub ip_z: Zipf,
+    pub agents: Vec<Agent>,
+    pub agent_w: Weighted,
+}
+
+impl Pools {
+    pub fn build() -> Pools {
+        let mut rng = Rng::new(POOL_SEED);
+        let shops: Vec<Shop> = SHOPS
+            .iter()
+            .map(|&(host, lang, store_id, utc_offset_h, google, _)| Shop {
+                host,
+                lang,
+                store_id_text: store_id.to_string(),
+                utc_offset_h,
+                google,
+            })
+            .collect();
+        let shop_w = Weighted::new(SHOPS.iter().map(|s| s.5));
+        let (agents, weights) = agents(&mut rng);
+        let agent_w = Weighted::new(weights.into_iter());
+        Pools {
+            shops,
+            shop_w,
+            product_z: Zipf::new(PRODUCTS as u64, 1.0),
+            ip_z: Zipf::new(IPS as u64, 0.8),
+            agents,
+            agent_w,
+        }
+    }
+}
+
+/// Whether an IPv4 address is private, loopback, link-local, CGNAT, multicast or reserved.
+fn special_v4(a: u32) -> bool {
+    let [o1, o2, _, _] = a.to_be_bytes();
+    o1 == 0
+        || o1 == 10
+        || o1 == 127
+        || o1 >= 224
+        || (o1 == 169 && o2 == 254)
+        || (o1 == 172 && (16..32).contains(&o2))
+        || (o1 == 192 && o2 == 168)
+        || (o1 == 100 && (64..128).contains(&o2))
+}
+
+/// Real-looking ISP IPv6 prefixes (Telekom, Orange, Vodafone, BT, Free, Sky, ...), as
+/// their first two 16-bit groups.
+const V6_PREFIXES: &[[u16; 2]] = &[
+    [0x2003, 0xe5],
+    [0x2003, 0xc1],
+    [0x2a01, 0xcb1d],
+    [0x2a01, 0xe0a],
+    [0x2a02, 0x908],
+    [0x2a00, 0x23c5],
+    [0x2a02, 0xa03f],
+    [0x2001, 0x4ca0],
+    [0x2a02, 0x2f0e],
+    [0x2a01, 0x598],
+    [0x2600, 0x1700],
+    [0x2a00, 0x1370],
+];
+
+/// Writes the IP address of popularity rank `rank`: about 10% IPv6 (ISP prefixes), 0.1%
+/// private IPv4, the rest public IPv4.
+pub fn push_ip(out: &mut Vec<u8>, rank: u64) {
+    let h = mix(rank ^ POOL_SEED.rotate_left(32));
+    match h % 1000 {
+        0..=99 => {
+            let [g0, g1] = V6_PREFIXES[((h >> 10) % V6_PREFIXES.len() as u64) as usize];
+            let rest = mix(h);
+            let groups = [
+                g0,
+                g1,
+                (rest >> 48) as u16,
+                (rest >> 32) as u16,
+                (rest >> 16) as u16,
+                rest as u16,
+                (h >> 32) as u16,
+                (h >> 48) as u16,
+            ];
+            for (i, g) in groups.iter().enumerate() {
+                if i > 0 {
+                    out.push(b':');
+                }
+                let digits = (16 - g.leading_zeros()).div_ceil(4).max(1);
+                push_hex(out, u64::from(*g), digits);
+            }
+        }
+        100 => {
+            // a few private addresses (proxies, office networks, test traffic)
+            let octets: [u64; 4] = match (h >> 10) % 3 {
+                0 => [10, (h >> 16) & 255, (h >> 24) & 255, (h >> 32) & 255],
+                1 => [192, 168, (h >> 16) & 255, 1 + (h >> 24) % 254],
+                _ => [172, 16 + (h >> 16) % 16, (h >> 24) & 255, (h >> 32) & 255],
+            };
+            push_octets(out, octets);
+        }
+        _ => {
+            let mut a = (h >> 32) as u32;
+            while special_v4(a) {
+                a = mix(u64::from(a)) as u32;
+            }
+            let [o1, o2, o3, o4] = a.to_be_bytes();
+            push_octets(out, [o1, o2, o3, o4].map(u64::from));
+        }
+    }
+}
+
+fn push_octets(out: &mut Vec<u8>, octets: [u64; 4]) {
+    for (i, o) in octets.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        push_u64(out, *o);
+    }
+}
+
+const ANDROID_MODELS: &[&str] = &[
+    "SM-G991B",
+    "SM-A515F",
+    "SM-S918B",
+    "SM-A528B",
+    "SM-G973F",
+    "Pixel 7",
+    "Pixel 6a",
+    "Redmi Note 8 Pro",
+    "M2101K6G",
+    "CPH2211",
+    "moto g(30)",
+    "VOG-L29",
+    "ONEPLUS A6013",
+];
+const SAMSUNG_MODELS: &[&str] = &["SM-G991B", "SM-A515F", "SM-S918B", "SM-A528B", "SM-G973F"];
+const IOS: &[&str] = &["13_7", "14_8", "15_7", "16_6", "17_1", "17_4", "17_5"];
+const ANDROID: &[&str] = &["10", "11", "12", "13", "14"];
+const WINDOWS: &[&str] = &[
+    "Windows NT 10.0; Win64; x64",
+    "Windows NT 6.1; Win64; x64",
+    "Windows NT 6.3; Win64; x64",
+];
+const MACOS: &[&str] = &[
+    "Macintosh; Intel Mac OS X 10_15_7",
+    "Macintosh; Intel Mac OS X 10_14_6",
+    "Macintosh; Intel Mac OS X 13_5_2",
+];
+const CRAWLERS: &[&str] = &[
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+    "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.1.1 Safari/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)",
+];
+
+/// A few hundred user agents from browser × OS × version templates, each with a
+/// popularity weight: the family's share times a decay over its versions (newest first).
+fn agents(rng: &mut Rng) -> (Vec<Agent>, Vec<f64>) {
+    let mut out: Vec<(Agent, f64)> = Vec::new();
+    let mut family = |share: f64, texts: Vec<(String, bool)>| {
+        let total: f64 = (0..texts.len()).map(|i| 1.0 / (i as f64 + 1.0)).sum();
+        for (i, (text, mobile)) in texts.into_iter().enumerate() {
+            out.push((Agent { text, mobile }, share / (i as f64 + 1.0) / total));
+        }
+    };
+    // build numbers close to the real ones (Chrome 100 was 4896, 124 was 6367)
+    let build = |v: u32| 4_896 + (v.max(80) - 80) * 61 - 20 * 61;
+    let chrome = |v: u32| format!("Chrome/{v}.0.{}.{}", build(v), 40 + v % 7 * 23);
+    let versions = |newest: u32, n: u32| (0..n).map(move |i| newest - i);
+    let webkit = "AppleWebKit/537.36 (KHTML, like Gecko)";
+
+    // Chrome on Windows / macOS / Linux / Android / iOS
+    let mut v = Vec::new();
+    for c in versions(124, 30) {
+        for w in WINDOWS.iter().take(if c > 118 { 3 } else { 1 }) {
+            v.push((
+                format!("Mozilla/5.0 ({w}) {webkit} {} Safari/537.36", chrome(c)),
+                false,
+            ));
+        }
+    }
+    family(28.0, v);
+    let mut v = Vec::new();
+    for c in versions(124, 14) {
+        for m in MACOS.iter().take(2) {
+            v.push((
+                format!("Mozilla/5.0 ({m}) {webkit} {} Safari/537.36", chrome(c)),
+                false,
+            ));
+        }
+    }
+    family(5.0, v);
+    let v = versions(124, 8)
+        .map(|c| {
+            (
+                format!(
+                    "Mozilla/5.0 (X11; Linux x86_64) {webkit} {} Safari/537.36",
+                    chrome(c)
+                ),
+                false,
+            )
+        })
+        .collect();
+    family(1.5, v);
+    let mut v = Vec::new();
+    for c in versions(124, 12) {
+        for _ in 0..4 {
+            let a = ANDROID[rng.below(ANDROID.len() as u64) as usize];
+            let m = ANDROID_MODELS[rng.below(ANDROID_MODELS.len() as u64) as usize];
+            v.push((
+                format!(
+                    "Mozilla/5.0 (Linux; Android {a}; {m}) {webkit} {} Mobile Safari/537.36",
+                    chrome(c)
+                ),
+                true,
+            ));
+        }
+    }
+    family(20.0, v);
+    let mut v = Vec::new();
+    for c in versions(124, 6) {
+        for i in IOS.iter().rev().take(3) {
+            v.push((
+                format!("Mozilla/5.0 (iPhone; CPU iPhone OS {i} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/{c}.0.{}.{} Mobile/15E148 Safari/604.1", build(c), 30 + c % 5 * 31),
+                true,
+            ));
+        }
+    }
+    family(2.5, v);
+    // Safari on iPhone, iPad and macOS
+    let mut v = Vec::new();
+    for i in IOS.iter().rev() {
+        let sv = i.replace('_', ".");
+        v.push((format!("Mozilla/5.0 (iPhone; CPU iPhone OS {i} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{sv} Mobile/15E148 Safari/604.1"), true));
+        v.push((format!("Mozilla/5.0 (iPad; CPU OS {i} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{sv} Mobile/15E148 Safari/604.1"), false));
+        for m in MACOS {
+            v.push((format!("Mozilla/5.0 ({m}) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{sv} Safari/605.1.15"), false));
+        }
+    }
+    family(18.0, v);
+    // Edge and Opera on Windows / macOS
+    let mut v = Vec::new();
+    for c in versions(124, 12) {
+        for w in [WINDOWS[0], MACOS[0]] {
+            v.push((
+                format!(
+                    "Mozilla/5.0 ({w}) {webkit} {} Safari/537.36 Edg/{c}.0.{}.{}",
+                    chrome(c),
+                    1_185 + (c - 100) * 54,
+                    40 + c % 9 * 11
+                ),
+                false,
+            ));
+        }
+    }
+    family(8.0, v);
+    let v = versions(110, 10)
+        .map(|o| {
+            (
+                format!(
+                    "Mozilla/5.0 ({}) {webkit} {} Safari/537.36 OPR/{o}.0.0.0",
+                    WINDOWS[0],
+                    chrome(o + 14)
+                ),
+                false,
+            )
+        })
+        .collect();
+    family(1.5, v);
+    // Firefox on Windows / macOS / Linux / Android
+    let mut v = Vec::new();
+    for f in versions(125, 16) {
+        v.push((
+            format!(
+                "Mozilla/5.0 ({}; rv:{f}.0) Gecko/20100101 Firefox/{f}.0",
+                WINDOWS[0]
+            ),
+            false,
+        ));
+        v.push((format!("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:{f}.0) Gecko/20100101 Firefox/{f}.0"), false));
+        v.push((
+            format!(
+                "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:{f}.0) Gecko/20100101 Firefox/{f}.0"
+            ),
+            false,
+        ));
+        v.push((
+            format!(
+                "Mozilla/5.0 (Android {}; Mobile; rv:{f}.0) Gecko/{f}.0 Firefox/{f}.0",
+                ANDROID[f as usize % ANDROID.len()]
+            ),
+            true,
+        ));
+    }
+    family(6.0, v);
+    // Samsung Internet
+    let mut v = Vec::new();
+    for s in versions(24, 8) {
+        for m in SAMSUNG_MODELS {
+            v.push((
+                format!("Mozilla/5.0 (Linux; Android {}; SAMSUNG {m}) {webkit} SamsungBrowser/{s}.0 Chrome/{}.0.0.0 Mobile Safari/537.36", ANDROID[s as usize % ANDROID.len()], 69 + s * 2),
+                true,
+            ));
+        }
+    }
+    family(4.0, v);
+    family(
+        1.0,
+        CRAWLERS.iter().map(|c| (c.to_string(), false)).collect(),
+    );
+    out.into_iter().unzip()
+}

@@ -1,0 +1,211 @@
+//! Synthetic SPEC 4 events: owns what one message looks like. Promises: the same seed and
+//! timestamps give byte-identical messages; every `Fresh` event passes
+//! `crate::transform::transform`; every `Malformed` one is rejected with the reason its
+//! kind names; a `Duplicate` is an earlier fresh message re-sent verbatim with its key;
+//! each fresh event's `id` (its key) is unique within a run.
+
+use std::io::Write;
+
+use super::event::{write_event, Tweak};
+use super::pools::Pools;
+use super::rng::{mix, Rng};
+use super::write::{json_str, push_hex};
+use crate::transform::DeadReason;
+
+/// What a message is, as the consumer will judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Fresh,
+    Duplicate,
+    /// a dead letter for this reason
+    Malformed(DeadReason),
+}
+
+/// One message to send; borrows the generator's buffers until the next call.
+pub struct Message<'a> {
+    pub key: &'a [u8],
+    pub payload: &'a [u8],
+    pub kind: Kind,
+}
+
+#[derive(Default)]
+struct Slot {
+    key: String,
+    payload: Vec<u8>,
+}
+
+/// How many recent fresh events a duplicate may re-send.
+const RING: usize = 8192;
+
+/// The event generator: one per producing thread.
+pub struct Synth {
+    pools: Pools,
+    rng: Rng,
+    salt: u64,
+    dup_rate: f64,
+    bad_rate: f64,
+    ring: Vec<Slot>,
+    fresh: u64,
+    scratch: Slot,
+}
+
+impl Synth {
+    /// `dup_rate` and `bad_rate` are shares of all messages (their sum at most 1).
+    pub fn new(seed: u64, dup_rate: f64, bad_rate: f64) -> Synth {
+        Synth {
+            pools: Pools::build(),
+            rng: Rng::new(mix(seed ^ 0x5eed)),
+            salt: mix(seed.wrapping_add(0x1d)),
+            dup_rate,
+            bad_rate,
+            ring: Vec::with_capacity(RING),
+            fresh: 0,
+            scratch: Slot::default(),
+        }
+    }
+
+    /// Message number `index` (0-based, counting every message) with event time `ts`.
+    pub fn next(&mut self, index: u64, ts: i64) -> Message<'_> {
+        let u = self.rng.unit();
+        if u < self.bad_rate {
+            let mut slot = std::mem::take(&mut self.scratch);
+            let reason = self.malformed(index, ts, &mut slot);
+            self.scratch = slot;
+            return Message {
+                key: self.scratch.key.as_bytes(),
+                payload: &self.scratch.payload,
+                kind: Kind::Malformed(reason),
+            };
+        }
+        if u < self.bad_rate + self.dup_rate && self.fresh > 0 {
+            let filled = self.fresh.min(RING as u64);
+            let slot = &self.ring[self.rng.below(filled) as usize];
+            return Message {
+                key: slot.key.as_bytes(),
+                payload: &slot.payload,
+                kind: Kind::Duplicate,
+            };
+        }
+        let i = (self.fresh % RING as u64) as usize;
+        self.fresh += 1;
+        if self.ring.len() <= i {
+            self.ring.push(Slot::default());
+        }
+        let mut slot = std::mem::take(&mut self.ring[i]);
+        event_id(self.salt, index, &mut slot.key);
+        write_event(
+            &self.pools,
+            &mut self.rng,
+            &slot.key,
+            ts,
+            Tweak::None,
+            &mut slot.payload,
+        );
+        self.ring[i] = slot;
+        let slot = &self.ring[i];
+        Message {
+            key: slot.key.as_bytes(),
+            payload: &slot.payload,
+            kind: Kind::Fresh,
+        }
+    }
+
+    /// Writes a malformed message into `slot`; returns the reason the consumer will give.
+    fn malformed(&mut self, index: u64, ts: i64, slot: &mut Slot) -> DeadReason {
+        use Tweak::*;
+        event_id(self.salt, index, &mut slot.key);
+        let (p, rng, out) = (&self.pools, &mut self.rng, &mut slot.payload);
+        let tweak = |rng: &mut Rng, out: &mut Vec<u8>, t: &[Tweak]| {
+            let t = rng.pick(t);
+            write_event(p, rng, &slot.key, ts, t, out)
+        };
+        match rng.below(5) {
+            0 => {
+                match rng.below(4) {
+                    0 | 1 => {
+                        // cut off in transit
+                        tweak(rng, out, &[None]);
+                        let cut = 1 + rng.below(out.len() as u64 - 2) as usize;
+                        out.truncate(cut);
+                    }
+                    2 => {
+                        out.clear();
+                        out.extend_from_slice(rng.pick(&[
+                            &b"<html><body><h1>502 Bad Gateway</h1></body></html>"[..],
+                            b"undefined",
+                            b"id=1&time_stamp=1591266092",
+                            b"{}}",
+                        ]));
+                    }
+                    _ => {
+                        // single quotes: a Python dict printed instead of JSON
+                        out.clear();
+                        write!(out, "{{'id': '{}', 'time_stamp': {ts}}}", slot.key).ok();
+                    }
+                }
+                DeadReason::NotJson
+            }
+            1 => {
+                tweak(rng, out, &[IdAbsent, IdEmpty, IdNumber, IdNull]);
+                DeadReason::MissingId
+            }
+            2 => {
+                tweak(
+                    rng,
+                    out,
+                    &[TsAbsent, TsNull, TsIso, TsEmpty, TsFloat, TsHuge],
+                );
+                DeadReason::BadTimeStamp
+            }
+            3 => {
+                match rng.below(4) {
+                    0 => {
+                        // a batch sent as one array
+                        tweak(rng, out, &[None]);
+                        out.insert(0, b'[');
+                        out.push(b']');
+                    }
+                    1 => {
+                        // the event JSON-encoded twice
+                        let mut inner = Vec::new();
+                        tweak(rng, &mut inner, &[None]);
+                        out.clear();
+                        json_str(out, std::str::from_utf8(&inner).unwrap_or(""));
+                    }
+                    2 => {
+                        out.clear();
+                        out.extend_from_slice(rng.pick(&[&b"null"[..], b"true", b"42"]));
+                    }
+                    _ => {
+                        out.clear();
+                        out.extend_from_slice(b"\"product_view\"");
+                    }
+                }
+                DeadReason::NotObject
+            }
+            _ => {
+                tweak(rng, out, &[NulUserAgent, NulUrl, NulEmail, NulOption]);
+                DeadReason::NulCharacter
+            }
+        }
+    }
+}
+
+/// A unique, UUID-shaped id for message `index`: the last 64 bits are a bijection of the
+/// index, so no two messages of a run share an id; the seed changes all of them.
+fn event_id(salt: u64, index: u64, out: &mut String) {
+    let lo = mix(index ^ salt);
+    let hi = mix(lo ^ salt.rotate_left(17));
+    let mut b = Vec::with_capacity(36);
+    push_hex(&mut b, hi >> 32, 8);
+    b.push(b'-');
+    push_hex(&mut b, hi >> 16, 4);
+    b.push(b'-');
+    push_hex(&mut b, hi, 4);
+    b.push(b'-');
+    push_hex(&mut b, lo >> 48, 4);
+    b.push(b'-');
+    push_hex(&mut b, lo, 12);
+    out.clear();
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+}

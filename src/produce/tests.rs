@@ -1,0 +1,310 @@
+//! Unit tests of the synthetic events and the flag validation.
+
+use std::collections::{HashMap, HashSet};
+
+use super::synth::{Kind, Synth};
+use super::*;
+use crate::transform::{transform, DeadReason};
+
+/// 2024-05-01 00:00:00 UTC
+const START: i64 = 1_714_521_600;
+
+fn collect(seed: u64, n: u64, dup: f64, bad: f64) -> Vec<(Vec<u8>, Vec<u8>, Kind)> {
+    let mut s = Synth::new(seed, dup, bad);
+    (0..n)
+        .map(|i| {
+            let m = s.next(i, START + i as i64);
+            (m.key.to_vec(), m.payload.to_vec(), m.kind)
+        })
+        .collect()
+}
+
+#[test]
+fn same_seed_same_messages_other_seed_others() {
+    let a = collect(7, 2_000, 0.05, 0.01);
+    let b = collect(7, 2_000, 0.05, 0.01);
+    assert_eq!(a, b);
+    let c = collect(8, 2_000, 0.05, 0.01);
+    assert_ne!(a[0].1, c[0].1);
+    let ids_a: HashSet<_> = a.iter().map(|m| m.0.clone()).collect();
+    assert!(c.iter().all(|m| !ids_a.contains(&m.0)), "seeds share ids");
+}
+
+#[test]
+fn shares_kinds_and_transform_verdicts() {
+    let n = 10_000u64;
+    let msgs = collect(42, n, 0.05, 0.02);
+    let mut fresh_ids = HashSet::new();
+    let mut by_key: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let (mut dups, mut bad) = (0, 0);
+    let mut reasons = HashSet::new();
+    for (key, payload, kind) in &msgs {
+        let got = transform(Some(payload));
+        match kind {
+            Kind::Fresh => {
+                let fact = got
+                    .unwrap_or_else(|e| panic!("{e:?} for {}", String::from_utf8_lossy(payload)));
+                assert_eq!(fact.event_id.as_bytes(), &key[..], "key is the id");
+                assert!(fresh_ids.insert(key.clone()), "id repeated");
+                by_key.insert(key.clone(), payload.clone());
+            }
+            Kind::Duplicate => {
+                dups += 1;
+                assert_eq!(by_key.get(key), Some(payload), "duplicate not verbatim");
+            }
+            Kind::Malformed(reason) => {
+                bad += 1;
+                let e = got.expect_err(&String::from_utf8_lossy(payload));
+                assert_eq!(e.reason, *reason, "{}", String::from_utf8_lossy(payload));
+                reasons.insert(*reason);
+                assert!(!key.is_empty());
+            }
+        }
+    }
+    let share = |k: u64| k as f64 / n as f64;
+    assert!((0.04..0.06).contains(&share(dups)), "dups {dups}");
+    assert!((0.013..0.027).contains(&share(bad)), "bad {bad}");
+    for r in [
+        DeadReason::NotJson,
+        DeadReason::NotObject,
+        DeadReason::MissingId,
+        DeadReason::BadTimeStamp,
+        DeadReason::NulCharacter,
+    ] {
+        assert!(reasons.contains(&r), "no {r:?}");
+    }
+}
+
+#[test]
+fn variety_of_the_fresh_events() {
+    let msgs = collect(3, 10_000, 0.0, 0.0);
+    let facts: Vec<_> = msgs
+        .iter()
+        .map(|m| transform(Some(&m.1)).expect("valid"))
+        .collect();
+    let ips: HashSet<_> = facts.iter().filter_map(|f| f.ip.clone()).collect();
+    let v6 = ips.iter().filter(|ip| ip.contains(':')).count();
+    assert!(ips.len() > 3_000, "{} distinct ips", ips.len());
+    assert!(v6 * 100 / ips.len() >= 5, "{v6} IPv6 of {}", ips.len());
+    assert!(facts.iter().any(|f| f.ip.is_none()));
+    let agents: HashSet<_> = facts.iter().filter_map(|f| f.user_agent.clone()).collect();
+    assert!(agents.len() > 100, "{} agents", agents.len());
+    for family in [
+        "Edg/",
+        "Firefox/",
+        "OPR/",
+        "SamsungBrowser/",
+        "CriOS/",
+        "Googlebot",
+        "iPhone",
+        "Android",
+    ] {
+        assert!(agents.iter().any(|a| a.contains(family)), "no {family}");
+    }
+    let products: HashMap<_, usize> =
+        facts
+            .iter()
+            .filter_map(|f| f.product_key.clone())
+            .fold(HashMap::new(), |mut m, p| {
+                *m.entry(p).or_default() += 1;
+                m
+            });
+    assert!(products.len() > 1_000, "{} products", products.len());
+    let top = products.values().max().copied().unwrap_or(0);
+    assert!(top > 300, "popularity not skewed: top product {top} views");
+    let hosts: HashSet<_> = facts
+        .iter()
+        .filter_map(|f| f.current_url.as_deref())
+        .filter_map(|u| u.split('/').nth(2).map(str::to_string))
+        .collect();
+    for h in [
+        "www.glamira.de",
+        "www.glamira.fr",
+        "www.glamira.co.uk",
+        "www.glamira.com",
+        "www.glamira.it",
+        "www.glamira.es",
+        "www.glamira.nl",
+        "www.glamira.pl",
+        "www.glamira.se",
+        "www.glamira.dk",
+    ] {
+        assert!(hosts.contains(h), "no {h}");
+    }
+    assert!(facts.iter().any(|f| f.referrer_url.is_none()));
+    assert!(facts
+        .iter()
+        .any(|f| f.current_url.as_deref().is_some_and(|u| u.contains('?'))));
+    let text = |m: &(Vec<u8>, Vec<u8>, Kind)| String::from_utf8(m.1.clone()).unwrap();
+    let all: Vec<String> = msgs.iter().map(text).collect();
+    for needle in [
+        "\"recommendation\":false",
+        "\"store_id\":",
+        "\"product_id\":\"",
+        "\"option\":[{\"option_label\"",
+        "\"referrer_url\":\"\"",
+        "\"time_stamp\":\"",
+    ] {
+        assert!(all.iter().any(|t| t.contains(needle)), "no {needle}");
+    }
+    // numbers where strings are expected
+    assert!(all
+        .iter()
+        .any(|t| t.contains("\"store_id\":") && !t.contains("\"store_id\":\"")));
+    assert!(all
+        .iter()
+        .any(|t| t.contains("\"product_id\":") && !t.contains("\"product_id\":\"")));
+    // time stamps advance with the index from --start
+    assert_eq!(facts[0].time_stamp, START);
+    assert_eq!(facts[9_999].time_stamp, START + 9_999);
+}
+
+#[test]
+fn clock_paces_rate_and_spreads_a_day() {
+    let args = |rate, start, events| ProduceArgs {
+        events,
+        duration: None,
+        rate,
+        seed: 1,
+        dup_rate: 0.0,
+        bad_rate: 0.0,
+        start,
+        file: None,
+        topic: None,
+    };
+    let c = Clock::new(&args(10, Some(START), Some(100)));
+    assert_eq!(
+        (c.at(0), c.at(9), c.at(10), c.at(95)),
+        (START, START, START + 1, START + 9)
+    );
+    let c = Clock::new(&args(0, Some(START), Some(1_000)));
+    assert_eq!(c.at(0), START);
+    assert_eq!(c.at(500), START + 43_200);
+    assert!(c.at(999) < START + 86_400);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let c = Clock::new(&args(0, None, Some(10)));
+    assert!((c.at(5) - now).abs() <= 2);
+}
+
+fn cli() -> ProduceCli {
+    ProduceCli::default()
+}
+
+#[test]
+fn flags_are_validated() {
+    let err = |c: ProduceCli| match c.args() {
+        Err(Error::Config(m)) => m,
+        other => panic!("expected a config error, got {other:?}"),
+    };
+    assert!(err(cli()).contains("exactly one"));
+    assert!(err(ProduceCli {
+        events: Some(5),
+        duration: Some("3".into()),
+        ..cli()
+    })
+    .contains("exactly one"));
+    assert!(err(ProduceCli {
+        events: Some(0),
+        ..cli()
+    })
+    .contains("at least 1"));
+    assert!(err(ProduceCli {
+        duration: Some("0".into()),
+        ..cli()
+    })
+    .contains("--duration"));
+    assert!(err(ProduceCli {
+        duration: Some("soon".into()),
+        ..cli()
+    })
+    .contains("--duration"));
+    assert!(err(ProduceCli {
+        events: Some(1),
+        dup_rate: Some(1.5),
+        ..cli()
+    })
+    .contains("--dup-rate"));
+    assert!(err(ProduceCli {
+        events: Some(1),
+        bad_rate: Some(-0.1),
+        ..cli()
+    })
+    .contains("--bad-rate"));
+    assert!(err(ProduceCli {
+        events: Some(1),
+        dup_rate: Some(0.6),
+        bad_rate: Some(0.6),
+        ..cli()
+    })
+    .contains("exceeds 1"));
+    assert!(err(ProduceCli {
+        events: Some(1),
+        start: Some("yesterday".into()),
+        ..cli()
+    })
+    .contains("--start"));
+    assert!(err(ProduceCli {
+        file: Some("x".into()),
+        seed: Some(1),
+        ..cli()
+    })
+    .contains("--seed"));
+
+    let a = ProduceCli {
+        events: Some(10),
+        start: Some("2024-05-01".into()),
+        seed: Some(9),
+        ..cli()
+    }
+    .args()
+    .unwrap();
+    assert_eq!(
+        (a.events, a.start, a.seed, a.dup_rate, a.bad_rate),
+        (Some(10), Some(START), 9, 0.01, 0.001)
+    );
+    let a = ProduceCli {
+        duration: Some("1.5m".into()),
+        start: Some("1714521600".into()),
+        ..cli()
+    }
+    .args()
+    .unwrap();
+    assert_eq!(
+        (a.duration, a.start),
+        (Some(Duration::from_secs(90)), Some(START))
+    );
+    let a = ProduceCli {
+        duration: Some("2h".into()),
+        ..cli()
+    }
+    .args()
+    .unwrap();
+    assert_eq!(a.duration, Some(Duration::from_secs(7_200)));
+    let a = ProduceCli {
+        file: Some("events.jsonl".into()),
+        rate: 5,
+        ..cli()
+    }
+    .args()
+    .unwrap();
+    assert_eq!((a.file, a.rate), (Some(PathBuf::from("events.jsonl")), 5));
+}
+
+#[test]
+fn producer_drops_consumer_properties_and_owns_acks() {
+    let cfg = Config::parse(
+        "[local_spark]\napp_name = a\n[docker_postgres]\nhost_out = h\ndatabase = d\nuser = u\npassword = p\nport_out = 5432\n\
+         [remote_kafka]\nkafka.bootstrap.servers = b:9092\nkafka.fetch.wait.max.ms = 10\nkafka.acks = 1\nkafka.linger.ms = 50\nsubscribe = t\n",
+        &[],
+    )
+    .unwrap();
+    let cc = producer_config(&cfg);
+    assert_eq!(cc.get("fetch.wait.max.ms"), None);
+    assert_eq!(cc.get("acks"), Some("all"));
+    assert_eq!(cc.get("enable.idempotence"), Some("true"));
+    assert_eq!(cc.get("linger.ms"), Some("50"));
+    assert_eq!(cc.get("bootstrap.servers"), Some("b:9092"));
+}
