@@ -203,7 +203,10 @@ impl Source {
         if let Some(d) = self.down_for().filter(|d| *d > self.retry_budget) {
             return Err(Error::fatal(
                 "kafka",
-                format!("no broker reachable for {} s (retry budget spent)", d.as_secs()),
+                format!(
+                    "no broker reachable for {} s (retry budget spent)",
+                    d.as_secs()
+                ),
             ));
         }
         Ok(self.consumer.context().take())

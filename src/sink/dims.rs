@@ -251,27 +251,29 @@ impl DimRows {
         }
         if !self.locations.is_empty() {
             let c = columns(&self.locations);
-            added[2] = tx.execute(
-                "INSERT INTO dim_location (ip_key, ip_address, country_code, country_name, \
+            added[2] = tx
+                .execute(
+                    "INSERT INTO dim_location (ip_key, ip_address, country_code, country_name, \
                    region_name, city_name) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
                    $5::text[], $6::text[]) \
                  ON CONFLICT (ip_key) DO NOTHING",
-                &[&c[0], &c[1], &c[2], &c[3], &c[4], &c[5]],
-            )
-            .map_err(|e| Error::from_pg("writing dim_location", e))?;
+                    &[&c[0], &c[1], &c[2], &c[3], &c[4], &c[5]],
+                )
+                .map_err(|e| Error::from_pg("writing dim_location", e))?;
         }
         if !self.agents.is_empty() {
             let c = columns(&self.agents);
-            added[3] = tx.execute(
-                "INSERT INTO dim_user_agent (user_agent_key, user_agent, browser, \
+            added[3] = tx
+                .execute(
+                    "INSERT INTO dim_user_agent (user_agent_key, user_agent, browser, \
                    browser_version, os, os_version, device_category) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
                    $5::text[], $6::text[], $7::text[]) \
                  ON CONFLICT (user_agent_key) DO NOTHING",
-                &[&c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6]],
-            )
-            .map_err(|e| Error::from_pg("writing dim_user_agent", e))?;
+                    &[&c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6]],
+                )
+                .map_err(|e| Error::from_pg("writing dim_user_agent", e))?;
         }
         Ok(added)
     }
