@@ -145,7 +145,13 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     if warm {
         warmup::run(&pool, &cfg.catalog, cfg.pipeline.retry_budget)?;
     }
-    let enricher = Arc::new(Enricher::open(&cfg.geoip_paths)?);
+    let enricher = if cfg.pipeline.enrich {
+        Enricher::open(&cfg.geoip_paths)?
+    } else {
+        log::info!("[pipeline] enrich = false: browser, OS and geography stay NULL");
+        Enricher::open(&[])?.disabled()
+    };
+    let enricher = Arc::new(enricher);
     let threads = cfg.pipeline.transform_threads;
     let transform_pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

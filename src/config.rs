@@ -38,14 +38,15 @@
 //!   `batch_max_bytes` (16 MiB; a whole number with an optional `K`/`KiB`/`M`/`MiB`/`G`/`GiB`
 //!   suffix, all binary), `batch_max_latency_ms` (500), `trigger_interval_ms` (5000),
 //!   `shutdown_timeout_ms` (30000), `consumer_group` (`kafka.group.id`, else the app name),
-//!   `pg_pool_size` (4), `retry_budget_s` (300; 0 = no retries), `transform_threads` (0 = one per
+//!   `pg_pool_size` (4), `retry_budget_s` (300; 0 = no retries), `enrich` (true; false leaves
+//!   browser/OS/geography NULL), `transform_threads` (0 = one per
 //!   CPU).
 //! - `[geoip]`: `path`: comma-separated `.mmdb` files, looked up in order (none: no geography).
 //! - `[catalog]`: `products`, `locations`: comma-separated CSV paths for warmup (none).
 //! - `[data_paths]` (the seed's spelling of `[catalog]`): `base_path` (working directory),
 //!   `prod_csv_pattern`, `location_csv_pattern`: glob patterns relative to `base_path`, appended
 //!   after the `[catalog]` entries.
-//! - `[metrics]`: `listen` (`127.0.0.1:9187`; port 0 picks a free port), `progress_interval_s`
+//! - `[metrics]`: `listen` (`127.0.0.1:9187`; port 0 picks a free port; `off` disables it), `progress_interval_s`
 //!   (10; 0 = no progress lines).
 //!
 //! Catalog entries ([`CatalogConfig`]) are stored as written: patterns may hold `*` and `?`
@@ -231,6 +232,8 @@ pub struct PipelineConfig {
     pub retry_budget: Duration,
     /// threads in the rayon transform pool (0 = number of CPUs)
     pub transform_threads: usize,
+    /// parse user agents and look up geography (false: those columns stay NULL)
+    pub enrich: bool,
 }
 
 /// CSV files for warmup, in load order: `[catalog]` entries, then `[data_paths]` patterns
@@ -409,6 +412,22 @@ impl<'a> Reader<'a> {
             return Err(at(section, e, "must not be empty"));
         }
         Ok((e, v))
+    }
+
+    /// An optional boolean: true/false, yes/no, on/off, 1/0.
+    fn boolean(&self, section: &str, key: &str, default: bool) -> Result<bool> {
+        let Some(e) = self.get(section, key) else {
+            return Ok(default);
+        };
+        match e.value.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(at(
+                section,
+                e,
+                format!("expected true or false, got {}", shown(e)),
+            )),
+        }
     }
 
     /// An optional whole number, at least `min`.
@@ -756,6 +775,7 @@ fn pipeline_section(r: &Reader<'_>, env: &[(String, String)]) -> Result<Pipeline
             0,
         )?),
         transform_threads: r.number(S, "transform_threads", 0, 0)?,
+        enrich: r.boolean(S, "enrich", true)?,
     })
 }
 
@@ -782,9 +802,12 @@ fn catalog_sections(r: &Reader<'_>) -> CatalogConfig {
     c
 }
 
-/// `host:port` with a numeric port; IPv6 hosts in brackets.
+/// `host:port` with a numeric port; IPv6 hosts in brackets; `off` disables the endpoint.
 fn listen_address(e: &Entry) -> Result<String> {
     let v = e.value.trim();
+    if v.eq_ignore_ascii_case("off") {
+        return Ok("off".to_string());
+    }
     let ok = v
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
@@ -793,7 +816,7 @@ fn listen_address(e: &Entry) -> Result<String> {
             "metrics",
             e,
             format!(
-                "expected host:port such as 127.0.0.1:9187, got {}",
+                "expected host:port such as 127.0.0.1:9187, or off, got {}",
                 shown(e)
             ),
         ));

@@ -113,6 +113,7 @@ pub(crate) const SCHEMA: &[SectionSchema] = &[
             "pg_pool_size",
             "retry_budget_s",
             "transform_threads",
+            "enrich",
         ],
         ignored: &[],
         open_prefix: None,

@@ -733,3 +733,16 @@ fn pg_config_mapping() {
     assert_eq!(pg.get_ssl_mode(), SslMode::Require);
     assert_eq!(pg.get_application_name(), Some("streamer"));
 }
+
+#[test]
+fn enrich_switch_defaults_on_and_parses_booleans() {
+    let on = Config::parse(SEED, &no_env()).expect("seed parses");
+    assert!(on.pipeline.enrich);
+    let off = Config::parse(&format!("{SEED}\n[pipeline]\nenrich = off\n"), &no_env()).unwrap();
+    assert!(!off.pipeline.enrich);
+    config_error(
+        &format!("{SEED}\n[pipeline]\nenrich = maybe\n"),
+        &no_env(),
+        &["[pipeline]", "enrich", "line"],
+    );
+}

@@ -48,6 +48,8 @@ pub struct Location {
 
 /// Shared by all workers (`Send + Sync`).
 pub struct Enricher {
+    /// false: every lookup answers "unknown" at once (`[pipeline] enrich = false`)
+    enabled: bool,
     geo: Option<geo::GeoDb>,
     agents: BoundedCache<Agent>,
     locations: BoundedCache<Location>,
@@ -74,6 +76,7 @@ impl Enricher {
             Some(geo::GeoDb::open(geoip_paths)?)
         };
         Ok(Enricher {
+            enabled: true,
             geo,
             agents: BoundedCache::new(agent_capacity),
             locations: BoundedCache::new(location_capacity),
@@ -87,6 +90,9 @@ impl Enricher {
 
     /// Browser, OS and device category of `user_agent`; all None when woothee knows nothing.
     pub fn agent(&self, user_agent: &str) -> Agent {
+        if !self.enabled {
+            return Agent::default();
+        }
         self.agents
             .get_or_insert_with(user_agent, || agent::parse(user_agent))
     }
@@ -94,10 +100,19 @@ impl Enricher {
     /// Geography of `ip`; all None without a database, for private/reserved/unparsable
     /// addresses and for addresses the databases do not know.
     pub fn location(&self, ip: &str) -> Location {
+        if !self.enabled {
+            return Location::default();
+        }
         match &self.geo {
             None => Location::default(),
             Some(db) => self.locations.get_or_insert_with(ip, || db.lookup(ip)),
         }
+    }
+
+    /// Turn every lookup off (browser, OS and geography stay NULL).
+    pub fn disabled(mut self) -> Enricher {
+        self.enabled = false;
+        self
     }
 
     /// Entries currently cached: (user agents, IP addresses).
