@@ -153,7 +153,7 @@ fn ownership(output: &str) -> Ownership {
 fn produce_over_time(
     broker: &Broker,
     topic: &str,
-    messages: &[(Option<Vec<u8>>, Option<Vec<u8>>)],
+    messages: &[common::Record],
     chunks: usize,
     pause: Duration,
 ) -> Vec<(i32, i64)> {

@@ -49,7 +49,7 @@ fn broker_roundtrip_four_partitions() {
     broker.create_topic(&topic, 4);
     assert_eq!(broker.partition_count(&topic), 4);
 
-    let messages: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = (0..100)
+    let messages: Vec<common::Record> = (0..100)
         .map(|i| {
             (
                 Some(format!("key-{i}").into_bytes()),

@@ -1,6 +1,7 @@
 //! Unit tests of the synthetic events and the flag validation.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
 use super::synth::{Kind, Synth};
 use super::*;

@@ -148,7 +148,14 @@ mod tests {
 
     #[test]
     fn datetime_matches_chrono() {
-        for t in [0i64, 1_714_521_600, 1_591_266_092, 951_782_400, 4_102_444_799, -86_401] {
+        for t in [
+            0i64,
+            1_714_521_600,
+            1_591_266_092,
+            951_782_400,
+            4_102_444_799,
+            -86_401,
+        ] {
             let want = chrono::DateTime::from_timestamp(t, 0)
                 .unwrap()
                 .format("%Y-%m-%d %H:%M:%S")

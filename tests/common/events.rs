@@ -183,7 +183,7 @@ pub fn bad_messages() -> Vec<(Option<Vec<u8>>, &'static str)> {
 /// A data set: messages to produce and what the tables must hold afterwards.
 pub struct DataSet {
     /// (key, value) in produce order
-    pub messages: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>,
+    pub messages: Vec<super::Record>,
     /// the first event written for each sales_key (what fact_sales must hold)
     pub facts: BTreeMap<String, Event>,
     /// dead-letter reason code → count

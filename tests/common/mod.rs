@@ -35,6 +35,9 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
+/// One Kafka record to produce: (key, value); None is no key / a tombstone.
+pub type Record = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// PostgreSQL endpoint used by every test.
 pub const PG_HOST: &str = "127.0.0.1";
 pub const PG_PORT: u16 = 5432;
@@ -506,11 +509,7 @@ impl Broker {
 
     /// Produces keyed messages (the default partitioner spreads them by key), flushes, and
     /// panics on any delivery error. Returns `(partition, offset)` of each message, in order.
-    pub fn produce(
-        &self,
-        topic: &str,
-        messages: &[(Option<Vec<u8>>, Option<Vec<u8>>)],
-    ) -> Vec<(i32, i64)> {
+    pub fn produce(&self, topic: &str, messages: &[Record]) -> Vec<(i32, i64)> {
         let producer = self.producer();
         let records = messages.iter().map(|(k, v)| {
             let mut r: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
