@@ -154,8 +154,15 @@ impl Source {
     /// Create the consumer and subscribe to the configured topics.
     pub fn subscribe(cfg: &Config, metrics: Arc<Metrics>) -> Result<Source> {
         let mut cc = client_config(cfg);
-        if cc.get("statistics.interval.ms").is_none() {
-            cc.set("statistics.interval.ms", "5000");
+        // Defaults the user may override: statistics feed the lag metric; librdkafka's
+        // prefetch (64 MiB per partition by default) would dominate our memory.
+        for (k, v) in [
+            ("statistics.interval.ms", "5000"),
+            ("queued.max.messages.kbytes", "8192"),
+        ] {
+            if cc.get(k).is_none() {
+                cc.set(k, v);
+            }
         }
         let ctx = Ctx {
             metrics: Some(metrics),
