@@ -79,3 +79,33 @@ impl Error {
         }
     }
 }
+
+/// Run `op` until it succeeds, fails for good, or `budget` has passed since the first
+/// try; retriable failures are logged and retried after a backoff of 100 ms doubling up
+/// to 5 s. `op` receives the attempt number (1-based); `on_fail` sees every failure.
+pub fn retry<T>(
+    what: &str,
+    budget: std::time::Duration,
+    mut op: impl FnMut(u32) -> Result<T>,
+    mut on_fail: impl FnMut(&Error),
+) -> Result<T> {
+    use std::time::{Duration, Instant};
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match op(attempt) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                on_fail(&e);
+                if !e.is_retriable() || started.elapsed() >= budget {
+                    return Err(e);
+                }
+                log::warn!("{what} failed (attempt {attempt}), retrying in {delay:?}: {e}");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

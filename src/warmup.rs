@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::CatalogConfig;
-use crate::error::{Error, Result};
+use crate::error::{retry, Error, Result};
 use crate::sink::PgPool;
 
 /// The DDL, compiled into the binary so a container needs no extra file.
@@ -16,21 +16,9 @@ const LOCK_KEY: i64 = 0x5354_5245_414d; // "STREAM"
 /// Apply the schema, retrying while PostgreSQL is unreachable within `budget`.
 pub fn run(pool: &PgPool, catalog: &CatalogConfig, budget: Duration) -> Result<()> {
     let started = Instant::now();
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match apply(pool, catalog) {
-            Ok(()) => {
-                log::info!("warmup done in {} ms", started.elapsed().as_millis());
-                return Ok(());
-            }
-            Err(e) if e.is_retriable() && started.elapsed() < budget => {
-                log::warn!("warmup: PostgreSQL not reachable, retrying in {delay:?}: {e}");
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    retry("warmup", budget, |_| apply(pool, catalog), |_| {})?;
+    log::info!("warmup done in {} ms", started.elapsed().as_millis());
+    Ok(())
 }
 
 fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {

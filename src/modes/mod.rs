@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Mode};
-use crate::error::{Error, Result};
+use crate::error::{retry, Error, Result};
 use crate::metrics::Metrics;
 use crate::offsets;
 use crate::pipeline::{prepare, Msg};
@@ -34,21 +34,13 @@ impl Run {
 
     /// Read the stored offsets of newly assigned partitions, retrying while PostgreSQL is away.
     pub fn load_offsets(&self, parts: &[(String, i32)]) -> Result<Vec<(String, i32, Option<i64>)>> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match self.try_load_offsets(parts) {
-                Ok(v) => return Ok(v),
-                Err(e)
-                    if e.is_retriable() && started.elapsed() < self.cfg.pipeline.retry_budget =>
-                {
-                    log::warn!("reading stream_offsets failed, retrying in {delay:?}: {e}");
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let budget = self.cfg.pipeline.retry_budget;
+        retry(
+            "reading stream_offsets",
+            budget,
+            |_| self.try_load_offsets(parts),
+            |_| {},
+        )
     }
 
     fn try_load_offsets(&self, parts: &[(String, i32)]) -> Result<Vec<(String, i32, Option<i64>)>> {

@@ -6,14 +6,14 @@ pub mod copy;
 pub mod dims;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use postgres_native_tls::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::config::Config;
 use crate::enrich::Enricher;
-use crate::error::{Error, Result};
+use crate::error::{retry, Error, Result};
 use crate::metrics::Metrics;
 use crate::offsets::{self, Fence};
 use crate::pipeline::Prepared;
@@ -103,35 +103,27 @@ impl Sink {
     /// Write one prepared batch in one transaction, retrying retriable failures.
     pub fn write(&self, batch: &Prepared) -> Result<Outcome> {
         let dims = DimRows::collect(&batch.facts, &self.caches, &self.enricher);
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(100);
         let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match self.attempt(batch, &dims) {
-                Ok(Outcome::Committed(mut stats)) => {
-                    dims.remember(&self.caches);
-                    stats.attempts = attempts;
-                    if attempts > 1 {
-                        log::info!("batch committed after {attempts} attempts");
-                    }
-                    return Ok(Outcome::Committed(stats));
+        let outcome = retry(
+            "PostgreSQL write",
+            self.retry_budget,
+            |n| {
+                attempts = n;
+                self.attempt(batch, &dims)
+            },
+            |_| self.metrics.write_failed(),
+        )?;
+        Ok(match outcome {
+            Outcome::Committed(mut stats) => {
+                dims.remember(&self.caches);
+                stats.attempts = attempts;
+                if attempts > 1 {
+                    log::info!("batch committed after {attempts} attempts");
                 }
-                Ok(fenced) => return Ok(fenced),
-                Err(e) if e.is_retriable() && started.elapsed() < self.retry_budget => {
-                    self.metrics.write_failed();
-                    log::warn!(
-                        "PostgreSQL write failed (attempt {attempts}), retrying in {delay:?}: {e}"
-                    );
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    self.metrics.write_failed();
-                    return Err(e);
-                }
+                Outcome::Committed(stats)
             }
-        }
+            fenced => fenced,
+        })
     }
 
     fn attempt(&self, batch: &Prepared, dims: &DimRows) -> Result<Outcome> {
