@@ -142,3 +142,69 @@ fn load_locations(client: &mut impl GenericClient, path: &Path) -> Result<usize>
     log::info!("catalog: {} locations from {}", rows.len(), path.display());
     Ok(rows.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("streamer-catalog-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn patterns_expand_to_sorted_existing_files() {
+        let dir = scratch("glob");
+        for f in ["b_products.csv", "a_products.csv", "notes.txt"] {
+            std::fs::write(dir.join(f), "product_id,name,url,language_code\n").expect("write");
+        }
+        let files = expand(&[dir.join("*_products.csv")]).expect("expand");
+        assert_eq!(
+            files,
+            vec![dir.join("a_products.csv"), dir.join("b_products.csv")]
+        );
+        // A pattern that matches nothing is not an error (it is logged).
+        assert!(expand(&[dir.join("*.parquet")]).expect("expand").is_empty());
+        // A plain path that does not exist is a configuration error.
+        assert!(matches!(
+            expand(&[dir.join("missing.csv")]),
+            Err(Error::Config(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn columns_are_found_by_header_name_in_any_order() {
+        let dir = scratch("read");
+        let path = dir.join("locations.csv");
+        std::fs::write(
+            &path,
+            "city,ip,region,country_long,country_short\nParis,1.2.3.4,IDF,France,FR\n,5.6.7.8,,,\n",
+        )
+        .expect("write");
+        let rows = read(
+            &path,
+            &["ip", "country_short", "country_long", "region", "city"],
+        )
+        .expect("read");
+        assert_eq!(
+            rows,
+            vec![
+                vec![
+                    Some("1.2.3.4".to_string()),
+                    Some("FR".to_string()),
+                    Some("France".to_string()),
+                    Some("IDF".to_string()),
+                    Some("Paris".to_string())
+                ],
+                vec![Some("5.6.7.8".to_string()), None, None, None, None],
+            ]
+        );
+        let err = read(&path, &["product_id"]).expect_err("no such column");
+        assert!(err.to_string().contains("product_id"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
