@@ -128,13 +128,188 @@ RETURNS bigint LANGUAGE sql AS $$
         SELECT generate_series(first_day, last_day, interval '1 day')::date));
 $$;
 
+-- Report rollups --------------------------------------------------------------------------
+-- Four small per-day tables that the reports read instead of fact_sales, so a report costs
+-- the same on a day of 1,000 views as on a day of 5 million. PostgreSQL keeps them itself:
+-- statement-level triggers on fact_sales add (INSERT) or subtract (DELETE, UPDATE) each
+-- statement's rows, inside the writer's transaction, so they are exactly as committed as the
+-- facts whoever writes them (streamer's COPY, its ON CONFLICT fallback, which passes only
+-- the rows it inserted, or a hand-written INSERT). Geography and browser/OS are taken from
+-- the dimensions when the fact is written (SPEC 5 writes them first, in the same
+-- transaction); a later change of a dim_location row (a locations catalog at warmup) makes
+-- warmup rebuild the rollups. Rows whose views drop to 0 stay; the reports skip them.
+-- Each upsert takes its rows in key order, so concurrent loaders wait for each other on a
+-- shared row (briefly, until the holder commits) but never deadlock.
+CREATE TABLE IF NOT EXISTS rollup_product_hour (
+    full_date    date     NOT NULL,
+    hour         smallint NOT NULL,  -- UTC hour of full_time, 0-23
+    product_key  text     NOT NULL,  -- facts without product_key are not counted here
+    views        bigint   NOT NULL,
+    PRIMARY KEY (full_date, hour, product_key)
+);
+
+CREATE TABLE IF NOT EXISTS rollup_store_country_day (
+    full_date     date   NOT NULL,
+    store_id      text,              -- NULL: facts without store_id
+    country_code  text,              -- NULL: no ip, or an address without geography
+    country_name  text,              -- the least name dim_location gives for the code
+    views         bigint NOT NULL    -- every fact of the day counts in exactly one row
+);
+CREATE UNIQUE INDEX IF NOT EXISTS rollup_store_country_day_key ON rollup_store_country_day
+    (full_date, (store_id IS NULL), coalesce(store_id, ''),
+     (country_code IS NULL), coalesce(country_code, ''));
+
+CREATE TABLE IF NOT EXISTS rollup_referrer_day (
+    full_date     date   NOT NULL,
+    referrer_url  text   NOT NULL,   -- the referrer host; facts without one are not counted
+    views         bigint NOT NULL,
+    PRIMARY KEY (full_date, referrer_url)
+);
+
+CREATE TABLE IF NOT EXISTS rollup_browser_hour (
+    full_date  date     NOT NULL,
+    hour       smallint NOT NULL,
+    browser    text     NOT NULL,    -- 'unknown' when the agent or its browser is unknown
+    os         text     NOT NULL,    -- likewise
+    views      bigint   NOT NULL,
+    PRIMARY KEY (full_date, hour, browser, os)
+);
+
+-- The four upserts that add sign * (the rows of relation src) to the rollups. src is a
+-- relation name (a trigger's transition table, or fact_sales for a rebuild), quoted by %I.
+CREATE OR REPLACE FUNCTION streamer_rollup_statements(src text)
+RETURNS SETOF text LANGUAGE sql IMMUTABLE AS $$
+    VALUES
+    (format($q$
+        INSERT INTO rollup_product_hour AS r (full_date, hour, product_key, views)
+        SELECT full_date, extract(hour FROM full_time)::smallint, product_key, $1::bigint * count(*)
+        FROM %I WHERE product_key IS NOT NULL
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (full_date, hour, product_key) DO UPDATE SET views = r.views + EXCLUDED.views
+    $q$, src)),
+    (format($q$
+        INSERT INTO rollup_store_country_day AS r (full_date, store_id, country_code, country_name, views)
+        SELECT v.full_date, v.store_id, l.country_code, min(l.country_name), $1::bigint * sum(v.n)::bigint
+        FROM (SELECT full_date, store_id, ip_key, count(*) AS n FROM %I GROUP BY 1, 2, 3) v
+        LEFT JOIN dim_location l ON l.ip_key = v.ip_key
+        GROUP BY 1, 2, 3
+        ORDER BY 1, v.store_id IS NULL, coalesce(v.store_id, ''),
+                 l.country_code IS NULL, coalesce(l.country_code, '')
+        ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
+                     (country_code IS NULL), coalesce(country_code, ''))
+        DO UPDATE SET views = r.views + EXCLUDED.views,
+                      country_name = least(r.country_name, EXCLUDED.country_name)
+    $q$, src)),
+    (format($q$
+        INSERT INTO rollup_referrer_day AS r (full_date, referrer_url, views)
+        SELECT full_date, referrer_url, $1::bigint * count(*)
+        FROM %I WHERE referrer_url IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (full_date, referrer_url) DO UPDATE SET views = r.views + EXCLUDED.views
+    $q$, src)),
+    (format($q$
+        INSERT INTO rollup_browser_hour AS r (full_date, hour, browser, os, views)
+        SELECT v.full_date, v.hour, coalesce(u.browser, 'unknown'), coalesce(u.os, 'unknown'),
+               $1::bigint * sum(v.n)::bigint
+        FROM (SELECT full_date, extract(hour FROM full_time)::smallint AS hour, user_agent_key,
+                     count(*) AS n
+              FROM %I GROUP BY 1, 2, 3) v
+        LEFT JOIN dim_user_agent u ON u.user_agent_key = v.user_agent_key
+        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (full_date, hour, browser, os) DO UPDATE SET views = r.views + EXCLUDED.views
+    $q$, src))
+$$;
+
+CREATE OR REPLACE FUNCTION streamer_rollup_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    q text;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        TRUNCATE rollup_product_hour, rollup_store_country_day, rollup_referrer_day,
+                 rollup_browser_hour;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        FOR q IN SELECT streamer_rollup_statements('old_rows') LOOP
+            EXECUTE q USING -1;
+        END LOOP;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        FOR q IN SELECT streamer_rollup_statements('new_rows') LOOP
+            EXECUTE q USING 1;
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- One trigger per event (a trigger with transition tables serves one event), created only
+-- when missing, so a warmup does not lock fact_sales against running loaders.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = 'fact_sales'::regclass AND tgname = 'fact_sales_rollup_insert') THEN
+        CREATE TRIGGER fact_sales_rollup_insert AFTER INSERT ON fact_sales
+            REFERENCING NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION streamer_rollup_trigger();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = 'fact_sales'::regclass AND tgname = 'fact_sales_rollup_delete') THEN
+        CREATE TRIGGER fact_sales_rollup_delete AFTER DELETE ON fact_sales
+            REFERENCING OLD TABLE AS old_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION streamer_rollup_trigger();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = 'fact_sales'::regclass AND tgname = 'fact_sales_rollup_update') THEN
+        CREATE TRIGGER fact_sales_rollup_update AFTER UPDATE ON fact_sales
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION streamer_rollup_trigger();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = 'fact_sales'::regclass AND tgname = 'fact_sales_rollup_truncate') THEN
+        CREATE TRIGGER fact_sales_rollup_truncate AFTER TRUNCATE ON fact_sales
+            FOR EACH STATEMENT EXECUTE FUNCTION streamer_rollup_trigger();
+    END IF;
+END
+$$;
+
+-- Recompute the rollups from fact_sales (after an upgrade that added them, or after a change
+-- of dim_location); blocks writers to fact_sales until the calling transaction ends.
+-- Returns the number of fact rows counted.
+CREATE OR REPLACE FUNCTION streamer_rebuild_rollups() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    q text;
+    total bigint;
+BEGIN
+    LOCK TABLE fact_sales IN SHARE MODE;
+    TRUNCATE rollup_product_hour, rollup_store_country_day, rollup_referrer_day,
+             rollup_browser_hour;
+    FOR q IN SELECT streamer_rollup_statements('fact_sales') LOOP
+        EXECUTE q USING 1;
+    END LOOP;
+    SELECT coalesce(sum(views), 0) INTO total FROM rollup_store_country_day;
+    RETURN total;
+END
+$$;
+
+-- Whether the rollups miss facts: none counted while fact_sales has rows (the first warmup
+-- after the upgrade that added them).
+CREATE OR REPLACE FUNCTION streamer_rollups_missing() RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT NOT EXISTS (SELECT 1 FROM rollup_store_country_day)
+       AND EXISTS (SELECT 1 FROM fact_sales);
+$$;
+
+-- An earlier version read the reports from this covering index; the rollups replace it.
+DROP INDEX IF EXISTS fact_sales_report_idx;
+
 -- Reports (SPEC 7) ----------------------------------------------------------------------
 -- Six functions for any BI tool, e.g. `SELECT * FROM report_top_products('2020-01-02')`;
 -- without an argument they report the current UTC day. A view is one fact row (one
 -- product-view event). Every report has a `rank` column (1 = most views; for the hourly
 -- reports the rank of the series) and orders its rows by it, ties broken by key in byte order
 -- (COLLATE "C", so the order is the same on any database locale); sort on `rank`
--- (then `hour`) when a tool re-sorts. Conventions:
+-- (then `hour`) when a tool re-sorts. They read the rollups above, never fact_sales.
+-- Conventions:
 -- - a fact without a known country (no ip, private or unknown address) counts under
 --   country_code NULL, country_name 'unknown', ranked like any country (so a missing GeoIP
 --   database shows up instead of hiding views); among equal counts it comes last;
@@ -142,29 +317,39 @@ $$;
 -- - facts without product_key, referrer or store_id are left out of the reports that
 --   group by them.
 -- Changing a function's columns later needs a DROP FUNCTION first (CREATE OR REPLACE cannot
--- change a result type).
+-- change a result type); the DROP below is for the version whose report 4 had a products
+-- column.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc
+               WHERE proname = 'report_store_performance' AND 'products' = ANY (proargnames)) THEN
+        DROP FUNCTION report_store_performance(date);
+    END IF;
+END
+$$;
 
--- The only index the reports need: every report reads one day of facts. full_date first, so
--- each report is a range scan over that day; the INCLUDEd columns are every column the
--- reports read, so once autovacuum has marked the pages all-visible (it does so for
--- insert-only tables too) the day is read from the index alone, without touching the wide
--- heap rows (URLs, option, e-mail ...). One index rather than one per report: each extra
--- index is one more insert per row in the loader's COPY. The dimension lookups use the
--- dimensions' primary keys. On an existing database the first warmup after an upgrade builds
--- it (blocking writes to fact_sales meanwhile); afterwards IF NOT EXISTS makes it free.
-CREATE INDEX IF NOT EXISTS fact_sales_report_idx ON fact_sales (full_date)
-    INCLUDE (full_time, product_key, store_id, ip_key, user_agent_key, referrer_url);
+-- The day's totals: views (every fact row) and distinct products viewed.
+CREATE OR REPLACE FUNCTION report_day_totals(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
+RETURNS TABLE (views bigint, products bigint)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT (SELECT coalesce(sum(r.views), 0)::bigint FROM rollup_store_country_day r
+            WHERE r.full_date = d),
+           (SELECT count(DISTINCT r.product_key) FROM rollup_product_hour r
+            WHERE r.full_date = d AND r.views > 0)
+$$;
 
 -- 1. Top 10 products by views.
 CREATE OR REPLACE FUNCTION report_top_products(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, product_key text, name text, current_url text, views bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT t.rnk, t.key, p.name, p.current_url, t.n
-    FROM (SELECT f.product_key AS key, count(*) AS n,
-                 row_number() OVER (ORDER BY count(*) DESC, f.product_key COLLATE "C")::integer AS rnk
-          FROM fact_sales f
-          WHERE f.full_date = d AND f.product_key IS NOT NULL
-          GROUP BY f.product_key
+    FROM (SELECT r.product_key AS key, sum(r.views)::bigint AS n,
+                 row_number() OVER (ORDER BY sum(r.views) DESC,
+                                             r.product_key COLLATE "C")::integer AS rnk
+          FROM rollup_product_hour r
+          WHERE r.full_date = d
+          GROUP BY r.product_key
+          HAVING sum(r.views) > 0
           ORDER BY rnk
           LIMIT 10) t
     LEFT JOIN dim_product p ON p.product_key = t.key
@@ -175,15 +360,16 @@ $$;
 CREATE OR REPLACE FUNCTION report_top_countries(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, country_code text, country_name text, views bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT row_number() OVER (ORDER BY count(*) DESC, l.country_code COLLATE "C" NULLS LAST)::integer,
-           l.country_code,
-           CASE WHEN l.country_code IS NULL THEN 'unknown'
-                ELSE coalesce(min(l.country_name), l.country_code) END,
-           count(*)
-    FROM fact_sales f
-    LEFT JOIN dim_location l ON l.ip_key = f.ip_key
-    WHERE f.full_date = d
-    GROUP BY l.country_code
+    SELECT row_number() OVER (ORDER BY sum(r.views) DESC,
+                                       r.country_code COLLATE "C" NULLS LAST)::integer,
+           r.country_code,
+           CASE WHEN r.country_code IS NULL THEN 'unknown'
+                ELSE coalesce(min(r.country_name), r.country_code) END,
+           sum(r.views)::bigint
+    FROM rollup_store_country_day r
+    WHERE r.full_date = d
+    GROUP BY r.country_code
+    HAVING sum(r.views) > 0
     ORDER BY 1
     LIMIT 10
 $$;
@@ -192,41 +378,33 @@ $$;
 CREATE OR REPLACE FUNCTION report_top_referrers(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, referrer_host text, views bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT row_number() OVER (ORDER BY count(*) DESC, f.referrer_url COLLATE "C")::integer,
-           f.referrer_url,
-           count(*)
-    FROM fact_sales f
-    WHERE f.full_date = d AND f.referrer_url IS NOT NULL
-    GROUP BY f.referrer_url
+    SELECT row_number() OVER (ORDER BY r.views DESC, r.referrer_url COLLATE "C")::integer,
+           r.referrer_url,
+           r.views
+    FROM rollup_referrer_day r
+    WHERE r.full_date = d AND r.views > 0
     ORDER BY 1
     LIMIT 5
 $$;
 
 -- 4. Store performance by country: the 20 (store, country) pairs with the most views.
--- products = distinct products viewed; store_share = percentage of the store's views that
--- day (all countries) coming from this country, one decimal. Facts without store_id are
--- left out; unknown geography as in report 2.
+-- store_share = percentage of the store's views that day (all countries) coming from this
+-- country, one decimal. Facts without store_id are left out; unknown geography as in
+-- report 2.
 CREATE OR REPLACE FUNCTION report_store_performance(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, store_id text, country_code text, country_name text,
-               views bigint, products bigint, store_share double precision)
+               views bigint, store_share double precision)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT row_number() OVER (ORDER BY s.n DESC, s.store_id COLLATE "C",
-                                       s.country_code COLLATE "C" NULLS LAST)::integer,
-           s.store_id, s.country_code, s.country_name, s.n, s.products,
-           round(100.0 * s.n / sum(s.n) OVER (PARTITION BY s.store_id), 1)::double precision
-    FROM (-- (store, country, product) groups first: hash aggregates, no count(DISTINCT) sort
-          SELECT p.store_id, p.country_code,
-                 CASE WHEN p.country_code IS NULL THEN 'unknown'
-                      ELSE coalesce(min(p.country_name), p.country_code) END AS country_name,
-                 sum(p.n)::bigint AS n,
-                 count(p.product_key) AS products
-          FROM (SELECT f.store_id, l.country_code, min(l.country_name) AS country_name,
-                       f.product_key, count(*) AS n
-                FROM fact_sales f
-                LEFT JOIN dim_location l ON l.ip_key = f.ip_key
-                WHERE f.full_date = d AND f.store_id IS NOT NULL
-                GROUP BY f.store_id, l.country_code, f.product_key) p
-          GROUP BY p.store_id, p.country_code) s
+    SELECT row_number() OVER (ORDER BY r.views DESC, r.store_id COLLATE "C",
+                                       r.country_code COLLATE "C" NULLS LAST)::integer,
+           r.store_id,
+           r.country_code,
+           CASE WHEN r.country_code IS NULL THEN 'unknown'
+                ELSE coalesce(r.country_name, r.country_code) END,
+           r.views,
+           round(100.0 * r.views / sum(r.views) OVER (PARTITION BY r.store_id), 1)::double precision
+    FROM rollup_store_country_day r
+    WHERE r.full_date = d AND r.store_id IS NOT NULL AND r.views > 0
     ORDER BY 1
     LIMIT 20
 $$;
@@ -237,24 +415,15 @@ $$;
 CREATE OR REPLACE FUNCTION report_hourly_product_views(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, product_key text, hour integer, views bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    WITH day AS (
-        SELECT f.product_key, extract(hour FROM f.full_time)::integer AS h, count(*) AS n
-        FROM fact_sales f
-        WHERE f.full_date = d AND f.product_key IS NOT NULL
-        GROUP BY 1, 2
-    ), top AS (
-        SELECT day.product_key,
-               row_number() OVER (ORDER BY sum(day.n) DESC, day.product_key COLLATE "C")::integer AS rnk
-        FROM day
-        GROUP BY day.product_key
-        ORDER BY rnk
-        LIMIT 10
+    WITH top AS (
+        SELECT t.rank, t.product_key FROM report_top_products(d) t
     )
-    SELECT top.rnk, top.product_key, hours.h, coalesce(day.n, 0)
+    SELECT top.rank, top.product_key, hours.h, coalesce(r.views, 0)
     FROM top
     CROSS JOIN generate_series(0, 23) AS hours(h)
-    LEFT JOIN day ON day.product_key = top.product_key AND day.h = hours.h
-    ORDER BY top.rnk, hours.h
+    LEFT JOIN rollup_product_hour r
+           ON r.full_date = d AND r.hour = hours.h AND r.product_key = top.product_key
+    ORDER BY top.rank, hours.h
 $$;
 
 -- 6. Hourly views (UTC hours 0-23) by browser and OS: the day's 5 browser/OS pairs with the
@@ -264,12 +433,9 @@ CREATE OR REPLACE FUNCTION report_hourly_browser_os(d date DEFAULT (now() AT TIM
 RETURNS TABLE (rank integer, browser text, os text, hour integer, views bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WITH day AS (
-        SELECT coalesce(u.browser, 'unknown') AS browser, coalesce(u.os, 'unknown') AS os,
-               extract(hour FROM f.full_time)::integer AS h, count(*) AS n
-        FROM fact_sales f
-        LEFT JOIN dim_user_agent u ON u.user_agent_key = f.user_agent_key
-        WHERE f.full_date = d
-        GROUP BY 1, 2, 3
+        SELECT r.browser, r.os, r.hour::integer AS h, r.views AS n
+        FROM rollup_browser_hour r
+        WHERE r.full_date = d AND r.views > 0
     ), pairs AS (
         SELECT day.browser, day.os,
                row_number() OVER (ORDER BY sum(day.n) DESC, day.browser COLLATE "C",

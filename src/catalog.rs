@@ -40,17 +40,30 @@ pub fn expand(entries: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Load every configured catalog file; returns (products, locations) rows read.
-pub fn load(client: &mut impl GenericClient, cfg: &CatalogConfig) -> Result<(usize, usize)> {
-    let mut products = 0;
+/// What loading the catalogs did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// product rows read
+    pub products: usize,
+    /// location rows read
+    pub locations: usize,
+    /// existing `dim_location` rows whose geography the catalog changed (facts already
+    /// counted under the old country need the report rollups rebuilt)
+    pub locations_changed: u64,
+}
+
+/// Load every configured catalog file.
+pub fn load(client: &mut impl GenericClient, cfg: &CatalogConfig) -> Result<Loaded> {
+    let mut loaded = Loaded::default();
     for f in expand(&cfg.products)? {
-        products += load_products(client, &f)?;
+        loaded.products += load_products(client, &f)?;
     }
-    let mut locations = 0;
     for f in expand(&cfg.locations)? {
-        locations += load_locations(client, &f)?;
+        let (read, changed) = load_locations(client, &f)?;
+        loaded.locations += read;
+        loaded.locations_changed += changed;
     }
-    Ok((products, locations))
+    Ok(loaded)
 }
 
 /// Read a CSV with a header row; return each record's values for `columns` (by header name).
@@ -113,34 +126,55 @@ fn load_products(client: &mut impl GenericClient, path: &Path) -> Result<usize> 
     Ok(rows.len())
 }
 
-fn load_locations(client: &mut impl GenericClient, path: &Path) -> Result<usize> {
+/// Returns (rows read, existing rows whose geography changed).
+fn load_locations(client: &mut impl GenericClient, path: &Path) -> Result<(usize, u64)> {
     let mut rows = read(
         path,
         &["ip", "country_short", "country_long", "region", "city"],
     )?;
     rows.retain(|r| r[0].is_some());
+    let pg = |e| Error::from_pg(format!("loading locations from {}", path.display()), e);
+    let mut changed = 0;
     for chunk in rows.chunks(CHUNK) {
         let keys: Vec<String> = chunk
             .iter()
             .map(|r| sha256_hex(r[0].as_deref().unwrap_or_default()))
             .collect();
+        let params: [&(dyn postgres::types::ToSql + Sync); 6] = [
+            &keys,
+            &column(chunk, 0),
+            &column(chunk, 1),
+            &column(chunk, 2),
+            &column(chunk, 3),
+            &column(chunk, 4),
+        ];
+        // Update the rows that exist and differ, then add the missing ones. (A file naming
+        // the same ip twice: its first record wins.)
+        changed += client
+            .execute(
+                "UPDATE dim_location AS d SET country_code = c.cc, country_name = c.cn, \
+                   region_name = c.rn, city_name = c.ci \
+                 FROM (SELECT DISTINCT ON (k) * FROM unnest($1::text[], $2::text[], $3::text[], \
+                   $4::text[], $5::text[], $6::text[]) WITH ORDINALITY \
+                   AS u(k, ip, cc, cn, rn, ci, n) ORDER BY k, n) c \
+                 WHERE d.ip_key = c.k AND (d.country_code, d.country_name, d.region_name, \
+                   d.city_name) IS DISTINCT FROM (c.cc, c.cn, c.rn, c.ci)",
+                &params,
+            )
+            .map_err(pg)?;
         client
             .execute(
-                "INSERT INTO dim_location AS d (ip_key, ip_address, country_code, country_name, \
+                "INSERT INTO dim_location (ip_key, ip_address, country_code, country_name, \
                    region_name, city_name) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
                    $6::text[]) \
-                 ON CONFLICT (ip_key) DO UPDATE SET country_code = EXCLUDED.country_code, \
-                   country_name = EXCLUDED.country_name, region_name = EXCLUDED.region_name, \
-                   city_name = EXCLUDED.city_name \
-                 WHERE (d.country_code, d.country_name, d.region_name, d.city_name) IS DISTINCT FROM \
-                   (EXCLUDED.country_code, EXCLUDED.country_name, EXCLUDED.region_name, EXCLUDED.city_name)",
-                &[&keys, &column(chunk, 0), &column(chunk, 1), &column(chunk, 2), &column(chunk, 3), &column(chunk, 4)],
+                 ON CONFLICT (ip_key) DO NOTHING",
+                &params,
             )
-            .map_err(|e| Error::from_pg(format!("loading locations from {}", path.display()), e))?;
+            .map_err(pg)?;
     }
     log::info!("catalog: {} locations from {}", rows.len(), path.display());
-    Ok(rows.len())
+    Ok((rows.len(), changed))
 }
 
 #[cfg(test)]

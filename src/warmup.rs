@@ -1,4 +1,5 @@
-//! Warmup: apply schema.sql, fill dim_date 2010-2030 and load the catalog CSVs, idempotently
+//! Warmup: apply schema.sql, fill dim_date 2010-2030, load the catalog CSVs and rebuild the
+//! report rollups when they miss facts or a catalog moved an address, idempotently
 //! and under an advisory lock so that several processes starting at once do not race.
 
 use std::time::{Duration, Instant};
@@ -39,7 +40,27 @@ fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
         &[],
     )
     .map_err(|e| Error::from_pg("warmup: filling dim_date", e))?;
-    crate::catalog::load(&mut tx, catalog)?;
+    let loaded = crate::catalog::load(&mut tx, catalog)?;
+    let missing: bool = tx
+        .query_one("SELECT streamer_rollups_missing()", &[])
+        .map_err(|e| Error::from_pg("warmup: checking the report rollups", e))?
+        .get(0);
+    if missing || loaded.locations_changed > 0 {
+        let why = if missing {
+            "fact_sales has rows the report rollups never counted".to_owned()
+        } else {
+            format!(
+                "the locations catalog changed {} dim_location rows",
+                loaded.locations_changed
+            )
+        };
+        log::info!("warmup: rebuilding the report rollups ({why})");
+        let counted: i64 = tx
+            .query_one("SELECT streamer_rebuild_rollups()", &[])
+            .map_err(|e| Error::from_pg("warmup: rebuilding the report rollups", e))?
+            .get(0);
+        log::info!("warmup: report rollups rebuilt from {counted} fact rows");
+    }
     tx.commit()
         .map_err(|e| Error::from_pg("warmup: committing", e))?;
     Ok(())

@@ -239,35 +239,24 @@ fn top_referrers_skips_null_and_keeps_five() {
 #[test]
 fn store_performance_by_store_and_country() {
     let db = seeded();
-    type Row = (i32, String, Option<String>, String, i64, i64, f64);
+    type Row = (i32, String, Option<String>, String, i64, f64);
     let got: Vec<Row> = rows(&db, "SELECT * FROM report_store_performance('2020-03-10')")
         .iter()
-        .map(|r| {
-            (
-                r.get(0),
-                r.get(1),
-                r.get(2),
-                r.get(3),
-                r.get(4),
-                r.get(5),
-                r.get(6),
-            )
-        })
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
         .collect();
-    // Store totals: 1 → 15, 2 → 9, 3 → 7 (fact 14 has no store). Distinct products per pair
-    // ignore the view without product (fact 32, store 1 DE).
+    // Store totals: 1 → 15, 2 → 9, 3 → 7 (fact 14 has no store).
     let de = || Some("DE".to_owned());
     let fr = || Some("FR".to_owned());
     let us = || Some("US".to_owned());
     let want: Vec<Row> = vec![
-        (1, "1".into(), de(), "Germany".into(), 11, 7, 73.3),
-        (2, "2".into(), fr(), "France".into(), 6, 4, 66.7),
-        (3, "3".into(), us(), "United States".into(), 4, 3, 57.1),
-        (4, "3".into(), None, "unknown".into(), 3, 2, 42.9),
-        (5, "1".into(), fr(), "France".into(), 2, 2, 13.3),
-        (6, "1".into(), None, "unknown".into(), 2, 2, 13.3),
-        (7, "2".into(), None, "unknown".into(), 2, 2, 22.2),
-        (8, "2".into(), de(), "Germany".into(), 1, 1, 11.1),
+        (1, "1".into(), de(), "Germany".into(), 11, 73.3),
+        (2, "2".into(), fr(), "France".into(), 6, 66.7),
+        (3, "3".into(), us(), "United States".into(), 4, 57.1),
+        (4, "3".into(), None, "unknown".into(), 3, 42.9),
+        (5, "1".into(), fr(), "France".into(), 2, 13.3),
+        (6, "1".into(), None, "unknown".into(), 2, 13.3),
+        (7, "2".into(), None, "unknown".into(), 2, 22.2),
+        (8, "2".into(), de(), "Germany".into(), 1, 11.1),
     ];
     assert_eq!(got, want);
 }
@@ -373,6 +362,126 @@ fn hourly_browser_os_keeps_five_pairs_and_folds_the_rest() {
         })
         .collect();
     assert_eq!(got, expected);
+}
+
+/// (product_key, views) of report 1 for the test day.
+fn top_products(db: &TestDb) -> Vec<(String, i64)> {
+    rows(
+        db,
+        "SELECT product_key, views FROM report_top_products('2020-03-10')",
+    )
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+#[test]
+fn rollups_follow_deletes_updates_and_truncate() {
+    let db = seeded();
+    common::check::assert_rollups(&db);
+    let mut c = db.client();
+    // Product "10" loses two views, "7" gains one (moved from "2"), a store moves country.
+    c.batch_execute(
+        "DELETE FROM fact_sales WHERE sales_key IN ('fact-0', 'fact-1');
+         UPDATE fact_sales SET product_key = '7' WHERE sales_key = 'fact-5';
+         UPDATE fact_sales SET ip_key = 'ip-e', store_id = '9' WHERE sales_key = 'fact-3';",
+    )
+    .unwrap();
+    common::check::assert_rollups(&db);
+    let top = top_products(&db);
+    assert_eq!(
+        top[..3],
+        [("7".to_owned(), 5), ("2".to_owned(), 4), ("1".to_owned(), 3)]
+    );
+    assert!(top.contains(&("10".to_owned(), 3)));
+    let stores: Vec<(String, Option<String>, i64)> = rows(
+        &db,
+        "SELECT store_id, country_code, views FROM report_store_performance('2020-03-10') \
+         WHERE store_id = '9'",
+    )
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect();
+    assert_eq!(stores, vec![("9".to_owned(), Some("US".to_owned()), 1)]);
+    c.batch_execute("TRUNCATE fact_sales").unwrap();
+    for table in [
+        "rollup_product_hour",
+        "rollup_store_country_day",
+        "rollup_referrer_day",
+        "rollup_browser_hour",
+    ] {
+        assert_eq!(db.count(table), 0, "{table} after TRUNCATE fact_sales");
+    }
+}
+
+#[test]
+fn warmup_rebuilds_rollups_that_miss_facts() {
+    // A database loaded before the rollups existed: facts, no rollup rows.
+    let db = seeded();
+    let want = top_products(&db);
+    db.client()
+        .batch_execute(
+            "TRUNCATE rollup_product_hour, rollup_store_country_day, rollup_referrer_day, \
+             rollup_browser_hour",
+        )
+        .unwrap();
+    assert!(top_products(&db).is_empty());
+    let dir = TempDir::new("report-rebuild");
+    let cfg = common::write_config(dir.path(), "127.0.0.1:9", db.name(), "unused", "");
+    let out = common::check::warmup(dir.path(), cfg.to_str().unwrap(), &[("RUST_LOG", "info")]);
+    assert!(out.contains("rebuilding the report rollups"), "{out}");
+    common::check::assert_rollups(&db);
+    assert_eq!(top_products(&db), want);
+    // Rebuilt once: the next warmup leaves them alone.
+    let out = common::check::warmup(dir.path(), cfg.to_str().unwrap(), &[("RUST_LOG", "info")]);
+    assert!(!out.contains("rebuilding the report rollups"), "{out}");
+}
+
+#[test]
+fn a_locations_catalog_that_moves_an_address_moves_its_views() {
+    let db = seeded();
+    let key = common::events::sha_hex("5.9.9.9");
+    let mut c = db.client();
+    c.execute(
+        "INSERT INTO dim_location (ip_key, ip_address, country_code, country_name) \
+         VALUES ($1, '5.9.9.9', 'FR', 'France')",
+        &[&key],
+    )
+    .unwrap();
+    for i in 0..9 {
+        c.execute(
+            "INSERT INTO fact_sales (sales_key, event_id, time_stamp, full_date, full_time, \
+             ip_key, store_id) VALUES ($1, $1, 0, '2020-03-10', '12:00', $2, '1')",
+            &[&format!("moved-{i}"), &key],
+        )
+        .unwrap();
+    }
+    let countries = |db: &TestDb| -> Vec<(Option<String>, i64)> {
+        rows(
+            db,
+            "SELECT country_code, views FROM report_top_countries('2020-03-10')",
+        )
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    };
+    assert_eq!(countries(&db)[0], (Some("FR".to_owned()), 17));
+    let dir = TempDir::new("report-catalog");
+    let csv = dir.join("locations.csv");
+    std::fs::write(
+        &csv,
+        "ip,country_short,country_long,region,city\n5.9.9.9,AT,Austria,Wien,Wien\n",
+    )
+    .unwrap();
+    let extra = format!("[catalog]\nlocations = {}\n", csv.display());
+    let cfg = common::write_config(dir.path(), "127.0.0.1:9", db.name(), "unused", &extra);
+    let out = common::check::warmup(dir.path(), cfg.to_str().unwrap(), &[("RUST_LOG", "info")]);
+    assert!(out.contains("changed 1 dim_location rows"), "{out}");
+    common::check::assert_rollups(&db);
+    let got = countries(&db);
+    assert_eq!(got[0], (Some("DE".to_owned()), 12));
+    assert!(got.contains(&(Some("AT".to_owned()), 9)), "{got:?}");
+    assert!(got.contains(&(Some("FR".to_owned()), 8)), "{got:?}");
 }
 
 #[test]
@@ -521,7 +630,7 @@ fn csv_format_has_one_block_per_report() {
             "report,rank,product_key,name,current_url,views",
             "report,rank,country_code,country_name,views",
             "report,rank,referrer_host,views",
-            "report,rank,store_id,country_code,country_name,views,products,store_share",
+            "report,rank,store_id,country_code,country_name,views,store_share",
             "report,rank,product_key,hour,views",
             "report,rank,browser,os,hour,views",
         ]
@@ -533,7 +642,7 @@ fn csv_format_has_one_block_per_report() {
         r#"top_products,1,10,"Ring <b>&""'",https://www.glamira.de/ring-10.html,5"#
     );
     assert_eq!(lines(1)[2], "top_countries,3,,unknown,8");
-    assert_eq!(lines(3)[0], "store_performance,1,1,DE,Germany,11,7,73.3");
+    assert_eq!(lines(3)[0], "store_performance,1,1,DE,Germany,11,73.3");
     assert_eq!(lines(4).len(), 240);
     assert_eq!(lines(5).len(), 6 * 24);
     // Every block parses as CSV with as many fields as its header.

@@ -260,11 +260,11 @@ pub fn load(client: &mut postgres::Client, date: Option<NaiveDate>) -> Result<Da
     };
     let totals_row = tx
         .query_one(
-            "SELECT (SELECT count(*) FROM fact_sales WHERE full_date = $1), \
-                    (SELECT count(DISTINCT product_key) FROM fact_sales WHERE full_date = $1), \
+            "SELECT t.views, t.products, \
                     (SELECT count(*) FROM dead_letter \
                       WHERE received_at >= $1::timestamp AT TIME ZONE 'utc' \
-                        AND received_at < ($1 + 1)::timestamp AT TIME ZONE 'utc')",
+                        AND received_at < ($1 + 1)::timestamp AT TIME ZONE 'utc') \
+             FROM report_day_totals($1) t",
             &[&date],
         )
         .map_err(pg("reading the day's totals"))?;

@@ -133,6 +133,7 @@ pub fn assert_tables<D: Database + ?Sized>(
 
     // Every key of every fact exists in its dimension.
     assert_no_orphans(db);
+    assert_rollups(db);
 
     // Offsets: every partition resumes right after its last message.
     assert_eq!(&stored_offsets(db, topic), ends, "stream_offsets");
@@ -160,6 +161,58 @@ pub fn assert_tables<D: Database + ?Sized>(
             e.id
         );
         assert_eq!(row.2, e.ts);
+    }
+}
+
+/// The report rollups hold exactly what a recount of fact_sales and its dimensions gives
+/// (rows the triggers left at 0 views aside).
+pub fn assert_rollups<D: Database + ?Sized>(db: &D) {
+    let checks = [
+        (
+            "rollup_product_hour",
+            "SELECT full_date, hour::integer, product_key, views FROM rollup_product_hour \
+             WHERE views <> 0",
+            "SELECT full_date, extract(hour FROM full_time)::integer, product_key, count(*) \
+             FROM fact_sales WHERE product_key IS NOT NULL GROUP BY 1, 2, 3",
+        ),
+        (
+            "rollup_store_country_day",
+            "SELECT full_date, store_id, country_code, country_name, views \
+             FROM rollup_store_country_day WHERE views <> 0",
+            "SELECT f.full_date, f.store_id, l.country_code, min(l.country_name), count(*) \
+             FROM fact_sales f LEFT JOIN dim_location l ON l.ip_key = f.ip_key \
+             GROUP BY 1, 2, 3",
+        ),
+        (
+            "rollup_referrer_day",
+            "SELECT full_date, referrer_url, views FROM rollup_referrer_day WHERE views <> 0",
+            "SELECT full_date, referrer_url, count(*) FROM fact_sales \
+             WHERE referrer_url IS NOT NULL GROUP BY 1, 2",
+        ),
+        (
+            "rollup_browser_hour",
+            "SELECT full_date, hour::integer, browser, os, views FROM rollup_browser_hour \
+             WHERE views <> 0",
+            "SELECT f.full_date, extract(hour FROM f.full_time)::integer, \
+                    coalesce(u.browser, 'unknown'), coalesce(u.os, 'unknown'), count(*) \
+             FROM fact_sales f LEFT JOIN dim_user_agent u ON u.user_agent_key = f.user_agent_key \
+             GROUP BY 1, 2, 3, 4",
+        ),
+    ];
+    let mut c = db.connect();
+    for (table, got, want) in checks {
+        let diff = format!(
+            "SELECT 'missing' AS side, w.*::text FROM ({want} EXCEPT {got}) w \
+             UNION ALL SELECT 'extra', g.*::text FROM ({got} EXCEPT {want}) g \
+             ORDER BY 2 LIMIT 10"
+        );
+        let rows: Vec<String> = c
+            .query(&diff, &[])
+            .unwrap_or_else(|e| panic!("{diff}: {e}"))
+            .iter()
+            .map(|r| format!("{} {}", r.get::<_, &str>(0), r.get::<_, &str>(1)))
+            .collect();
+        assert!(rows.is_empty(), "{table} differs from fact_sales: {rows:#?}");
     }
 }
 
@@ -276,6 +329,7 @@ pub fn assert_committed_prefix<D: Database + ?Sized>(
         want_dead.len()
     );
     assert_no_orphans(db);
+    assert_rollups(db);
 }
 
 /// Every table's content (minus ids and clocks) as sorted text, for whole-table comparison.
