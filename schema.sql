@@ -234,6 +234,11 @@ BEGIN
             EXECUTE q USING -1;
         END LOOP;
     END IF;
+    -- streamer's loader adds its inserted rows itself, later in its transaction (after the
+    -- dimension rows these statements join): see streamer_rollup_add.
+    IF TG_OP = 'INSERT' AND current_setting('streamer.rollups', true) = 'by-writer' THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         FOR q IN SELECT streamer_rollup_statements('new_rows') LOOP
             EXECUTE q USING 1;
@@ -270,6 +275,23 @@ BEGIN
         CREATE TRIGGER fact_sales_rollup_truncate AFTER TRUNCATE ON fact_sales
             FOR EACH STATEMENT EXECUTE FUNCTION streamer_rollup_trigger();
     END IF;
+END
+$$;
+
+-- Add the rows of relation src (with fact_sales' columns full_date, full_time, product_key,
+-- store_id, ip_key, user_agent_key, referrer_url) to the rollups. streamer's loader inserts
+-- facts with `SET LOCAL streamer.rollups = 'by-writer'` (the insert trigger then leaves
+-- them alone), writes their dimension rows, and calls this on a temporary table holding
+-- exactly the rows it inserted: new dimension rows are then held uncommitted only for the
+-- end of its transaction, which keeps loaders of different partitions from queueing
+-- behind each other's fact COPY.
+CREATE OR REPLACE FUNCTION streamer_rollup_add(src text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    q text;
+BEGIN
+    FOR q IN SELECT streamer_rollup_statements(src) LOOP
+        EXECUTE q USING 1;
+    END LOOP;
 END
 $$;
 

@@ -391,7 +391,11 @@ fn rollups_follow_deletes_updates_and_truncate() {
     let top = top_products(&db);
     assert_eq!(
         top[..3],
-        [("7".to_owned(), 5), ("2".to_owned(), 4), ("1".to_owned(), 3)]
+        [
+            ("7".to_owned(), 5),
+            ("2".to_owned(), 4),
+            ("1".to_owned(), 3)
+        ]
     );
     assert!(top.contains(&("10".to_owned(), 3)));
     let stores: Vec<(String, Option<String>, i64)> = rows(

@@ -1,11 +1,17 @@
 //! Binary COPY of fact rows and dead letters. Facts go straight into `fact_sales` under a
-//! savepoint; when a key is already there, the batch falls back to a staging table and
-//! `INSERT ... ON CONFLICT DO NOTHING`, so the first row written always wins.
+//! savepoint, minus the keys found there already (looked up only for keys this process may
+//! have committed: [`RecentKeys`]); when a key is there anyway (committed before a restart or
+//! by another process), the batch falls back to a staging table and
+//! `INSERT ... ON CONFLICT DO NOTHING`. Either way the first row written wins.
+
+use std::collections::HashSet;
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 use postgres::Transaction;
 
+use super::recent::RecentKeys;
+use super::rollup::ensure_temp_table;
 use crate::error::{Error, Result};
 use crate::pipeline::DeadLetter;
 use crate::transform::Fact;
@@ -28,10 +34,10 @@ fn fact_types() -> Vec<Type> {
     t
 }
 
-fn copy_facts(
+fn copy_facts<'a>(
     tx: &mut Transaction<'_>,
     table: &str,
-    facts: &[Fact],
+    facts: impl IntoIterator<Item = &'a Fact>,
 ) -> Result<(), postgres::Error> {
     let sink = tx.copy_in(&format!("COPY {table} ({FACT_COLUMNS}) FROM STDIN BINARY"))?;
     let types = fact_types();
@@ -73,19 +79,40 @@ fn is_unique_violation(e: &postgres::Error) -> bool {
     e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
-/// Write the facts; returns how many rows were new. `facts` holds distinct keys.
-pub fn write_facts(tx: &mut Transaction<'_>, facts: &[Fact]) -> Result<u64> {
+/// Write the facts (distinct keys); returns the ones that were new, in batch order.
+pub fn write_facts<'a>(
+    tx: &mut Transaction<'_>,
+    facts: &'a [Fact],
+    recent: &RecentKeys,
+) -> Result<Vec<&'a Fact>> {
     if facts.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let ctx = "writing fact_sales";
+    let maybe = recent.maybe_seen(facts.iter().map(|f| f.sales_key.as_str()));
+    let stored: HashSet<String> = if maybe.is_empty() {
+        HashSet::new()
+    } else {
+        tx.query(
+            "SELECT sales_key FROM fact_sales WHERE sales_key = ANY($1)",
+            &[&maybe],
+        )
+        .map_err(|e| Error::from_pg("looking up recently written fact_sales keys", e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let fresh: Vec<&Fact> = facts
+        .iter()
+        .filter(|f| !stored.contains(&f.sales_key))
+        .collect();
     tx.batch_execute("SAVEPOINT facts_direct")
         .map_err(|e| Error::from_pg(ctx, e))?;
-    match copy_facts(tx, "fact_sales", facts) {
+    match copy_facts(tx, "fact_sales", fresh.iter().copied()) {
         Ok(()) => {
             tx.batch_execute("RELEASE SAVEPOINT facts_direct")
                 .map_err(|e| Error::from_pg(ctx, e))?;
-            return Ok(facts.len() as u64);
+            return Ok(fresh);
         }
         Err(e) if is_unique_violation(&e) => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT facts_direct")
@@ -97,22 +124,28 @@ pub fn write_facts(tx: &mut Transaction<'_>, facts: &[Fact]) -> Result<u64> {
         "{} facts: some keys already stored, using the staging path",
         facts.len()
     );
-    tx.batch_execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_fact_sales \
-         (LIKE fact_sales INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-    )
-    .map_err(|e| Error::from_pg("creating stage_fact_sales", e))?;
+    ensure_temp_table(
+        tx,
+        "stage_fact_sales",
+        "(LIKE fact_sales INCLUDING DEFAULTS)",
+    )?;
     copy_facts(tx, "stage_fact_sales", facts).map_err(|e| Error::from_pg(ctx, e))?;
-    let inserted = tx
-        .execute(
+    let inserted: HashSet<String> = tx
+        .query(
             &format!(
                 "INSERT INTO fact_sales ({FACT_COLUMNS}) SELECT {FACT_COLUMNS} \
-                 FROM stage_fact_sales ON CONFLICT (sales_key) DO NOTHING"
+                 FROM stage_fact_sales ON CONFLICT (sales_key) DO NOTHING RETURNING sales_key"
             ),
             &[],
         )
-        .map_err(|e| Error::from_pg(ctx, e))?;
-    Ok(inserted)
+        .map_err(|e| Error::from_pg(ctx, e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(facts
+        .iter()
+        .filter(|f| inserted.contains(&f.sales_key))
+        .collect())
 }
 
 /// Append dead letters (the batch's offsets are fenced, so they are never written twice).

@@ -124,6 +124,14 @@ pub struct DimRows {
     pub agents: Vec<[Option<String>; 7]>,
 }
 
+/// dim_product columns as array parameters: key, url, language, first_seen.
+type ProductColumns<'a> = (
+    Vec<&'a str>,
+    Vec<Option<&'a str>>,
+    Vec<Option<&'a str>>,
+    Vec<Option<i64>>,
+);
+
 impl DimRows {
     /// Collect the rows of keys not yet known to be committed, enriching each new key once.
     pub fn collect(facts: &[Fact], caches: &DimCaches, enricher: &Enricher) -> DimRows {
@@ -223,31 +231,17 @@ impl DimRows {
             added[0] = n.max(0) as u64;
         }
         if !self.products.is_empty() {
-            let keys: Vec<&str> = self.products.iter().map(|r| r.key.as_str()).collect();
-            let urls: Vec<Option<&str>> = self.products.iter().map(|r| r.url.as_deref()).collect();
-            let langs: Vec<Option<&str>> = self
-                .products
-                .iter()
-                .map(|r| r.language.as_deref())
-                .collect();
-            let seen: Vec<Option<i64>> = self.products.iter().map(|r| r.first_seen).collect();
-            let rows = tx.query(
-                "INSERT INTO dim_product AS d (product_key, current_url, language_code, first_seen) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
-                 ON CONFLICT (product_key) DO UPDATE SET \
-                   current_url = EXCLUDED.current_url, \
-                   language_code = EXCLUDED.language_code, \
-                   first_seen = EXCLUDED.first_seen \
-                 WHERE NOT d.from_catalog AND EXCLUDED.first_seen IS NOT NULL \
-                   AND (d.first_seen IS NULL \
-                        OR (EXCLUDED.first_seen, EXCLUDED.current_url COLLATE \"C\") \
-                            < (d.first_seen, d.current_url COLLATE \"C\")) \
-                 RETURNING (xmax = 0)",
-                &[&keys, &urls, &langs, &seen],
-            )
-            .map_err(|e| Error::from_pg("writing dim_product", e))?;
-            // xmax = 0: inserted now (an update of an existing row has xmax set).
-            added[1] = rows.iter().filter(|r| r.get::<_, bool>(0)).count() as u64;
+            let (keys, urls, langs, seen) = self.product_columns();
+            // New keys only: an existing row is neither locked nor waited for here (see
+            // `improve_products`).
+            added[1] = tx
+                .execute(
+                    "INSERT INTO dim_product (product_key, current_url, language_code, first_seen) \
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
+                     ON CONFLICT (product_key) DO NOTHING",
+                    &[&keys, &urls, &langs, &seen],
+                )
+                .map_err(|e| Error::from_pg("writing dim_product", e))?;
         }
         if !self.locations.is_empty() {
             let c = columns(&self.locations);
@@ -276,6 +270,46 @@ impl DimRows {
                 .map_err(|e| Error::from_pg("writing dim_user_agent", e))?;
         }
         Ok(added)
+    }
+
+    fn product_columns(&self) -> ProductColumns<'_> {
+        let p = &self.products;
+        (
+            p.iter().map(|r| r.key.as_str()).collect(),
+            p.iter().map(|r| r.url.as_deref()).collect(),
+            p.iter().map(|r| r.language.as_deref()).collect(),
+            p.iter().map(|r| r.first_seen).collect(),
+        )
+    }
+
+    /// Give existing products this batch's URL where it was seen earlier (by time_stamp,
+    /// then URL), unless a catalog set them. Run last in the transaction, just before the
+    /// commit: a row is locked only when it really changes, and only until the commit, so
+    /// loaders of other partitions seldom wait for each other here. Rows are locked in key
+    /// order, so they never deadlock.
+    pub fn improve_products(&self, tx: &mut Transaction<'_>) -> Result<()> {
+        if self.products.is_empty() {
+            return Ok(());
+        }
+        let (keys, urls, langs, seen) = self.product_columns();
+        tx.execute(
+            "WITH c AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
+                          AS c(k, u, l, s) WHERE s IS NOT NULL), \
+                  earlier AS (SELECT d.product_key FROM dim_product d JOIN c ON c.k = d.product_key \
+                              WHERE NOT d.from_catalog \
+                                AND (d.first_seen IS NULL \
+                                     OR (c.s, c.u COLLATE \"C\") < (d.first_seen, d.current_url COLLATE \"C\")) \
+                              ORDER BY d.product_key FOR UPDATE OF d) \
+             UPDATE dim_product d SET current_url = c.u, language_code = c.l, first_seen = c.s \
+             FROM c, earlier e \
+             WHERE d.product_key = c.k AND e.product_key = c.k \
+               AND NOT d.from_catalog \
+               AND (d.first_seen IS NULL \
+                    OR (c.s, c.u COLLATE \"C\") < (d.first_seen, d.current_url COLLATE \"C\"))",
+            &[&keys, &urls, &langs, &seen],
+        )
+        .map_err(|e| Error::from_pg("updating dim_product URLs", e))?;
+        Ok(())
     }
 
     /// After the commit: remember what is now known to exist. A product is only

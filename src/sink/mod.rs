@@ -1,9 +1,11 @@
-//! The PostgreSQL sink: one transaction per batch holding its offsets (fenced), dimension
-//! rows, fact rows and dead letters; retriable failures are retried with backoff within
+//! The PostgreSQL sink: one transaction per batch holding its offsets (fenced), fact rows,
+//! dimension rows, report rollups and dead letters; retriable failures are retried with backoff within
 //! the configured budget, so a batch is either wholly committed or not at all.
 
 pub mod copy;
 pub mod dims;
+pub mod recent;
+pub mod rollup;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,10 @@ use crate::metrics::Metrics;
 use crate::offsets::{self, Fence};
 use crate::pipeline::Prepared;
 use dims::{DimCaches, DimRows};
+use recent::RecentKeys;
+
+/// Fact keys remembered as committed (two generations of half each; ~16 MB).
+const RECENT_KEYS: usize = 1_000_000;
 
 pub type PgPool = r2d2::Pool<PostgresConnectionManager<MakeTlsConnector>>;
 
@@ -70,6 +76,7 @@ pub struct Sink {
     group: String,
     enricher: Arc<Enricher>,
     caches: DimCaches,
+    recent: RecentKeys,
     retry_budget: Duration,
     metrics: Arc<Metrics>,
 }
@@ -87,6 +94,7 @@ impl Sink {
             group,
             enricher,
             caches: DimCaches::new(200_000),
+            recent: RecentKeys::new(RECENT_KEYS),
             retry_budget,
             metrics,
         }
@@ -116,6 +124,8 @@ impl Sink {
         Ok(match outcome {
             Outcome::Committed(mut stats) => {
                 dims.remember(&self.caches);
+                self.recent
+                    .insert_all(batch.facts.iter().map(|f| f.sales_key.as_str()));
                 stats.attempts = attempts;
                 if attempts > 1 {
                     log::info!("batch committed after {attempts} attempts");
@@ -133,6 +143,8 @@ impl Sink {
             .map_err(|e| Error::from_pool("connecting to PostgreSQL", e))?;
         let mut tx = conn
             .transaction()
+            .map_err(|e| Error::from_pg("beginning the batch transaction", e))?;
+        tx.batch_execute(rollup::BY_WRITER)
             .map_err(|e| Error::from_pg("beginning the batch transaction", e))?;
 
         // Offsets first: the row locks serialise writers of the same partition.
@@ -164,9 +176,15 @@ impl Sink {
             return Ok(Outcome::Fenced(all)); // dropping `tx` rolls back
         }
 
+        // Facts first, then what other partitions' loaders may wait for (new dimension
+        // rows, rollup rows, changed products), so that is held only until the commit.
+        // Other sessions see none of it before the commit, so the order within is free.
+        let inserted = copy::write_facts(&mut tx, &batch.facts, &self.recent)?;
         let added = dims.write(&mut tx)?;
-        let facts = copy::write_facts(&mut tx, &batch.facts)?;
+        rollup::add(&mut tx, &inserted)?;
+        dims.improve_products(&mut tx)?;
         copy::write_dead_letters(&mut tx, &batch.dead)?;
+        let facts = inserted.len() as u64;
         tx.commit()
             .map_err(|e| Error::from_pg("committing the batch transaction", e))?;
         Ok(Outcome::Committed(WriteStats {

@@ -212,7 +212,10 @@ pub fn assert_rollups<D: Database + ?Sized>(db: &D) {
             .iter()
             .map(|r| format!("{} {}", r.get::<_, &str>(0), r.get::<_, &str>(1)))
             .collect();
-        assert!(rows.is_empty(), "{table} differs from fact_sales: {rows:#?}");
+        assert!(
+            rows.is_empty(),
+            "{table} differs from fact_sales: {rows:#?}"
+        );
     }
 }
 
