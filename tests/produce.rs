@@ -37,6 +37,7 @@ fn synthetic(events: u64, seed: u64) -> ProduceArgs {
         start: Some(START),
         file: None,
         topic: None,
+        ack_log: None,
     }
 }
 
@@ -120,6 +121,7 @@ fn replay_sends_each_line_as_one_message() {
         start: None,
         file: Some(file),
         topic: Some(topic.clone()),
+        ack_log: None,
     };
     let report = produce::run(&cfg, &args).expect("replay");
     assert_eq!(report.sent, lines.len() as u64);

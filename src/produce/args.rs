@@ -27,6 +27,8 @@ pub struct ProduceArgs {
     pub file: Option<PathBuf>,
     /// default: the first subscribed topic
     pub topic: Option<String>,
+    /// benchmarks: write `partition offset send_unix_nanos` per acknowledged message here
+    pub ack_log: Option<PathBuf>,
 }
 
 /// Command-line flags of `streamer produce CONFIG ...` (flatten into the subcommand).
@@ -59,6 +61,10 @@ pub struct ProduceCli {
     /// Topic to write to [default: the first topic of `subscribe`].
     #[arg(long, value_name = "T")]
     pub topic: Option<String>,
+    /// Benchmarks: write one line `partition offset send_unix_nanos` per acknowledged
+    /// message to this file (send time: when the message was handed to librdkafka).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub ack_log: Option<PathBuf>,
 }
 
 pub const DEFAULT_DUP_RATE: f64 = 0.01;
@@ -121,6 +127,13 @@ impl ProduceCli {
             })?),
             None => None,
         };
+        if self
+            .ack_log
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return bad("--ack-log: empty file name".into());
+        }
         let seed = self.seed.unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -136,6 +149,7 @@ impl ProduceCli {
             start,
             file: self.file,
             topic: self.topic,
+            ack_log: self.ack_log,
         })
     }
 }

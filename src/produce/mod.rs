@@ -105,7 +105,7 @@ pub fn run(cfg: &Config, args: &ProduceArgs) -> Result<ProduceReport> {
             Error::Config("[remote_kafka] subscribe: no topic to produce to".into())
         })?,
     };
-    let mut out = Sender::connect(cfg, &topic, args.rate)?;
+    let mut out = Sender::connect(cfg, &topic, args.rate, args.ack_log.as_deref())?;
     let (duplicates, malformed) = match &args.file {
         Some(path) => replay(&mut out, path)?,
         None => synthetic(&mut out, args)?,

@@ -2,10 +2,15 @@
 //! progress lines. Promises: a message counts as sent only once the broker acknowledged
 //! it (acks=all, idempotent producer); any delivery error surfaces as an `Err` from
 //! [`Sender::send`] or [`Sender::finish`]; a full local queue is waited out, not dropped.
+//! With an ack log (benchmarks), every acknowledged message adds one line
+//! `partition offset send_unix_nanos` to it, or `finish` fails.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
@@ -23,6 +28,54 @@ struct Ctx {
     acked: AtomicU64,
     failed: AtomicU64,
     first_error: Mutex<Option<String>>,
+    /// `--ack-log`: one line per acknowledged message
+    ack_log: Option<Mutex<AckLog>>,
+}
+
+/// The `--ack-log` file and its first write error (reported by [`Sender::finish`]).
+struct AckLog {
+    path: PathBuf,
+    out: BufWriter<File>,
+    error: Option<std::io::Error>,
+}
+
+impl AckLog {
+    fn create(path: &Path) -> Result<AckLog> {
+        let file = File::create(path)
+            .map_err(|e| Error::fatal(format!("produce: --ack-log {}", path.display()), e))?;
+        Ok(AckLog {
+            path: path.to_path_buf(),
+            out: BufWriter::with_capacity(1 << 16, file),
+            error: None,
+        })
+    }
+
+    fn write(&mut self, partition: i32, offset: i64, sent_ns: usize) {
+        if self.error.is_none() {
+            if let Err(e) = writeln!(self.out, "{partition} {offset} {sent_ns}") {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let flushed = self.out.flush();
+        match self.error.take().map_or(flushed, Err) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::fatal(
+                format!("produce: --ack-log {}", self.path.display()),
+                e,
+            )),
+        }
+    }
+}
+
+/// Now, in nanoseconds since the Unix epoch (the ack log's send time; a 64-bit `usize`
+/// holds it until the year 2554).
+fn unix_nanos() -> usize {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as usize)
 }
 
 impl Ctx {
@@ -46,11 +99,20 @@ impl ClientContext for Ctx {
 }
 
 impl ProducerContext for Ctx {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    /// The send time (unix nanoseconds) when there is an ack log, else 0.
+    type DeliveryOpaque = usize;
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_ns: usize) {
         match result {
-            Ok(_) => {
+            Ok(m) => {
                 self.acked.fetch_add(1, Ordering::Relaxed);
+                if let Some(log) = &self.ack_log {
+                    use rdkafka::Message as _;
+                    log.lock().unwrap_or_else(|p| p.into_inner()).write(
+                        m.partition(),
+                        m.offset(),
+                        sent_ns,
+                    );
+                }
             }
             Err((e, m)) => {
                 use rdkafka::Message as _;
@@ -134,9 +196,18 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Sender {
-    pub(super) fn connect(cfg: &Config, topic: &str, rate: u64) -> Result<Sender> {
+    pub(super) fn connect(
+        cfg: &Config,
+        topic: &str,
+        rate: u64,
+        ack_log: Option<&Path>,
+    ) -> Result<Sender> {
+        let ctx = Ctx {
+            ack_log: ack_log.map(AckLog::create).transpose()?.map(Mutex::new),
+            ..Ctx::default()
+        };
         let producer: BaseProducer<Ctx> = producer_config(cfg)
-            .create_with_context(Ctx::default())
+            .create_with_context(ctx)
             .map_err(|e| Error::Config(format!("[remote_kafka]: cannot create producer: {e}")))?;
         let md = producer
             .client()
@@ -214,7 +285,12 @@ impl Sender {
         } else if self.sent % 1024 == 0 {
             self.progress();
         }
-        let mut record = BaseRecord::to(&self.topic).payload(payload);
+        let sent_ns = if self.producer.context().ack_log.is_some() {
+            unix_nanos()
+        } else {
+            0
+        };
+        let mut record = BaseRecord::with_opaque_to(&self.topic, sent_ns).payload(payload);
         if let Some(k) = key {
             record = record.key(k);
         }
@@ -269,6 +345,9 @@ impl Sender {
             ));
         }
         let elapsed = self.began.elapsed();
+        if let Some(log) = &self.producer.context().ack_log {
+            log.lock().unwrap_or_else(|p| p.into_inner()).finish()?;
+        }
         let acked = self.producer.context().acked.load(Ordering::Relaxed);
         if acked != self.sent {
             return Err(Error::fatal(
@@ -284,5 +363,26 @@ impl Sender {
             self.sent as f64 / elapsed.as_secs_f64().max(1e-9)
         );
         Ok((self.sent, elapsed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_log_writes_one_line_per_message() {
+        let path = std::env::temp_dir().join(format!("streamer-acks-{}.log", std::process::id()));
+        let mut log = AckLog::create(&path).unwrap();
+        log.write(3, 41, 1_700_000_000_123_456_789);
+        log.write(0, 0, 5);
+        log.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(text, "3 41 1700000000123456789\n0 0 5\n");
+        assert!(unix_nanos() > 1_700_000_000_000_000_000);
+        let missing = Path::new("/nonexistent-dir/acks.log");
+        let err = AckLog::create(missing).err().expect("no such directory");
+        assert!(err.to_string().contains("--ack-log"), "{err}");
     }
 }

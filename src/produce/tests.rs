@@ -172,6 +172,7 @@ fn clock_paces_rate_and_spreads_a_day() {
         start,
         file: None,
         topic: None,
+        ack_log: None,
     };
     let c = Clock::new(&args(10, Some(START), Some(100)));
     assert_eq!(
@@ -292,6 +293,68 @@ fn flags_are_validated() {
     .args()
     .unwrap();
     assert_eq!((a.file, a.rate), (Some(PathBuf::from("events.jsonl")), 5));
+}
+
+/// `streamer produce CONFIG`'s flags as the command line parses them.
+#[derive(clap::Parser, Debug)]
+struct Produce {
+    #[command(flatten)]
+    args: ProduceCli,
+}
+
+fn parse(argv: &[&str]) -> std::result::Result<ProduceCli, clap::Error> {
+    use clap::Parser as _;
+    Produce::try_parse_from(std::iter::once("produce").chain(argv.iter().copied())).map(|p| p.args)
+}
+
+#[test]
+fn ack_log_flag_is_optional_and_hidden() {
+    let a = parse(&["--events", "5"]).unwrap().args().unwrap();
+    assert_eq!(a.ack_log, None);
+    let a = parse(&[
+        "--duration",
+        "10",
+        "--rate",
+        "2000",
+        "--ack-log",
+        "/tmp/acks.txt",
+    ])
+    .unwrap()
+    .args()
+    .unwrap();
+    assert_eq!(
+        (a.ack_log, a.rate),
+        (Some(PathBuf::from("/tmp/acks.txt")), 2_000)
+    );
+    // with --file replay too
+    let a = parse(&["--file", "e.jsonl", "--ack-log=acks"])
+        .unwrap()
+        .args()
+        .unwrap();
+    assert_eq!(a.ack_log, Some(PathBuf::from("acks")));
+    assert!(
+        parse(&["--events", "5", "--ack-log"]).is_err(),
+        "needs a value"
+    );
+    // an empty name: refused by the command line, and by the validation
+    assert!(parse(&["--events", "5", "--ack-log", ""]).is_err());
+    let empty = ProduceCli {
+        events: Some(5),
+        ack_log: Some(PathBuf::new()),
+        ..cli()
+    };
+    match empty.args() {
+        Err(Error::Config(m)) => assert!(m.contains("--ack-log"), "{m}"),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+    let help = {
+        use clap::CommandFactory as _;
+        Produce::command().render_long_help().to_string()
+    };
+    assert!(
+        help.contains("--events") && !help.contains("--ack-log"),
+        "{help}"
+    );
 }
 
 #[test]
