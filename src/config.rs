@@ -84,11 +84,11 @@ use document::{Document, Entry};
 use schema::KAFKA_PREFIX;
 
 /// `[pipeline] batch_max_messages` default.
-pub const DEFAULT_BATCH_MAX_MESSAGES: usize = 10_000;
+pub const DEFAULT_BATCH_MAX_MESSAGES: usize = 5_000;
 /// `[pipeline] batch_max_bytes` default: 16 MiB.
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// `[pipeline] batch_max_latency_ms` default.
-pub const DEFAULT_BATCH_MAX_LATENCY_MS: u64 = 500;
+pub const DEFAULT_BATCH_MAX_LATENCY_MS: u64 = 100;
 /// `[pipeline] trigger_interval_ms` default.
 pub const DEFAULT_TRIGGER_INTERVAL_MS: u64 = 5_000;
 /// `[pipeline] shutdown_timeout_ms` default.

@@ -158,7 +158,7 @@ impl Source {
         // prefetch (64 MiB per partition by default) would dominate our memory.
         for (k, v) in [
             ("statistics.interval.ms", "5000"),
-            ("queued.max.messages.kbytes", "8192"),
+            ("queued.max.messages.kbytes", "4096"),
         ] {
             if cc.get(k).is_none() {
                 cc.set(k, v);

@@ -117,9 +117,9 @@ fn seed_only_config_parses_with_defaults() {
 
     let p = &c.pipeline;
     assert_eq!(p.mode, Mode::Partition);
-    assert_eq!(p.batch_max_messages, 10_000);
+    assert_eq!(p.batch_max_messages, 5_000);
     assert_eq!(p.batch_max_bytes, 16 * 1024 * 1024);
-    assert_eq!(p.batch_max_latency, Duration::from_millis(500));
+    assert_eq!(p.batch_max_latency, Duration::from_millis(100));
     assert_eq!(p.trigger_interval, Duration::from_millis(5000));
     assert_eq!(p.shutdown_timeout, Duration::from_millis(30_000));
     assert_eq!(p.pg_pool_size, 4);
