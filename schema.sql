@@ -137,15 +137,18 @@ $$;
 -- the rows it inserted, or a hand-written INSERT). Geography and browser/OS are taken from
 -- the dimensions when the fact is written (SPEC 5 writes them first, in the same
 -- transaction); a later change of a dim_location row (a locations catalog at warmup) makes
--- warmup rebuild the rollups. Rows whose views drop to 0 stay; the reports skip them.
--- Each upsert takes its rows in key order, so concurrent loaders wait for each other on a
--- shared row (briefly, until the holder commits) but never deadlock.
+-- warmup rebuild the rollups. A key's views are the sum over its shards: streamer's loaders
+-- each count into their own shard, so they never wait for each other on a row; triggers
+-- and rebuilds use shard 0 (a DELETE subtracts there, so a single row may go below 0, its
+-- key's sum never). Keys whose sum drops to 0 stay; the reports skip them. Each upsert
+-- takes its rows in key order, so writers that share a shard never deadlock.
 CREATE TABLE IF NOT EXISTS rollup_product_hour (
     full_date    date     NOT NULL,
     hour         smallint NOT NULL,  -- UTC hour of full_time, 0-23
     product_key  text     NOT NULL,  -- facts without product_key are not counted here
+    shard        smallint NOT NULL,
     views        bigint   NOT NULL,
-    PRIMARY KEY (full_date, hour, product_key)
+    PRIMARY KEY (full_date, hour, product_key, shard)
 );
 
 CREATE TABLE IF NOT EXISTS rollup_store_country_day (
@@ -153,17 +156,19 @@ CREATE TABLE IF NOT EXISTS rollup_store_country_day (
     store_id      text,              -- NULL: facts without store_id
     country_code  text,              -- NULL: no ip, or an address without geography
     country_name  text,              -- the least name dim_location gives for the code
+    shard         smallint NOT NULL,
     views         bigint NOT NULL    -- every fact of the day counts in exactly one row
 );
 CREATE UNIQUE INDEX IF NOT EXISTS rollup_store_country_day_key ON rollup_store_country_day
     (full_date, (store_id IS NULL), coalesce(store_id, ''),
-     (country_code IS NULL), coalesce(country_code, ''));
+     (country_code IS NULL), coalesce(country_code, ''), shard);
 
 CREATE TABLE IF NOT EXISTS rollup_referrer_day (
     full_date     date   NOT NULL,
     referrer_url  text   NOT NULL,   -- the referrer host; facts without one are not counted
+    shard         smallint NOT NULL,
     views         bigint NOT NULL,
-    PRIMARY KEY (full_date, referrer_url)
+    PRIMARY KEY (full_date, referrer_url, shard)
 );
 
 CREATE TABLE IF NOT EXISTS rollup_browser_hour (
@@ -171,8 +176,9 @@ CREATE TABLE IF NOT EXISTS rollup_browser_hour (
     hour       smallint NOT NULL,
     browser    text     NOT NULL,    -- 'unknown' when the agent or its browser is unknown
     os         text     NOT NULL,    -- likewise
+    shard      smallint NOT NULL,
     views      bigint   NOT NULL,
-    PRIMARY KEY (full_date, hour, browser, os)
+    PRIMARY KEY (full_date, hour, browser, os, shard)
 );
 
 -- The four upserts that add sign * (the rows of relation src) to the rollups. src is a
@@ -181,42 +187,45 @@ CREATE OR REPLACE FUNCTION streamer_rollup_statements(src text)
 RETURNS SETOF text LANGUAGE sql IMMUTABLE AS $$
     VALUES
     (format($q$
-        INSERT INTO rollup_product_hour AS r (full_date, hour, product_key, views)
-        SELECT full_date, extract(hour FROM full_time)::smallint, product_key, $1::bigint * count(*)
+        INSERT INTO rollup_product_hour AS r (full_date, hour, product_key, shard, views)
+        SELECT full_date, extract(hour FROM full_time)::smallint, product_key, $2::smallint,
+               $1::bigint * count(*)
         FROM %I WHERE product_key IS NOT NULL
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (full_date, hour, product_key) DO UPDATE SET views = r.views + EXCLUDED.views
+        ON CONFLICT (full_date, hour, product_key, shard) DO UPDATE SET views = r.views + EXCLUDED.views
     $q$, src)),
     (format($q$
-        INSERT INTO rollup_store_country_day AS r (full_date, store_id, country_code, country_name, views)
-        SELECT v.full_date, v.store_id, l.country_code, min(l.country_name), $1::bigint * sum(v.n)::bigint
+        INSERT INTO rollup_store_country_day AS r
+            (full_date, store_id, country_code, country_name, shard, views)
+        SELECT v.full_date, v.store_id, l.country_code, min(l.country_name), $2::smallint,
+               $1::bigint * sum(v.n)::bigint
         FROM (SELECT full_date, store_id, ip_key, count(*) AS n FROM %I GROUP BY 1, 2, 3) v
         LEFT JOIN dim_location l ON l.ip_key = v.ip_key
         GROUP BY 1, 2, 3
         ORDER BY 1, v.store_id IS NULL, coalesce(v.store_id, ''),
                  l.country_code IS NULL, coalesce(l.country_code, '')
         ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
-                     (country_code IS NULL), coalesce(country_code, ''))
+                     (country_code IS NULL), coalesce(country_code, ''), shard)
         DO UPDATE SET views = r.views + EXCLUDED.views,
                       country_name = least(r.country_name, EXCLUDED.country_name)
     $q$, src)),
     (format($q$
-        INSERT INTO rollup_referrer_day AS r (full_date, referrer_url, views)
-        SELECT full_date, referrer_url, $1::bigint * count(*)
+        INSERT INTO rollup_referrer_day AS r (full_date, referrer_url, shard, views)
+        SELECT full_date, referrer_url, $2::smallint, $1::bigint * count(*)
         FROM %I WHERE referrer_url IS NOT NULL
         GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (full_date, referrer_url) DO UPDATE SET views = r.views + EXCLUDED.views
+        ON CONFLICT (full_date, referrer_url, shard) DO UPDATE SET views = r.views + EXCLUDED.views
     $q$, src)),
     (format($q$
-        INSERT INTO rollup_browser_hour AS r (full_date, hour, browser, os, views)
+        INSERT INTO rollup_browser_hour AS r (full_date, hour, browser, os, shard, views)
         SELECT v.full_date, v.hour, coalesce(u.browser, 'unknown'), coalesce(u.os, 'unknown'),
-               $1::bigint * sum(v.n)::bigint
+               $2::smallint, $1::bigint * sum(v.n)::bigint
         FROM (SELECT full_date, extract(hour FROM full_time)::smallint AS hour, user_agent_key,
                      count(*) AS n
               FROM %I GROUP BY 1, 2, 3) v
         LEFT JOIN dim_user_agent u ON u.user_agent_key = v.user_agent_key
         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-        ON CONFLICT (full_date, hour, browser, os) DO UPDATE SET views = r.views + EXCLUDED.views
+        ON CONFLICT (full_date, hour, browser, os, shard) DO UPDATE SET views = r.views + EXCLUDED.views
     $q$, src))
 $$;
 
@@ -231,7 +240,7 @@ BEGIN
     END IF;
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
         FOR q IN SELECT streamer_rollup_statements('old_rows') LOOP
-            EXECUTE q USING -1;
+            EXECUTE q USING -1, 0;
         END LOOP;
     END IF;
     -- streamer's loader adds its inserted rows itself, later in its transaction (after the
@@ -241,7 +250,7 @@ BEGIN
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         FOR q IN SELECT streamer_rollup_statements('new_rows') LOOP
-            EXECUTE q USING 1;
+            EXECUTE q USING 1, 0;
         END LOOP;
     END IF;
     RETURN NULL;
@@ -284,13 +293,16 @@ $$;
 -- them alone), writes their dimension rows, and calls this on a temporary table holding
 -- exactly the rows it inserted: new dimension rows are then held uncommitted only for the
 -- end of its transaction, which keeps loaders of different partitions from queueing
--- behind each other's fact COPY.
-CREATE OR REPLACE FUNCTION streamer_rollup_add(src text) RETURNS void LANGUAGE plpgsql AS $$
+-- behind each other's fact COPY. Each loader counts into its own shard (1-32, by Kafka
+-- partition), so loaders never wait for each other's rollup rows.
+DROP FUNCTION IF EXISTS streamer_rollup_add(text);
+CREATE OR REPLACE FUNCTION streamer_rollup_add(src text, shard smallint) RETURNS void
+LANGUAGE plpgsql AS $$
 DECLARE
     q text;
 BEGIN
     FOR q IN SELECT streamer_rollup_statements(src) LOOP
-        EXECUTE q USING 1;
+        EXECUTE q USING 1, shard;
     END LOOP;
 END
 $$;
@@ -307,7 +319,7 @@ BEGIN
     TRUNCATE rollup_product_hour, rollup_store_country_day, rollup_referrer_day,
              rollup_browser_hour;
     FOR q IN SELECT streamer_rollup_statements('fact_sales') LOOP
-        EXECUTE q USING 1;
+        EXECUTE q USING 1, 0;
     END LOOP;
     SELECT coalesce(sum(views), 0) INTO total FROM rollup_store_country_day;
     RETURN total;
@@ -356,8 +368,9 @@ RETURNS TABLE (views bigint, products bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT (SELECT coalesce(sum(r.views), 0)::bigint FROM rollup_store_country_day r
             WHERE r.full_date = d),
-           (SELECT count(DISTINCT r.product_key) FROM rollup_product_hour r
-            WHERE r.full_date = d AND r.views > 0)
+           (SELECT count(*) FROM (SELECT r.product_key FROM rollup_product_hour r
+                                  WHERE r.full_date = d
+                                  GROUP BY r.product_key HAVING sum(r.views) > 0) p)
 $$;
 
 -- 1. Top 10 products by views.
@@ -400,11 +413,13 @@ $$;
 CREATE OR REPLACE FUNCTION report_top_referrers(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (rank integer, referrer_host text, views bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT row_number() OVER (ORDER BY r.views DESC, r.referrer_url COLLATE "C")::integer,
+    SELECT row_number() OVER (ORDER BY sum(r.views) DESC, r.referrer_url COLLATE "C")::integer,
            r.referrer_url,
-           r.views
+           sum(r.views)::bigint
     FROM rollup_referrer_day r
-    WHERE r.full_date = d AND r.views > 0
+    WHERE r.full_date = d
+    GROUP BY r.referrer_url
+    HAVING sum(r.views) > 0
     ORDER BY 1
     LIMIT 5
 $$;
@@ -417,16 +432,20 @@ CREATE OR REPLACE FUNCTION report_store_performance(d date DEFAULT (now() AT TIM
 RETURNS TABLE (rank integer, store_id text, country_code text, country_name text,
                views bigint, store_share double precision)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT row_number() OVER (ORDER BY r.views DESC, r.store_id COLLATE "C",
+    SELECT row_number() OVER (ORDER BY r.n DESC, r.store_id COLLATE "C",
                                        r.country_code COLLATE "C" NULLS LAST)::integer,
            r.store_id,
            r.country_code,
            CASE WHEN r.country_code IS NULL THEN 'unknown'
                 ELSE coalesce(r.country_name, r.country_code) END,
-           r.views,
-           round(100.0 * r.views / sum(r.views) OVER (PARTITION BY r.store_id), 1)::double precision
-    FROM rollup_store_country_day r
-    WHERE r.full_date = d AND r.store_id IS NOT NULL AND r.views > 0
+           r.n,
+           round(100.0 * r.n / sum(r.n) OVER (PARTITION BY r.store_id), 1)::double precision
+    FROM (SELECT r.store_id, r.country_code, min(r.country_name) AS country_name,
+                 sum(r.views)::bigint AS n
+          FROM rollup_store_country_day r
+          WHERE r.full_date = d AND r.store_id IS NOT NULL
+          GROUP BY r.store_id, r.country_code
+          HAVING sum(r.views) > 0) r
     ORDER BY 1
     LIMIT 20
 $$;
@@ -440,11 +459,11 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WITH top AS (
         SELECT t.rank, t.product_key FROM report_top_products(d) t
     )
-    SELECT top.rank, top.product_key, hours.h, coalesce(r.views, 0)
+    SELECT top.rank, top.product_key, hours.h,
+           (SELECT coalesce(sum(r.views), 0)::bigint FROM rollup_product_hour r
+            WHERE r.full_date = d AND r.hour = hours.h AND r.product_key = top.product_key)
     FROM top
     CROSS JOIN generate_series(0, 23) AS hours(h)
-    LEFT JOIN rollup_product_hour r
-           ON r.full_date = d AND r.hour = hours.h AND r.product_key = top.product_key
     ORDER BY top.rank, hours.h
 $$;
 
@@ -455,9 +474,11 @@ CREATE OR REPLACE FUNCTION report_hourly_browser_os(d date DEFAULT (now() AT TIM
 RETURNS TABLE (rank integer, browser text, os text, hour integer, views bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WITH day AS (
-        SELECT r.browser, r.os, r.hour::integer AS h, r.views AS n
+        SELECT r.browser, r.os, r.hour::integer AS h, sum(r.views)::bigint AS n
         FROM rollup_browser_hour r
-        WHERE r.full_date = d AND r.views > 0
+        WHERE r.full_date = d
+        GROUP BY 1, 2, 3
+        HAVING sum(r.views) > 0
     ), pairs AS (
         SELECT day.browser, day.os,
                row_number() OVER (ORDER BY sum(day.n) DESC, day.browser COLLATE "C",

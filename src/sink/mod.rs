@@ -179,11 +179,14 @@ impl Sink {
         // Facts first, then what other partitions' loaders may wait for (new dimension
         // rows, rollup rows, changed products), so that is held only until the commit.
         // Other sessions see none of it before the commit, so the order within is free.
+        // The rollups last: their rows are the ones every loader shares (same day, hour,
+        // store, country), so they are held for the commit only.
         let inserted = copy::write_facts(&mut tx, &batch.facts, &self.recent)?;
-        let added = dims.write(&mut tx)?;
-        rollup::add(&mut tx, &inserted)?;
-        dims.improve_products(&mut tx)?;
         copy::write_dead_letters(&mut tx, &batch.dead)?;
+        let added = dims.write(&mut tx)?;
+        dims.improve_products(&mut tx)?;
+        let shard = rollup::shard(batch.offsets.first().map_or(0, |o| o.partition));
+        rollup::add(&mut tx, &inserted, shard)?;
         let facts = inserted.len() as u64;
         tx.commit()
             .map_err(|e| Error::from_pg("committing the batch transaction", e))?;

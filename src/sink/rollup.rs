@@ -22,8 +22,14 @@ pub fn ensure_temp_table(tx: &mut Transaction<'_>, name: &str, definition: &str)
     .map_err(|e| Error::from_pg(format!("creating {name}"), e))
 }
 
-/// Count `facts` (rows this transaction inserted into fact_sales) in the rollups.
-pub fn add(tx: &mut Transaction<'_>, facts: &[&Fact]) -> Result<()> {
+/// The rollup shard of a loader of `partition`: 1-32 (0 is the triggers').
+pub fn shard(partition: i32) -> i16 {
+    (partition.rem_euclid(32) + 1) as i16
+}
+
+/// Count `facts` (rows this transaction inserted into fact_sales) in the rollups, in
+/// `shard`.
+pub fn add(tx: &mut Transaction<'_>, facts: &[&Fact], shard: i16) -> Result<()> {
     if facts.is_empty() {
         return Ok(());
     }
@@ -64,7 +70,7 @@ pub fn add(tx: &mut Transaction<'_>, facts: &[&Fact]) -> Result<()> {
         Ok(())
     };
     copy(tx).map_err(|e| Error::from_pg("copying the batch into stage_rollup", e))?;
-    tx.execute("SELECT streamer_rollup_add('stage_rollup')", &[])
+    tx.execute("SELECT streamer_rollup_add('stage_rollup', $1)", &[&shard])
         .map_err(|e| Error::from_pg("adding the batch to the report rollups", e))?;
     Ok(())
 }
