@@ -243,8 +243,8 @@ BEGIN
             EXECUTE q USING -1, 0;
         END LOOP;
     END IF;
-    -- streamer's loader adds its inserted rows itself, later in its transaction (after the
-    -- dimension rows these statements join): see streamer_rollup_add.
+    -- streamer's loader counts its inserted rows itself, later in its transaction (after
+    -- the dimension rows these statements join).
     IF TG_OP = 'INSERT' AND current_setting('streamer.rollups', true) = 'by-writer' THEN
         RETURN NULL;
     END IF;
@@ -287,25 +287,12 @@ BEGIN
 END
 $$;
 
--- Add the rows of relation src (with fact_sales' columns full_date, full_time, product_key,
--- store_id, ip_key, user_agent_key, referrer_url) to the rollups. streamer's loader inserts
--- facts with `SET LOCAL streamer.rollups = 'by-writer'` (the insert trigger then leaves
--- them alone), writes their dimension rows, and calls this on a temporary table holding
--- exactly the rows it inserted: new dimension rows are then held uncommitted only for the
--- end of its transaction, which keeps loaders of different partitions from queueing
--- behind each other's fact COPY. Each loader counts into its own shard (1-32, by Kafka
--- partition), so loaders never wait for each other's rollup rows.
-DROP FUNCTION IF EXISTS streamer_rollup_add(text);
-CREATE OR REPLACE FUNCTION streamer_rollup_add(src text, shard smallint) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    q text;
-BEGIN
-    FOR q IN SELECT streamer_rollup_statements(src) LOOP
-        EXECUTE q USING 1, shard;
-    END LOOP;
-END
-$$;
+-- streamer's loader inserts facts with `SET LOCAL streamer.rollups = 'by-writer'` (the
+-- insert trigger then leaves them alone) and adds their counts itself, with the keys of
+-- streamer_rollup_statements, in one statement at the end of its transaction (after the
+-- dimension rows it joins), each loader in its own shard (1-32, by Kafka partition): new
+-- dimension rows are then held uncommitted only briefly, and loaders never wait for each
+-- other's rollup rows. (src/sink/rollup.rs)
 
 -- Recompute the rollups from fact_sales (after an upgrade that added them, or after a change
 -- of dim_location); blocks writers to fact_sales until the calling transaction ends.
