@@ -11,7 +11,6 @@ use postgres::types::{ToSql, Type};
 use postgres::Transaction;
 
 use super::recent::RecentKeys;
-use super::rollup::ensure_temp_table;
 use crate::error::{Error, Result};
 use crate::pipeline::DeadLetter;
 use crate::transform::Fact;
@@ -73,6 +72,15 @@ fn copy_facts<'a>(
     }
     w.finish()?;
     Ok(())
+}
+
+/// Create a temporary table unless this session has it (no NOTICE, unlike IF NOT EXISTS).
+fn ensure_temp_table(tx: &mut Transaction<'_>, name: &str, definition: &str) -> Result<()> {
+    tx.batch_execute(&format!(
+        "DO $$ BEGIN IF to_regclass('pg_temp.{name}') IS NULL THEN \
+         CREATE TEMP TABLE {name} {definition} ON COMMIT DELETE ROWS; END IF; END $$"
+    ))
+    .map_err(|e| Error::from_pg(format!("creating {name}"), e))
 }
 
 fn is_unique_violation(e: &postgres::Error) -> bool {

@@ -219,7 +219,8 @@ impl DimRows {
         rows
     }
 
-    /// Upsert every row, dimensions in a fixed order: date, product, location, agent.
+    /// Insert the rows of new keys (existing rows are left alone), dimensions in a fixed
+    /// order: date, product, location, agent.
     /// Returns the rows that were new, per table (date, product, location, agent).
     pub fn write(&self, tx: &mut Transaction<'_>) -> Result<[u64; 4]> {
         let mut added = [0u64; 4];
@@ -286,7 +287,8 @@ impl DimRows {
     /// then URL), unless a catalog set them. Run last in the transaction, just before the
     /// commit: a row is locked only when it really changes, and only until the commit, so
     /// loaders of other partitions seldom wait for each other here. Rows are locked in key
-    /// order, so they never deadlock.
+    /// order, so they never deadlock. (The UPDATE checks again: it reads the rows as of its
+    /// start, and a row another loader changed meanwhile is re-read under that condition.)
     pub fn improve_products(&self, tx: &mut Transaction<'_>) -> Result<()> {
         if self.products.is_empty() {
             return Ok(());

@@ -16,15 +16,6 @@ use crate::transform::Fact;
 /// Tells fact_sales' insert trigger that this transaction counts its own rows.
 pub const BY_WRITER: &str = "SET LOCAL streamer.rollups = 'by-writer'";
 
-/// Create a temporary table unless this session has it (no NOTICE, unlike IF NOT EXISTS).
-pub fn ensure_temp_table(tx: &mut Transaction<'_>, name: &str, definition: &str) -> Result<()> {
-    tx.batch_execute(&format!(
-        "DO $$ BEGIN IF to_regclass('pg_temp.{name}') IS NULL THEN \
-         CREATE TEMP TABLE {name} {definition} ON COMMIT DELETE ROWS; END IF; END $$"
-    ))
-    .map_err(|e| Error::from_pg(format!("creating {name}"), e))
-}
-
 /// The rollup shard of a loader of `partition`: 1-32 (0 is the triggers').
 pub fn shard(partition: i32) -> i16 {
     (partition.rem_euclid(32) + 1) as i16
