@@ -155,14 +155,15 @@ impl Source {
     pub fn subscribe(cfg: &Config, metrics: Arc<Metrics>) -> Result<Source> {
         let mut cc = client_config(cfg);
         // Defaults the user may override: statistics feed the lag metric; librdkafka's
-        // prefetch (64 MiB per partition by default) would dominate our memory. Once a
+        // prefetch (64 MiB per partition by default) would dominate our memory, and 1 MiB
+        // per partition keeps the loaders fed as long as it is refilled at once. Once a
         // partition's prefetch queue is over that bound, librdkafka waits
         // fetch.queue.backoff.ms (1 s by default) before fetching it again, while a
-        // loader drains 4 MiB in a fraction of that: with the default, the loaders sat
-        // idle three quarters of the time waiting for messages.
+        // loader drains it in a fraction of that: with the default, the loaders sat idle
+        // three quarters of the time waiting for messages.
         for (k, v) in [
             ("statistics.interval.ms", "5000"),
-            ("queued.max.messages.kbytes", "4096"),
+            ("queued.max.messages.kbytes", "1024"),
             ("fetch.queue.backoff.ms", "10"),
         ] {
             if cc.get(k).is_none() {

@@ -13,7 +13,7 @@ use crate::config::{Config, Mode};
 use crate::error::{retry, Error, Result};
 use crate::metrics::Metrics;
 use crate::offsets;
-use crate::pipeline::{prepare, Msg};
+use crate::pipeline::{prepare, Msg, Prepared};
 use crate::sink::{Outcome, Sink};
 use crate::source::{PartitionReader, Source};
 
@@ -69,68 +69,52 @@ impl Run {
         if msgs.is_empty() {
             return Ok(());
         }
-        let started = Instant::now();
-        let n = msgs.len();
-        let prepared = prepare(&self.pool, msgs, |t, p| {
+        let prepared = self.prepare(msgs, |t, p| {
             readers
                 .iter()
                 .find(|r| &*r.topic == t && r.partition == p)
                 .and_then(|r| r.expected)
         });
-        let transformed = started.elapsed();
-        match self.sink.write(&prepared)? {
-            Outcome::Committed(w) => {
-                let mut group = Vec::with_capacity(prepared.offsets.len());
-                for adv in &prepared.offsets {
-                    if let Some(r) = readers
-                        .iter_mut()
-                        .find(|r| *r.topic == *adv.topic && r.partition == adv.partition)
-                    {
-                        r.committed(adv.next);
-                    }
-                    group.push((adv.topic.as_str(), adv.partition, adv.next));
-                }
-                source.commit_group_offsets(&group);
-                let m = &self.metrics;
-                m.committed(&group);
-                m.messages.inc_by(n as u64);
-                m.batches.inc();
-                m.batch_seconds.observe(started.elapsed().as_secs_f64());
-                m.transform_seconds.inc_by(transformed.as_secs_f64());
-                m.load_seconds
-                    .inc_by((started.elapsed() - transformed).as_secs_f64());
-                m.add_rows("fact_sales", w.facts);
-                m.add_rows("dim_date", w.dim_dates);
-                m.add_rows("dim_product", w.dim_products);
-                m.add_rows("dim_location", w.dim_locations);
-                m.add_rows("dim_user_agent", w.dim_agents);
-                m.add_rows("dead_letter", w.dead_letters);
-                m.duplicates.inc_by(w.duplicates);
-                if w.dead_letters > 0 {
-                    for d in &prepared.dead {
-                        m.add_dead_letter(d.rejection.reason.code());
-                    }
-                }
-                let line = format!(
-                    "batch {}: {n} messages, {} facts, {} duplicates, {} dead letters, \
-                     dims {}/{}/{}/{} (date/product/location/agent), transform {} ms, total {} ms",
-                    m.batches.get(),
-                    w.facts,
-                    w.duplicates,
-                    w.dead_letters,
-                    w.dim_dates,
-                    w.dim_products,
-                    w.dim_locations,
-                    w.dim_agents,
-                    transformed.as_millis(),
-                    started.elapsed().as_millis()
-                );
-                if self.cfg.pipeline.mode == Mode::Batch {
-                    log::info!("{line}");
-                } else {
-                    log::debug!("{line}");
-                }
-            }
+        let written = self.write(prepared)?;
+        self.settle(source, readers, written)?;
+        Ok(())
+    }
+
+    /// Transform a batch on the pool. `expected` gives the offset PostgreSQL holds (or
+    /// will hold once the batch before commits) per partition.
+    pub fn prepare(&self, msgs: Vec<Msg>, expected: impl Fn(&str, i32) -> Option<i64>) -> Ready {
+        let started = Instant::now();
+        let prepared = prepare(&self.pool, msgs, expected);
+        Ready {
+            prepared,
+            started,
+            transformed: started.elapsed(),
+        }
+    }
+
+    /// Write a transformed batch in one transaction (thread-safe: no reader state).
+    pub fn write(&self, ready: Ready) -> Result<Written> {
+        let outcome = self.sink.write(&ready.prepared)?;
+        Ok(Written { ready, outcome })
+    }
+
+    /// Act on a written batch: on commit, advance the readers and the Kafka group and
+    /// count it; when fenced, re-seek the partitions to what PostgreSQL holds. Returns
+    /// whether the batch was committed.
+    pub fn settle(
+        &self,
+        source: &Source,
+        readers: &mut [&mut PartitionReader],
+        written: Written,
+    ) -> Result<bool> {
+        let Written { ready, outcome } = written;
+        let Ready {
+            prepared,
+            started,
+            transformed,
+        } = ready;
+        let w = match outcome {
+            Outcome::Committed(w) => w,
             Outcome::Fenced(moved) => {
                 for (topic, partition, now) in moved {
                     log::warn!(
@@ -144,10 +128,75 @@ impl Run {
                         source.seek(r, now)?;
                     }
                 }
+                return Ok(false);
+            }
+        };
+        let mut group = Vec::with_capacity(prepared.offsets.len());
+        for adv in &prepared.offsets {
+            if let Some(r) = readers
+                .iter_mut()
+                .find(|r| *r.topic == *adv.topic && r.partition == adv.partition)
+            {
+                r.committed(adv.next);
+            }
+            group.push((adv.topic.as_str(), adv.partition, adv.next));
+        }
+        source.commit_group_offsets(&group);
+        let m = &self.metrics;
+        let n = prepared.messages;
+        m.committed(&group);
+        m.messages.inc_by(n as u64);
+        m.batches.inc();
+        m.batch_seconds.observe(started.elapsed().as_secs_f64());
+        m.transform_seconds.inc_by(transformed.as_secs_f64());
+        m.load_seconds
+            .inc_by((started.elapsed() - transformed).as_secs_f64());
+        m.add_rows("fact_sales", w.facts);
+        m.add_rows("dim_date", w.dim_dates);
+        m.add_rows("dim_product", w.dim_products);
+        m.add_rows("dim_location", w.dim_locations);
+        m.add_rows("dim_user_agent", w.dim_agents);
+        m.add_rows("dead_letter", w.dead_letters);
+        m.duplicates.inc_by(w.duplicates);
+        if w.dead_letters > 0 {
+            for d in &prepared.dead {
+                m.add_dead_letter(d.rejection.reason.code());
             }
         }
-        Ok(())
+        let line = format!(
+            "batch {}: {n} messages, {} facts, {} duplicates, {} dead letters, \
+             dims {}/{}/{}/{} (date/product/location/agent), transform {} ms, total {} ms",
+            m.batches.get(),
+            w.facts,
+            w.duplicates,
+            w.dead_letters,
+            w.dim_dates,
+            w.dim_products,
+            w.dim_locations,
+            w.dim_agents,
+            transformed.as_millis(),
+            started.elapsed().as_millis()
+        );
+        if self.cfg.pipeline.mode == Mode::Batch {
+            log::info!("{line}");
+        } else {
+            log::debug!("{line}");
+        }
+        Ok(true)
     }
+}
+
+/// A transformed batch waiting to be written.
+pub struct Ready {
+    pub prepared: Prepared,
+    started: Instant,
+    transformed: Duration,
+}
+
+/// A batch after its transaction: committed or fenced.
+pub struct Written {
+    ready: Ready,
+    outcome: Outcome,
 }
 
 /// Accumulates messages until a limit is reached.
