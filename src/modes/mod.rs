@@ -14,6 +14,7 @@ use crate::error::{retry, Error, Result};
 use crate::metrics::Metrics;
 use crate::offsets;
 use crate::pipeline::{prepare, Msg, Prepared};
+use crate::sink::dims::DimRows;
 use crate::sink::{Outcome, Sink};
 use crate::source::{PartitionReader, Source};
 
@@ -85,8 +86,10 @@ impl Run {
     pub fn prepare(&self, msgs: Vec<Msg>, expected: impl Fn(&str, i32) -> Option<i64>) -> Ready {
         let started = Instant::now();
         let prepared = prepare(&self.pool, msgs, expected);
+        let dims = self.pool.install(|| self.sink.dims(&prepared));
         Ready {
             prepared,
+            dims,
             started,
             transformed: started.elapsed(),
         }
@@ -94,7 +97,7 @@ impl Run {
 
     /// Write a transformed batch in one transaction (thread-safe: no reader state).
     pub fn write(&self, ready: Ready) -> Result<Written> {
-        let outcome = self.sink.write(&ready.prepared)?;
+        let outcome = self.sink.write(&ready.prepared, &ready.dims)?;
         Ok(Written { ready, outcome })
     }
 
@@ -112,6 +115,7 @@ impl Run {
             prepared,
             started,
             transformed,
+            ..
         } = ready;
         let w = match outcome {
             Outcome::Committed(w) => w,
@@ -186,9 +190,10 @@ impl Run {
     }
 }
 
-/// A transformed batch waiting to be written.
+/// A transformed batch and its new dimension rows, waiting to be written.
 pub struct Ready {
     pub prepared: Prepared,
+    dims: DimRows,
     started: Instant,
     transformed: Duration,
 }

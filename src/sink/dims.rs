@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use chrono::NaiveDate;
 use postgres::Transaction;
+use rayon::prelude::*;
 
 use crate::enrich::{product_url, Enricher};
 use crate::error::{Error, Result};
@@ -133,7 +134,8 @@ type ProductColumns<'a> = (
 );
 
 impl DimRows {
-    /// Collect the rows of keys not yet known to be committed, enriching each new key once.
+    /// Collect the rows of keys not yet known to be committed, enriching each new key once
+    /// (in parallel on the current rayon pool).
     pub fn collect(facts: &[Fact], caches: &DimCaches, enricher: &Enricher) -> DimRows {
         let mut dates = BTreeSet::new();
         let mut products: BTreeMap<&str, Option<FirstUrl>> = BTreeMap::new();
@@ -191,31 +193,44 @@ impl DimRows {
                 first_seen: first.map(|f| f.0),
             });
         }
-        for key in caches.locations.unknown(ips.keys().copied()) {
-            let ip = ips.get(key).copied().unwrap_or_default();
-            let l = enricher.location(ip);
-            rows.locations.push([
-                Some(key.to_string()),
-                Some(ip.to_string()),
-                l.country_code,
-                l.country_name,
-                l.region_name,
-                l.city_name,
-            ]);
-        }
-        for key in caches.agents.unknown(agents.keys().copied()) {
-            let ua = agents.get(key).copied().unwrap_or_default();
-            let a = enricher.agent(ua);
-            rows.agents.push([
-                Some(key.to_string()),
-                Some(ua.to_string()),
-                a.browser,
-                a.browser_version,
-                a.os,
-                a.os_version,
-                a.device_category,
-            ]);
-        }
+        // Lookups of new keys run on the rayon pool (the first batches hold thousands).
+        rows.locations = caches
+            .locations
+            .unknown(ips.keys().copied())
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|key| {
+                let ip = ips.get(key).copied().unwrap_or_default();
+                let l = enricher.location(ip);
+                [
+                    Some(key.to_string()),
+                    Some(ip.to_string()),
+                    l.country_code,
+                    l.country_name,
+                    l.region_name,
+                    l.city_name,
+                ]
+            })
+            .collect();
+        rows.agents = caches
+            .agents
+            .unknown(agents.keys().copied())
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|key| {
+                let ua = agents.get(key).copied().unwrap_or_default();
+                let a = enricher.agent(ua);
+                [
+                    Some(key.to_string()),
+                    Some(ua.to_string()),
+                    a.browser,
+                    a.browser_version,
+                    a.os,
+                    a.os_version,
+                    a.device_category,
+                ]
+            })
+            .collect();
         rows
     }
 

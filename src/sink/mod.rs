@@ -108,16 +108,23 @@ impl Sink {
         &self.group
     }
 
-    /// Write one prepared batch in one transaction, retrying retriable failures.
-    pub fn write(&self, batch: &Prepared) -> Result<Outcome> {
-        let dims = DimRows::collect(&batch.facts, &self.caches, &self.enricher);
+    /// The dimension rows of `batch` not yet known to be committed, enriched (on the
+    /// current rayon pool). Computed before [`Sink::write`], off the writer's critical path;
+    /// rows a batch still in flight writes too are harmless (`ON CONFLICT DO NOTHING`).
+    pub fn dims(&self, batch: &Prepared) -> DimRows {
+        DimRows::collect(&batch.facts, &self.caches, &self.enricher)
+    }
+
+    /// Write one prepared batch and its dimension rows in one transaction, retrying
+    /// retriable failures.
+    pub fn write(&self, batch: &Prepared, dims: &DimRows) -> Result<Outcome> {
         let mut attempts = 0;
         let outcome = retry(
             "PostgreSQL write",
             self.retry_budget,
             |n| {
                 attempts = n;
-                self.attempt(batch, &dims)
+                self.attempt(batch, dims)
             },
             |_| self.metrics.write_failed(),
         )?;
