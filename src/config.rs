@@ -34,9 +34,10 @@
 //!   [`KafkaConfig::client_id`]; `kafka.enable.auto.commit` and `kafka.auto.offset.reset` are
 //!   refused (streamer owns them). `kafka.bootstrap.servers` is required. Options of Spark's
 //!   Kafka source such as `failOnDataLoss` or `maxOffsetsPerTrigger` are accepted and ignored.
-//! - `[pipeline]`: `mode` = `partition` | `batch` (`partition`), `batch_max_messages` (10000),
+//! - `[pipeline]`: `mode` = `partition` | `batch` (`partition`), `batch_max_messages` (5000
+//!   per partition batch; 10000 per micro-batch in batch mode),
 //!   `batch_max_bytes` (16 MiB; a whole number with an optional `K`/`KiB`/`M`/`MiB`/`G`/`GiB`
-//!   suffix, all binary), `batch_max_latency_ms` (500), `trigger_interval_ms` (5000),
+//!   suffix, all binary), `batch_max_latency_ms` (100), `trigger_interval_ms` (5000),
 //!   `shutdown_timeout_ms` (30000), `consumer_group` (`kafka.group.id`, else the app name),
 //!   `pg_pool_size` (4), `retry_budget_s` (300; 0 = no retries), `enrich` (true; false leaves
 //!   browser/OS/geography NULL), `transform_threads` (0 = one per
@@ -83,8 +84,12 @@ use crate::error::{Error, Result};
 use document::{Document, Entry};
 use schema::KAFKA_PREFIX;
 
-/// `[pipeline] batch_max_messages` default.
+/// `[pipeline] batch_max_messages` default in partition mode (one partition's batch).
 pub const DEFAULT_BATCH_MAX_MESSAGES: usize = 5_000;
+/// `[pipeline] batch_max_messages` default in batch mode: a micro-batch spans every
+/// assigned partition, and its transaction's fixed cost (offset fences, rollup upserts,
+/// commit) is paid once per micro-batch.
+pub const DEFAULT_MICRO_BATCH_MAX_MESSAGES: usize = 10_000;
 /// `[pipeline] batch_max_bytes` default: 16 MiB.
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// `[pipeline] batch_max_latency_ms` default.
@@ -747,7 +752,15 @@ fn pipeline_section(r: &Reader<'_>, env: &[(String, String)]) -> Result<Pipeline
     };
     Ok(PipelineConfig {
         mode,
-        batch_max_messages: r.number(S, "batch_max_messages", DEFAULT_BATCH_MAX_MESSAGES, 1)?,
+        batch_max_messages: r.number(
+            S,
+            "batch_max_messages",
+            match mode {
+                Mode::Partition => DEFAULT_BATCH_MAX_MESSAGES,
+                Mode::Batch => DEFAULT_MICRO_BATCH_MAX_MESSAGES,
+            },
+            1,
+        )?,
         batch_max_bytes,
         batch_max_latency: Duration::from_millis(r.number(
             S,

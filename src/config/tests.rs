@@ -133,6 +133,17 @@ fn seed_only_config_parses_with_defaults() {
 }
 
 #[test]
+fn batch_mode_micro_batches_default_to_twice_a_partition_batch() {
+    let from_file =
+        Config::parse(&format!("{SEED}[pipeline]\nmode = batch\n"), &no_env()).expect("batch mode");
+    assert_eq!(from_file.pipeline.batch_max_messages, 10_000);
+    let from_env = Config::parse(SEED, &env(&[("MODE", "batch")])).expect("MODE=batch");
+    assert_eq!(from_env.pipeline.batch_max_messages, 10_000);
+    let partition = Config::parse(SEED, &env(&[("MODE", "partition")])).expect("partition");
+    assert_eq!(partition.pipeline.batch_max_messages, 5_000);
+}
+
+#[test]
 fn all_optional_sections() {
     let text = format!(
         "{SEED}
