@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod enrich;
 pub mod error;
+pub mod hash;
 pub mod metrics;
 pub mod modes;
 pub mod offsets;

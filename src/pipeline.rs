@@ -1,11 +1,12 @@
 //! A batch between the source and the sink: the raw messages cut by a mode, and their
 //! transformed form (deduplicated facts, dead letters, next offsets) ready for one transaction.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::hash::Set;
 use crate::offsets::OffsetAdvance;
 use crate::transform::{transform, Fact, Rejection};
 
@@ -72,15 +73,21 @@ pub fn prepare(
         messages: msgs.len(),
         ..Prepared::default()
     };
-    let mut seen: HashSet<String> = HashSet::with_capacity(results.len());
-    for (m, r) in msgs.into_iter().zip(results) {
+    // The first message of each sales_key in the batch is kept.
+    let first: Vec<bool> = {
+        let mut seen = Set::with_capacity_and_hasher(results.len(), Default::default());
+        results
+            .iter()
+            .map(|r| r.as_ref().is_ok_and(|f| seen.insert(f.sales_key.as_str())))
+            .collect()
+    };
+    for ((m, r), first) in msgs.into_iter().zip(results).zip(first) {
         match r {
             Ok(fact) => {
-                if seen.contains(&fact.sales_key) {
-                    out.in_batch_duplicates += 1;
-                } else {
-                    seen.insert(fact.sales_key.clone());
+                if first {
                     out.facts.push(fact);
+                } else {
+                    out.in_batch_duplicates += 1;
                 }
             }
             Err(rejection) => out.dead.push(DeadLetter {

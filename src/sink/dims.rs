@@ -2,7 +2,7 @@
 //! cache), enriched once, upserted with array parameters in a fixed table and key order.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::hash::Hash;
 use std::sync::Mutex;
 
@@ -12,24 +12,25 @@ use rayon::prelude::*;
 
 use crate::enrich::{product_url, Enricher};
 use crate::error::{Error, Result};
+use crate::hash::{Map, Set};
 use crate::transform::Fact;
 
 /// Keys known to be committed in a dimension, with a value each. Bounded: cleared when
 /// full, which only costs a few redundant `ON CONFLICT` rows.
 pub struct Known<K, V = ()> {
-    map: Mutex<HashMap<K, V>>,
+    map: Mutex<Map<K, V>>,
     capacity: usize,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
     pub fn new(capacity: usize) -> Self {
         Known {
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(Map::default()),
             capacity,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Map<K, V>> {
         // A poisoned cache is still a valid cache: it only ever holds committed keys.
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -154,7 +155,7 @@ impl DimCaches {
 pub struct Countries<'a> {
     /// `streamer_catalog_version.locations` they were read at
     pub version: i64,
-    pub by_key: HashMap<&'a str, Country>,
+    pub by_key: Map<&'a str, Country>,
     /// keys that were not in the cache (new rows, or read from dim_location)
     learned: Vec<&'a str>,
 }
@@ -200,9 +201,9 @@ impl DimRows {
     /// (in parallel on the current rayon pool).
     pub fn collect(facts: &[Fact], caches: &DimCaches, enricher: &Enricher) -> DimRows {
         let mut dates = BTreeSet::new();
-        let mut products: BTreeMap<&str, Option<FirstUrl>> = BTreeMap::new();
-        let mut ips: BTreeMap<&str, &str> = BTreeMap::new();
-        let mut agents: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut products: Map<&str, Option<FirstUrl>> = Map::default();
+        let mut ips: Map<&str, &str> = Map::default();
+        let mut agents: Map<&str, &str> = Map::default();
         for f in facts {
             dates.insert(f.full_date);
             if let Some(p) = &f.product_key {
@@ -237,7 +238,7 @@ impl DimRows {
             ..DimRows::default()
         };
         // A known product needs writing again only when this batch saw it earlier.
-        let new_products = caches
+        let mut new_products = caches
             .products
             .needed(products.keys().copied(), |k, known| {
                 match (known, products.get(k).and_then(Option::as_ref)) {
@@ -246,6 +247,8 @@ impl DimRows {
                     (Some(known), Some((ts, url, _))) => (*ts, url) < (known.0, &known.1),
                 }
             });
+        // Rows go in key order (see DimRows); only the new keys are sorted.
+        new_products.sort_unstable();
         for key in new_products {
             let first = products.get(key).and_then(Option::as_ref);
             rows.products.push(ProductRow {
@@ -256,9 +259,9 @@ impl DimRows {
             });
         }
         // Lookups of new keys run on the rayon pool (the first batches hold thousands).
-        rows.locations = caches
-            .locations
-            .unknown(ips.keys().copied())
+        let mut new_ips = caches.locations.unknown(ips.keys().copied());
+        new_ips.sort_unstable();
+        rows.locations = new_ips
             .into_par_iter()
             .with_min_len(64)
             .map(|key| {
@@ -274,9 +277,9 @@ impl DimRows {
                 ]
             })
             .collect();
-        rows.agents = caches
-            .agents
-            .unknown(agents.keys().copied())
+        let mut new_agents = caches.agents.unknown(agents.keys().copied());
+        new_agents.sort_unstable();
+        rows.agents = new_agents
             .into_par_iter()
             .with_min_len(64)
             .map(|key| {
@@ -301,7 +304,7 @@ impl DimRows {
     /// Returns the rows that were new, per table (date, product, location, agent).
     pub fn write(&self, tx: &mut Transaction<'_>) -> Result<Added> {
         let mut added = [0u64; 4];
-        let mut locations = HashSet::new();
+        let mut locations = Set::default();
         if !self.dates.is_empty() {
             let n: i64 = tx
                 .query_one("SELECT streamer_add_dates($1::date[])", &[&self.dates])
@@ -382,7 +385,7 @@ impl DimRows {
         caches.locations_at(version);
         let mut out = Countries {
             version,
-            by_key: HashMap::new(),
+            by_key: Map::default(),
             learned: Vec::new(),
         };
         for r in &self.locations {
@@ -392,7 +395,7 @@ impl DimRows {
             }
         }
         let mut keys: Vec<&'a str> = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: Set<&str> = Set::default();
         for k in facts.iter().filter_map(|f| f.ip_key.as_deref()) {
             if !out.by_key.contains_key(k) && seen.insert(k) {
                 keys.push(k);
@@ -412,7 +415,7 @@ impl DimRows {
                     &[&ask],
                 )
                 .map_err(pg)?;
-            let mut found: HashMap<String, Country> = HashMap::with_capacity(rows.len());
+            let mut found: Map<String, Country> = Map::default();
             for row in rows {
                 found.insert(
                     row.try_get(0).map_err(pg)?,
@@ -498,7 +501,7 @@ impl DimRows {
 /// and the ip_keys of the new locations.
 pub struct Added {
     pub rows: [u64; 4],
-    pub locations: HashSet<String>,
+    pub locations: Set<String>,
 }
 
 /// Row-major fixed-width rows to column arrays for `unnest`.

@@ -4,7 +4,7 @@
 //! least); a false positive only sends that row through an exact existence check.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 /// The fingerprints are already hashes: a HashSet of them needs no second hash.
@@ -32,12 +32,8 @@ type Set = HashSet<u64, BuildHasherDefault<Identity>>;
 pub struct RecentKeys {
     generations: Mutex<(Set, Set)>,
     half: usize,
-}
-
-fn fingerprint(key: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
+    /// seeded at random per process: fingerprints are never stored
+    hasher: foldhash::quality::RandomState,
 }
 
 impl RecentKeys {
@@ -45,6 +41,7 @@ impl RecentKeys {
         RecentKeys {
             generations: Mutex::new((Set::default(), Set::default())),
             half: (capacity / 2).max(1),
+            hasher: foldhash::quality::RandomState::default(),
         }
     }
 
@@ -58,7 +55,7 @@ impl RecentKeys {
         let g = self.lock();
         keys.into_iter()
             .filter(|k| {
-                let f = fingerprint(k);
+                let f = self.hasher.hash_one(k);
                 g.0.contains(&f) || g.1.contains(&f)
             })
             .collect()
@@ -71,7 +68,8 @@ impl RecentKeys {
             if g.0.len() >= self.half {
                 g.1 = std::mem::take(&mut g.0);
             }
-            g.0.insert(fingerprint(k));
+            let f = self.hasher.hash_one(k);
+            g.0.insert(f);
         }
     }
 }

@@ -5,12 +5,11 @@
 //! `fact_sales` triggers of schema.sql would use (the insert trigger is told to leave this
 //! writer's rows alone); loaders of different partitions never share a rollup row.
 
-use std::collections::BTreeMap;
-
 use chrono::{NaiveDate, Timelike};
 use postgres::Transaction;
 
 use crate::error::{Error, Result};
+use crate::hash::Map;
 use crate::sink::dims::{Countries, Country};
 use crate::transform::Fact;
 
@@ -59,7 +58,8 @@ WITH p AS (
 )
 SELECT 1";
 
-/// Counts per key, as parallel columns for array parameters.
+/// Counts per key, as parallel columns for array parameters (in no particular order: each
+/// upsert sorts its rows).
 struct Columns<A, B, C> {
     a: Vec<A>,
     b: Vec<B>,
@@ -67,7 +67,7 @@ struct Columns<A, B, C> {
     n: Vec<i64>,
 }
 
-fn columns<A: Clone, B: Clone, C: Clone>(counts: BTreeMap<(A, B, C), i64>) -> Columns<A, B, C> {
+fn columns<A: Clone, B: Clone, C: Clone>(counts: Map<(A, B, C), i64>) -> Columns<A, B, C> {
     let mut out = Columns {
         a: Vec::with_capacity(counts.len()),
         b: Vec::with_capacity(counts.len()),
@@ -100,10 +100,10 @@ pub fn add(
     }
     type Day = NaiveDate;
     let none: Country = (None, None);
-    let mut products: BTreeMap<(Day, i16, &str), i64> = BTreeMap::new();
-    let mut visitors: BTreeMap<Visitors, i64> = BTreeMap::new();
-    let mut referrers: BTreeMap<(Day, &str, ()), i64> = BTreeMap::new();
-    let mut agents: BTreeMap<(Day, i16, Option<&str>), i64> = BTreeMap::new();
+    let mut products: Map<(Day, i16, &str), i64> = Map::default();
+    let mut visitors: Map<Visitors, i64> = Map::default();
+    let mut referrers: Map<(Day, &str, ()), i64> = Map::default();
+    let mut agents: Map<(Day, i16, Option<&str>), i64> = Map::default();
     for f in facts {
         let (day, hour) = (f.full_date, f.full_time.hour() as i16);
         if let Some(p) = f.product_key.as_deref() {
