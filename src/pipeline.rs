@@ -78,7 +78,7 @@ pub fn prepare(
         let mut seen = Set::with_capacity_and_hasher(results.len(), Default::default());
         results
             .iter()
-            .map(|r| r.as_ref().is_ok_and(|f| seen.insert(f.sales_key.as_str())))
+            .map(|r| r.as_ref().is_ok_and(|f| seen.insert(f.sales_key())))
             .collect()
     };
     for ((m, r), first) in msgs.into_iter().zip(results).zip(first) {

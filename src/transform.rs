@@ -7,6 +7,7 @@
 //! dead-letter reasons: empty, UTF-8, JSON, object, `id`, `time_stamp`, then U+0000 in
 //! any text that would be stored.
 
+mod fact;
 mod host;
 mod json;
 #[cfg(test)]
@@ -16,56 +17,14 @@ mod tests_fields;
 #[cfg(test)]
 mod tests_json;
 
+pub use fact::{Col, Fact, TEXT_COLUMNS};
 pub use host::referrer_host;
 
-use chrono::{DateTime, NaiveDate, NaiveTime};
+use chrono::DateTime;
+use fact::Columns;
 use json::{Field, Slots, Top};
 use sha2::{Digest, Sha256};
-
-/// One `fact_sales` row, plus the raw values the dimension writers need.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fact {
-    /// lowercase hex SHA-256 of `id` followed by `product_id` as text
-    pub sales_key: String,
-    /// the event's `id`
-    pub event_id: String,
-    /// the event's `_id`
-    pub doc_id: Option<String>,
-    /// epoch seconds
-    pub time_stamp: i64,
-    /// `time_stamp` as a UTC calendar date (years 1-9999)
-    pub full_date: NaiveDate,
-    /// `time_stamp` as a UTC time of day, second precision
-    pub full_time: NaiveTime,
-    /// raw `ip` as text (for `dim_location.ip_address`); None when absent or empty
-    pub ip: Option<String>,
-    /// lowercase hex SHA-256 of `ip`; None exactly when `ip` is None
-    pub ip_key: Option<String>,
-    /// raw `user_agent` text; None when absent or empty
-    pub user_agent: Option<String>,
-    /// lowercase hex SHA-256 of `user_agent`; None exactly when `user_agent` is None
-    pub user_agent_key: Option<String>,
-    /// `product_id` as text; None when absent, null or the empty string
-    pub product_key: Option<String>,
-    /// host of `referrer_url` (see [`referrer_host`])
-    pub referrer_url: Option<String>,
-    /// compact JSON of `option` as received
-    pub option: Option<String>,
-    /// this and the remaining fields: SPEC 5 "other text columns"
-    pub resolution: Option<String>,
-    pub user_id_db: Option<String>,
-    pub device_id: Option<String>,
-    pub api_version: Option<String>,
-    pub store_id: Option<String>,
-    pub local_time: Option<String>,
-    pub show_recommendation: Option<String>,
-    pub current_url: Option<String>,
-    pub email_address: Option<String>,
-    pub recommendation: Option<String>,
-    pub utm_source: Option<String>,
-    pub utm_medium: Option<String>,
-    pub collection: Option<String>,
-}
+use std::borrow::Cow;
 
 /// Why a message could not become a fact row (SPEC 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,7 +110,7 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     };
 
     let event_id = match raw.id {
-        Some(Field::String(id)) if !id.is_empty() => id.into_owned(),
+        Some(Field::String(id)) if !id.is_empty() => id,
         Some(Field::String(_)) => return Err(reject(DeadReason::MissingId, "`id` is empty")),
         Some(other) => {
             return Err(reject(
@@ -173,7 +132,8 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
         }
     };
 
-    // From here on only U+0000 can reject: every string that is stored is checked.
+    // From here on only U+0000 can reject: every string that is stored is checked, in
+    // this order (a rejection names the first such field).
     check_nul("id", &event_id)?;
     let product_text = stored_text("product_id", raw.product_id)?;
     let sales_key = hex_digest(
@@ -188,72 +148,100 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     let user_agent = non_empty(stored_text("user_agent", raw.user_agent)?);
     // Only the host is stored, so only the host is checked for U+0000.
     let referrer_url = match raw.referrer_url.and_then(text_of) {
-        Some(url) => match referrer_host(&url) {
-            Some(host) => Some(checked("referrer_url", host)?),
-            None => None,
-        },
+        Some(Cow::Borrowed(url)) => referrer_host(url),
+        Some(Cow::Owned(url)) => referrer_host(&url).map(|host| Cow::Owned(host.into_owned())),
         None => None,
     };
+    let referrer_url = match referrer_url {
+        Some(host) => Some(checked("referrer_url", host)?),
+        None => None,
+    };
+    let ip_key = ip.as_deref().map(sha256_hex_digits);
+    let user_agent_key = user_agent.as_deref().map(sha256_hex_digits);
 
-    Ok(Fact {
-        sales_key,
-        doc_id: stored_text("_id", raw.doc_id)?,
-        time_stamp,
-        full_date,
-        full_time,
-        ip_key: ip.as_deref().map(sha256_hex),
-        ip,
-        user_agent_key: user_agent.as_deref().map(sha256_hex),
-        user_agent,
-        product_key,
-        referrer_url,
-        option: option_json(raw.option)?,
-        resolution: stored_text("resolution", raw.resolution)?,
-        user_id_db: stored_text("user_id_db", raw.user_id_db)?,
-        device_id: stored_text("device_id", raw.device_id)?,
-        api_version: stored_text("api_version", raw.api_version)?,
-        store_id: stored_text("store_id", raw.store_id)?,
-        local_time: stored_text("local_time", raw.local_time)?,
-        show_recommendation: stored_text("show_recommendation", raw.show_recommendation)?,
-        current_url: stored_text("current_url", raw.current_url)?,
-        email_address: stored_text("email_address", raw.email_address)?,
-        recommendation: stored_text("recommendation", raw.recommendation)?,
-        utm_source: stored_text("utm_source", raw.utm_source)?,
-        utm_medium: stored_text("utm_medium", raw.utm_medium)?,
-        collection: stored_text("collection", raw.collection)?,
-        event_id,
-    })
+    let mut columns: Columns<'_> = [const { None }; TEXT_COLUMNS];
+    let mut set = |col: Col, value| columns[col as usize] = value;
+    set(Col::SalesKey, Some(Cow::Borrowed(hex_text(&sales_key))));
+    set(Col::EventId, Some(event_id));
+    set(Col::DocId, stored_text("_id", raw.doc_id)?);
+    set(
+        Col::IpKey,
+        ip_key.as_ref().map(|k| Cow::Borrowed(hex_text(k))),
+    );
+    set(Col::Ip, ip);
+    set(
+        Col::UserAgentKey,
+        user_agent_key.as_ref().map(|k| Cow::Borrowed(hex_text(k))),
+    );
+    set(Col::UserAgent, user_agent);
+    set(Col::ProductKey, product_key);
+    set(Col::ReferrerUrl, referrer_url);
+    set(Col::Option, option_json(raw.option)?);
+    set(Col::Resolution, stored_text("resolution", raw.resolution)?);
+    set(Col::UserIdDb, stored_text("user_id_db", raw.user_id_db)?);
+    set(Col::DeviceId, stored_text("device_id", raw.device_id)?);
+    set(
+        Col::ApiVersion,
+        stored_text("api_version", raw.api_version)?,
+    );
+    set(Col::StoreId, stored_text("store_id", raw.store_id)?);
+    set(Col::LocalTime, stored_text("local_time", raw.local_time)?);
+    set(
+        Col::ShowRecommendation,
+        stored_text("show_recommendation", raw.show_recommendation)?,
+    );
+    set(
+        Col::CurrentUrl,
+        stored_text("current_url", raw.current_url)?,
+    );
+    set(
+        Col::EmailAddress,
+        stored_text("email_address", raw.email_address)?,
+    );
+    set(
+        Col::Recommendation,
+        stored_text("recommendation", raw.recommendation)?,
+    );
+    set(Col::UtmSource, stored_text("utm_source", raw.utm_source)?);
+    set(Col::UtmMedium, stored_text("utm_medium", raw.utm_medium)?);
+    set(Col::Collection, stored_text("collection", raw.collection)?);
+    Ok(Fact::new(&columns, time_stamp, full_date, full_time))
 }
 
 /// Lowercase hex SHA-256 of `text`'s UTF-8 bytes.
 pub fn sha256_hex(text: &str) -> String {
+    hex_text(&sha256_hex_digits(text)).to_owned()
+}
+
+/// Lowercase hex digits of SHA-256 of `text`, on the stack.
+fn sha256_hex_digits(text: &str) -> [u8; 64] {
     hex_digest(Sha256::new().chain_update(text.as_bytes()))
 }
 
-/// Lowercase hex of a finished SHA-256. `hex::encode_to_slice` into a stack buffer is
-/// several times faster than `hex::encode`, which builds the string char by char.
-fn hex_digest(hasher: Sha256) -> String {
-    let digest = hasher.finalize();
+/// Lowercase hex digits of a finished SHA-256. `hex::encode_to_slice` into a stack
+/// buffer is several times faster than `hex::encode`, which builds a string char by char.
+fn hex_digest(hasher: Sha256) -> [u8; 64] {
     let mut buf = [0u8; 64];
-    match hex::encode_to_slice(digest, &mut buf) {
-        Ok(()) => match std::str::from_utf8(&buf) {
-            Ok(hex) => hex.to_owned(),
-            Err(_) => hex::encode(digest), // unreachable: hex digits are ASCII
-        },
-        Err(_) => hex::encode(digest), // unreachable: 64 = 2 * 32
-    }
+    // cannot fail: 64 = 2 * 32
+    let _ = hex::encode_to_slice(hasher.finalize(), &mut buf);
+    buf
+}
+
+/// The text of hex digits (always ASCII; empty if it were not).
+fn hex_text(digits: &[u8; 64]) -> &str {
+    std::str::from_utf8(digits).unwrap_or_default()
 }
 
 /// SPEC 5 "other text columns": a JSON string as is, `true`/`false` as text, a number as
 /// its exact JSON text (`1.50` stays `1.50`, `1E3` stays `1E3`), an object or array as
 /// compact JSON (key order kept), null as None. Does not check for U+0000.
-fn text_of(value: Field<'_>) -> Option<String> {
+fn text_of(value: Field<'_>) -> Option<Cow<'_, str>> {
     match value {
         Field::Null => None,
-        Field::String(s) => Some(s.into_owned()),
-        Field::Bool(b) => Some(if b { "true" } else { "false" }.to_owned()),
-        Field::Number(text) => Some(text.to_owned()),
-        Field::Nested { compact, .. } => Some(compact),
+        Field::String(s) => Some(s),
+        Field::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+        Field::Number(text) => Some(Cow::Borrowed(text)),
+        Field::Nested { compact, .. } => Some(Cow::Owned(compact)),
     }
 }
 
@@ -347,7 +335,10 @@ impl<'a> Slots<'a> for RawEvent<'a> {
 
 /// [`text_of`] of a stored field, rejecting U+0000 anywhere in it (for an object or
 /// array: in any nested string or key, which compact JSON would write as `\u0000`).
-fn stored_text(field: &str, value: Option<Field<'_>>) -> Result<Option<String>, Rejection> {
+fn stored_text<'a>(
+    field: &str,
+    value: Option<Field<'a>>,
+) -> Result<Option<Cow<'a, str>>, Rejection> {
     match value {
         None => Ok(None),
         Some(value) if holds_nul(&value) => Err(nul_rejection(field)),
@@ -366,12 +357,12 @@ fn holds_nul(value: &Field<'_>) -> bool {
 
 /// SPEC 5 `option`: compact JSON text of the value as received (a string keeps its JSON
 /// quotes), None when absent or null; U+0000 anywhere in it rejects the message.
-fn option_json(value: Option<Field<'_>>) -> Result<Option<String>, Rejection> {
+fn option_json(value: Option<Field<'_>>) -> Result<Option<Cow<'_, str>>, Rejection> {
     match value {
         None | Some(Field::Null) => Ok(None),
         Some(value) if holds_nul(&value) => Err(nul_rejection("option")),
         // the string as a JSON literal, escaped as serde_json writes it (cannot fail)
-        Some(Field::String(s)) => Ok(serde_json::to_string(s.as_ref()).ok()),
+        Some(Field::String(s)) => Ok(serde_json::to_string(s.as_ref()).ok().map(Cow::Owned)),
         Some(value) => Ok(text_of(value)),
     }
 }
@@ -384,7 +375,7 @@ fn check_nul(field: &str, text: &str) -> Result<(), Rejection> {
     }
 }
 
-fn checked(field: &str, text: String) -> Result<String, Rejection> {
+fn checked<'a>(field: &str, text: Cow<'a, str>) -> Result<Cow<'a, str>, Rejection> {
     check_nul(field, &text)?;
     Ok(text)
 }
@@ -396,7 +387,7 @@ fn nul_rejection(field: &str) -> Rejection {
     )
 }
 
-fn non_empty(text: Option<String>) -> Option<String> {
+fn non_empty(text: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
     text.filter(|t| !t.is_empty())
 }
 

@@ -65,7 +65,7 @@ fn synthetic_events_arrive_keyed_spread_and_counted() {
         let key = m.key().expect("keyed").to_vec();
         let payload = m.payload().expect("payload").to_vec();
         match transform(Some(&payload)) {
-            Ok(fact) => assert_eq!(fact.event_id.as_bytes(), &key[..], "key is the id"),
+            Ok(fact) => assert_eq!(fact.event_id().as_bytes(), &key[..], "key is the id"),
             Err(_) => rejected += 1,
         }
         match by_key.get(&key) {
@@ -141,7 +141,7 @@ fn replay_sends_each_line_as_one_message() {
     for m in &msgs {
         let text = std::str::from_utf8(m.payload().unwrap()).unwrap();
         if let Ok(fact) = transform(Some(text.as_bytes())) {
-            assert_eq!(m.key(), Some(fact.event_id.as_bytes()));
+            assert_eq!(m.key(), Some(fact.event_id().as_bytes()));
         }
     }
 }

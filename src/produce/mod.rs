@@ -188,11 +188,12 @@ fn replay(out: &mut Sender, path: &std::path::Path) -> Result<(u64, u64)> {
         }
         match crate::transform::transform(Some(&line)) {
             Ok(fact) => {
-                let h = u64::from_str_radix(&fact.sales_key[..16], 16).unwrap_or(0);
+                let h = u64::from_str_radix(fact.sales_key().get(..16).unwrap_or_default(), 16)
+                    .unwrap_or(0);
                 if !seen.insert(h) {
                     dups += 1;
                 }
-                out.send(Some(fact.event_id.as_bytes()), &line)?;
+                out.send(Some(fact.event_id().as_bytes()), &line)?;
             }
             Err(_) => {
                 bad += 1;

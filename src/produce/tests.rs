@@ -45,7 +45,7 @@ fn shares_kinds_and_transform_verdicts() {
             Kind::Fresh => {
                 let fact = got
                     .unwrap_or_else(|e| panic!("{e:?} for {}", String::from_utf8_lossy(payload)));
-                assert_eq!(fact.event_id.as_bytes(), &key[..], "key is the id");
+                assert_eq!(fact.event_id().as_bytes(), &key[..], "key is the id");
                 assert!(fresh_ids.insert(key.clone()), "id repeated");
                 by_key.insert(key.clone(), payload.clone());
             }
@@ -83,12 +83,18 @@ fn variety_of_the_fresh_events() {
         .iter()
         .map(|m| transform(Some(&m.1)).expect("valid"))
         .collect();
-    let ips: HashSet<_> = facts.iter().filter_map(|f| f.ip.clone()).collect();
+    let ips: HashSet<_> = facts
+        .iter()
+        .filter_map(|f| f.ip().map(str::to_owned))
+        .collect();
     let v6 = ips.iter().filter(|ip| ip.contains(':')).count();
     assert!(ips.len() > 3_000, "{} distinct ips", ips.len());
     assert!(v6 * 100 / ips.len() >= 5, "{v6} IPv6 of {}", ips.len());
-    assert!(facts.iter().any(|f| f.ip.is_none()));
-    let agents: HashSet<_> = facts.iter().filter_map(|f| f.user_agent.clone()).collect();
+    assert!(facts.iter().any(|f| f.ip().is_none()));
+    let agents: HashSet<_> = facts
+        .iter()
+        .filter_map(|f| f.user_agent().map(str::to_owned))
+        .collect();
     assert!(agents.len() > 100, "{} agents", agents.len());
     for family in [
         "Edg/",
@@ -102,20 +108,19 @@ fn variety_of_the_fresh_events() {
     ] {
         assert!(agents.iter().any(|a| a.contains(family)), "no {family}");
     }
-    let products: HashMap<_, usize> =
-        facts
-            .iter()
-            .filter_map(|f| f.product_key.clone())
-            .fold(HashMap::new(), |mut m, p| {
-                *m.entry(p).or_default() += 1;
-                m
-            });
+    let products: HashMap<_, usize> = facts
+        .iter()
+        .filter_map(|f| f.product_key().map(str::to_owned))
+        .fold(HashMap::new(), |mut m, p| {
+            *m.entry(p).or_default() += 1;
+            m
+        });
     assert!(products.len() > 1_000, "{} products", products.len());
     let top = products.values().max().copied().unwrap_or(0);
     assert!(top > 300, "popularity not skewed: top product {top} views");
     let hosts: HashSet<_> = facts
         .iter()
-        .filter_map(|f| f.current_url.as_deref())
+        .filter_map(|f| f.current_url())
         .filter_map(|u| u.split('/').nth(2).map(str::to_string))
         .collect();
     for h in [
@@ -132,10 +137,10 @@ fn variety_of_the_fresh_events() {
     ] {
         assert!(hosts.contains(h), "no {h}");
     }
-    assert!(facts.iter().any(|f| f.referrer_url.is_none()));
+    assert!(facts.iter().any(|f| f.referrer_url().is_none()));
     assert!(facts
         .iter()
-        .any(|f| f.current_url.as_deref().is_some_and(|u| u.contains('?'))));
+        .any(|f| f.current_url().is_some_and(|u| u.contains('?'))));
     let text = |m: &(Vec<u8>, Vec<u8>, Kind)| String::from_utf8(m.1.clone()).unwrap();
     let all: Vec<String> = msgs.iter().map(text).collect();
     for needle in [

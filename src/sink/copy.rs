@@ -13,12 +13,38 @@ use postgres::Transaction;
 use super::recent::RecentKeys;
 use crate::error::{Error, Result};
 use crate::pipeline::DeadLetter;
-use crate::transform::Fact;
+use crate::transform::{Col, Fact};
 
 const FACT_COLUMNS: &str = "sales_key, event_id, doc_id, time_stamp, full_date, full_time, \
     ip_key, user_agent_key, product_key, store_id, local_time, current_url, referrer_url, \
     email_address, resolution, user_id_db, device_id, api_version, show_recommendation, \
     recommendation, utm_source, utm_medium, collection, \"option\"";
+
+/// The text columns of [`FACT_COLUMNS`] in order (the three after the third are the
+/// times, written from the fact's own fields).
+const FACT_TEXT: [Col; 21] = [
+    Col::SalesKey,
+    Col::EventId,
+    Col::DocId,
+    Col::IpKey,
+    Col::UserAgentKey,
+    Col::ProductKey,
+    Col::StoreId,
+    Col::LocalTime,
+    Col::CurrentUrl,
+    Col::ReferrerUrl,
+    Col::EmailAddress,
+    Col::Resolution,
+    Col::UserIdDb,
+    Col::DeviceId,
+    Col::ApiVersion,
+    Col::ShowRecommendation,
+    Col::Recommendation,
+    Col::UtmSource,
+    Col::UtmMedium,
+    Col::Collection,
+    Col::Option,
+];
 
 fn fact_types() -> Vec<Type> {
     let mut t = vec![
@@ -42,31 +68,32 @@ fn copy_facts<'a>(
     let types = fact_types();
     let mut w = BinaryCopyInWriter::new(sink, &types);
     for f in facts {
+        let text = FACT_TEXT.map(|c| f.get(c));
         let row: [&(dyn ToSql + Sync); 24] = [
-            &f.sales_key,
-            &f.event_id,
-            &f.doc_id,
+            &text[0],
+            &text[1],
+            &text[2],
             &f.time_stamp,
             &f.full_date,
             &f.full_time,
-            &f.ip_key,
-            &f.user_agent_key,
-            &f.product_key,
-            &f.store_id,
-            &f.local_time,
-            &f.current_url,
-            &f.referrer_url,
-            &f.email_address,
-            &f.resolution,
-            &f.user_id_db,
-            &f.device_id,
-            &f.api_version,
-            &f.show_recommendation,
-            &f.recommendation,
-            &f.utm_source,
-            &f.utm_medium,
-            &f.collection,
-            &f.option,
+            &text[3],
+            &text[4],
+            &text[5],
+            &text[6],
+            &text[7],
+            &text[8],
+            &text[9],
+            &text[10],
+            &text[11],
+            &text[12],
+            &text[13],
+            &text[14],
+            &text[15],
+            &text[16],
+            &text[17],
+            &text[18],
+            &text[19],
+            &text[20],
         ];
         w.write(&row)?;
     }
@@ -97,7 +124,7 @@ pub fn write_facts<'a>(
         return Ok(Vec::new());
     }
     let ctx = "writing fact_sales";
-    let maybe = recent.maybe_seen(facts.iter().map(|f| f.sales_key.as_str()));
+    let maybe = recent.maybe_seen(facts.iter().map(Fact::sales_key));
     let stored: HashSet<String> = if maybe.is_empty() {
         HashSet::new()
     } else {
@@ -112,7 +139,7 @@ pub fn write_facts<'a>(
     };
     let fresh: Vec<&Fact> = facts
         .iter()
-        .filter(|f| !stored.contains(&f.sales_key))
+        .filter(|f| !stored.contains(f.sales_key()))
         .collect();
     tx.batch_execute("SAVEPOINT facts_direct")
         .map_err(|e| Error::from_pg(ctx, e))?;
@@ -152,7 +179,7 @@ pub fn write_facts<'a>(
         .collect();
     Ok(facts
         .iter()
-        .filter(|f| inserted.contains(&f.sales_key))
+        .filter(|f| inserted.contains(f.sales_key()))
         .collect())
 }
 

@@ -206,9 +206,9 @@ impl DimRows {
         let mut agents: Map<&str, &str> = Map::default();
         for f in facts {
             dates.insert(f.full_date);
-            if let Some(p) = &f.product_key {
-                let first = products.entry(p.as_str()).or_insert(None);
-                if let Some(url) = f.current_url.as_deref().filter(|u| !u.is_empty()) {
+            if let Some(p) = f.product_key() {
+                let first = products.entry(p).or_insert(None);
+                if let Some(url) = f.current_url().filter(|u| !u.is_empty()) {
                     if first.as_ref().is_none_or(|known| f.time_stamp <= known.0) {
                         let (url, lang) = product_url(url);
                         let candidate = (f.time_stamp, url, lang);
@@ -221,11 +221,11 @@ impl DimRows {
                     }
                 }
             }
-            if let (Some(k), Some(ip)) = (&f.ip_key, &f.ip) {
-                ips.entry(k.as_str()).or_insert(ip.as_str());
+            if let (Some(k), Some(ip)) = (f.ip_key(), f.ip()) {
+                ips.entry(k).or_insert(ip);
             }
-            if let (Some(k), Some(ua)) = (&f.user_agent_key, &f.user_agent) {
-                agents.entry(k.as_str()).or_insert(ua.as_str());
+            if let (Some(k), Some(ua)) = (f.user_agent_key(), f.user_agent()) {
+                agents.entry(k).or_insert(ua);
             }
         }
         let mut rows = DimRows {
@@ -396,7 +396,7 @@ impl DimRows {
         }
         let mut keys: Vec<&'a str> = Vec::new();
         let mut seen: Set<&str> = Set::default();
-        for k in facts.iter().filter_map(|f| f.ip_key.as_deref()) {
+        for k in facts.iter().filter_map(|f| f.ip_key()) {
             if !out.by_key.contains_key(k) && seen.insert(k) {
                 keys.push(k);
             }

@@ -19,6 +19,7 @@ use crate::error::{retry, Error, Result};
 use crate::metrics::Metrics;
 use crate::offsets::{self, Fence};
 use crate::pipeline::Prepared;
+use crate::transform::Fact;
 use dims::{Countries, DimCaches, DimRows};
 use recent::RecentKeys;
 
@@ -135,7 +136,7 @@ impl Sink {
                     self.caches.remember_countries(&countries);
                 }
                 self.recent
-                    .insert_all(batch.facts.iter().map(|f| f.sales_key.as_str()));
+                    .insert_all(batch.facts.iter().map(Fact::sales_key));
                 stats.attempts = attempts;
                 if attempts > 1 {
                     log::info!("batch committed after {attempts} attempts");

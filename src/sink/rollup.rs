@@ -106,23 +106,20 @@ pub fn add(
     let mut agents: Map<(Day, i16, Option<&str>), i64> = Map::default();
     for f in facts {
         let (day, hour) = (f.full_date, f.full_time.hour() as i16);
-        if let Some(p) = f.product_key.as_deref() {
+        if let Some(p) = f.product_key() {
             *products.entry((day, hour, p)).or_default() += 1;
         }
         let (code, name) = f
-            .ip_key
-            .as_deref()
+            .ip_key()
             .and_then(|k| countries.by_key.get(k))
             .unwrap_or(&none);
         *visitors
-            .entry((day, f.store_id.as_deref(), code.as_deref(), name.as_deref()))
+            .entry((day, f.store_id(), code.as_deref(), name.as_deref()))
             .or_default() += 1;
-        if let Some(r) = f.referrer_url.as_deref() {
+        if let Some(r) = f.referrer_url() {
             *referrers.entry((day, r, ())).or_default() += 1;
         }
-        *agents
-            .entry((day, hour, f.user_agent_key.as_deref()))
-            .or_default() += 1;
+        *agents.entry((day, hour, f.user_agent_key())).or_default() += 1;
     }
     let mut v = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ((day, store, code, name), n) in visitors {

@@ -1,6 +1,8 @@
 //! Host of a `referrer_url` (SPEC 5) without a URL crate: scheme, `//`, authority,
 //! userinfo and port handled like Python's `urlsplit(...).hostname`; never panics.
 
+use std::borrow::Cow;
+
 /// Host of `url` per SPEC 5, lowercased; None when empty or when there is no host.
 ///
 /// - Surrounding ASCII whitespace and control characters are ignored.
@@ -12,7 +14,7 @@
 /// - The authority ends at the first `/ ? #`; userinfo up to the last `@` is dropped; a
 ///   `[...]` IPv6 literal is kept with its brackets; otherwise `:port` (from the first `:`)
 ///   is dropped. An unclosed `[` gives None.
-pub fn referrer_host(url: &str) -> Option<String> {
+pub fn referrer_host(url: &str) -> Option<Cow<'_, str>> {
     let url = url.trim_matches(|c: char| c.is_ascii_whitespace() || c.is_ascii_control());
     if url.is_empty() {
         return None;
@@ -41,10 +43,10 @@ pub fn referrer_host(url: &str) -> Option<String> {
     };
     if host.is_empty() {
         None
-    } else if host.is_ascii() {
-        Some(host.to_ascii_lowercase())
+    } else if !host.bytes().any(|b| b.is_ascii_uppercase()) && host.is_ascii() {
+        Some(Cow::Borrowed(host))
     } else {
-        Some(host.to_lowercase())
+        Some(Cow::Owned(host.to_lowercase()))
     }
 }
 

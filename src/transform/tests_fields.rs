@@ -8,21 +8,21 @@ use chrono::{NaiveDate, NaiveTime};
 /// The "other text columns" of a fact, in a fixed order.
 fn others(f: &Fact) -> [Option<&str>; 15] {
     [
-        f.doc_id.as_deref(),
-        f.resolution.as_deref(),
-        f.user_id_db.as_deref(),
-        f.device_id.as_deref(),
-        f.api_version.as_deref(),
-        f.store_id.as_deref(),
-        f.local_time.as_deref(),
-        f.show_recommendation.as_deref(),
-        f.current_url.as_deref(),
-        f.email_address.as_deref(),
-        f.recommendation.as_deref(),
-        f.utm_source.as_deref(),
-        f.utm_medium.as_deref(),
-        f.collection.as_deref(),
-        f.option.as_deref(),
+        f.doc_id(),
+        f.resolution(),
+        f.user_id_db(),
+        f.device_id(),
+        f.api_version(),
+        f.store_id(),
+        f.local_time(),
+        f.show_recommendation(),
+        f.current_url(),
+        f.email_address(),
+        f.recommendation(),
+        f.utm_source(),
+        f.utm_medium(),
+        f.collection(),
+        f.option(),
     ]
 }
 
@@ -83,10 +83,10 @@ fn absent_fields_are_none() {
     let f = ok(&event(""));
     assert!(others(&f).iter().all(Option::is_none));
     assert_eq!(
-        (f.ip, f.user_agent, f.product_key, f.referrer_url),
+        (f.ip(), f.user_agent(), f.product_key(), f.referrer_url()),
         (None, None, None, None)
     );
-    assert_eq!(f.event_id, "e1");
+    assert_eq!(f.event_id(), "e1");
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn unknown_fields_are_ignored_and_last_duplicate_wins() {
     ));
     assert_eq!(f, ok(&event(r#","utm_source":"b""#)));
     let f = ok(r#"{"id":"first","time_stamp":"x","id":"second","time_stamp":5}"#);
-    assert_eq!((f.event_id.as_str(), f.time_stamp), ("second", 5));
+    assert_eq!((f.event_id(), f.time_stamp), ("second", 5));
 }
 
 #[test]
@@ -106,32 +106,21 @@ fn option_is_compact_json_in_received_order() {
         "value_id" : 1.50 } , { "z":null,"b":1e3,"a":false } ]"#,
     ));
     assert_eq!(
-        f.option.as_deref(),
+        f.option(),
         Some(
             r#"[{"option_label":"alloy","option_id":"6","value_label":"Gold 585","value_id":1.50},{"z":null,"b":1e3,"a":false}]"#
         )
     );
-    assert_eq!(ok(&event(r#","option":null"#)).option, None);
-    assert_eq!(ok(&event(r#","option":[]"#)).option.as_deref(), Some("[]"));
-    assert_eq!(ok(&event(r#","option":{}"#)).option.as_deref(), Some("{}"));
+    assert_eq!(ok(&event(r#","option":null"#)).option(), None);
+    assert_eq!(ok(&event(r#","option":[]"#)).option(), Some("[]"));
+    assert_eq!(ok(&event(r#","option":{}"#)).option(), Some("{}"));
     // a scalar option is its JSON text too: a string keeps its quotes
-    assert_eq!(
-        ok(&event(r#","option":"x""#)).option.as_deref(),
-        Some(r#""x""#)
-    );
-    assert_eq!(
-        ok(&event(r#","option":false"#)).option.as_deref(),
-        Some("false")
-    );
-    assert_eq!(
-        ok(&event(r#","option":7.0"#)).option.as_deref(),
-        Some("7.0")
-    );
+    assert_eq!(ok(&event(r#","option":"x""#)).option(), Some(r#""x""#));
+    assert_eq!(ok(&event(r#","option":false"#)).option(), Some("false"));
+    assert_eq!(ok(&event(r#","option":7.0"#)).option(), Some("7.0"));
     // escapes are normalised to compact JSON: \u00e9 is written as é, control chars escaped
     assert_eq!(
-        ok(&event(r#","option":["\u00e9\u0001\"\/"]"#))
-            .option
-            .as_deref(),
+        ok(&event(r#","option":["\u00e9\u0001\"\/"]"#)).option(),
         Some("[\"é\\u0001\\\"/\"]")
     );
 }
@@ -141,7 +130,7 @@ fn huge_option_array_is_fine() {
     let item = r#"{"option_label":"size","option_id":"1","value_label":"52","value_id":"2"}"#;
     let items = vec![item; 10_000].join(",");
     let f = ok(&event(&format!(r#","option":[{items}]"#)));
-    assert_eq!(f.option.as_deref(), Some(format!("[{items}]").as_str()));
+    assert_eq!(f.option(), Some(format!("[{items}]").as_str()));
 }
 
 #[test]
@@ -159,18 +148,16 @@ fn unicode_quotes_and_sql_are_verbatim() {
         let f = ok(&format!(
             r#"{{"id":{json_text},"time_stamp":1,"user_agent":{json_text},"utm_source":{json_text},"product_id":{json_text}}}"#
         ));
-        assert_eq!(f.event_id, text);
-        assert_eq!(f.user_agent.as_deref(), Some(text));
-        assert_eq!(f.user_agent_key, Some(sha(text)));
-        assert_eq!(f.utm_source.as_deref(), Some(text));
-        assert_eq!(f.product_key.as_deref(), Some(text));
-        assert_eq!(f.sales_key, sha(&format!("{text}{text}")));
+        assert_eq!(f.event_id(), text);
+        assert_eq!(f.user_agent(), Some(text));
+        assert_eq!(f.user_agent_key(), Some(sha(text).as_str()));
+        assert_eq!(f.utm_source(), Some(text));
+        assert_eq!(f.product_key(), Some(text));
+        assert_eq!(f.sales_key(), sha(&format!("{text}{text}")));
     }
     // a surrogate pair escape decodes to the emoji
     assert_eq!(
-        ok(&event(r#","collection":"\ud83d\udc8d""#))
-            .collection
-            .as_deref(),
+        ok(&event(r#","collection":"\ud83d\udc8d""#)).collection(),
         Some("💍")
     );
 }
@@ -219,19 +206,15 @@ fn referrer_hosts() {
         assert_eq!(referrer_host(url).as_deref(), expected, "{url:?}");
         let json = serde_json::to_string(url).unwrap();
         let f = ok(&event(&format!(r#","referrer_url":{json}"#)));
-        assert_eq!(f.referrer_url.as_deref(), expected, "{url:?}");
+        assert_eq!(f.referrer_url(), expected, "{url:?}");
     }
-    assert_eq!(ok(&event(r#","referrer_url":null"#)).referrer_url, None);
+    assert_eq!(ok(&event(r#","referrer_url":null"#)).referrer_url(), None);
     assert_eq!(
-        ok(&event(r#","referrer_url":false"#))
-            .referrer_url
-            .as_deref(),
+        ok(&event(r#","referrer_url":false"#)).referrer_url(),
         Some("false")
     );
     assert_eq!(
-        ok(&event(r#","referrer_url":12345"#))
-            .referrer_url
-            .as_deref(),
+        ok(&event(r#","referrer_url":12345"#)).referrer_url(),
         Some("12345")
     );
 }
@@ -248,33 +231,44 @@ fn realistic_event_end_to_end() {
       "product_id":"110474","option":[{"option_label":"alloy","option_id":"332084","value_label":"","value_id":"3279318"},{"option_label":"diamond","option_id":"","value_label":"","value_id":""}],
       "id":"aea4b823-c5c6-485e-8b3b-6182a7c4ecce"}"#;
     let f = ok(json);
-    let expected = Fact {
-        sales_key: sha("aea4b823-c5c6-485e-8b3b-6182a7c4ecce110474"),
-        event_id: "aea4b823-c5c6-485e-8b3b-6182a7c4ecce".into(),
-        doc_id: Some("5ed8cb2bc671fc36b74653ad".into()),
-        time_stamp: 1591266092,
-        full_date: NaiveDate::from_ymd_opt(2020, 6, 4).unwrap(),
-        full_time: NaiveTime::from_hms_opt(10, 21, 32).unwrap(),
-        ip: Some("37.170.17.183".into()),
-        ip_key: Some("5b72fca199dab069f1e8c148eb12462908418bddc99820d62e555d843dbdb05f".into()),
-        user_agent: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 13_4_1 like Mac OS X) AppleWebKit/605.1.15".into()),
-        user_agent_key: Some(sha("Mozilla/5.0 (iPhone; CPU iPhone OS 13_4_1 like Mac OS X) AppleWebKit/605.1.15")),
-        product_key: Some("110474".into()),
-        referrer_url: Some("www.glamira.fr".into()),
-        option: Some(r#"[{"option_label":"alloy","option_id":"332084","value_label":"","value_id":"3279318"},{"option_label":"diamond","option_id":"","value_label":"","value_id":""}]"#.into()),
-        resolution: Some("375x667".into()),
-        user_id_db: Some("".into()),
-        device_id: Some("beb2cacb-20af-4f05-9c03-c98e54a1b71a".into()),
-        api_version: Some("1.0".into()),
-        store_id: Some("12".into()),
-        local_time: Some("2020-06-04 12:21:27".into()),
-        show_recommendation: Some("false".into()),
-        current_url: Some("https://www.glamira.fr/glamira-anillo-saphira-skug100335.html?alloy=white-375&diamond=sapphire&stone2=diamond-Brillant&itm_source=recommendation&itm_medium=sorting".into()),
-        email_address: Some("pereira.vivien@yahoo.fr".into()),
-        recommendation: Some("false".into()),
-        utm_source: Some("false".into()),
-        utm_medium: Some("false".into()),
-        collection: Some("view_product_detail".into()),
-    };
-    assert_eq!(f, expected);
+    let sales_key = sha("aea4b823-c5c6-485e-8b3b-6182a7c4ecce110474");
+    let agent_key =
+        sha("Mozilla/5.0 (iPhone; CPU iPhone OS 13_4_1 like Mac OS X) AppleWebKit/605.1.15");
+    let expected: [(Col, Option<&str>); TEXT_COLUMNS] = [
+        (Col::SalesKey, Some(sales_key.as_str())),
+        (Col::EventId, Some("aea4b823-c5c6-485e-8b3b-6182a7c4ecce")),
+        (Col::DocId, Some("5ed8cb2bc671fc36b74653ad")),
+        (Col::Ip, Some("37.170.17.183")),
+        (Col::IpKey, Some("5b72fca199dab069f1e8c148eb12462908418bddc99820d62e555d843dbdb05f")),
+        (Col::UserAgent, Some("Mozilla/5.0 (iPhone; CPU iPhone OS 13_4_1 like Mac OS X) AppleWebKit/605.1.15")),
+        (Col::UserAgentKey, Some(agent_key.as_str())),
+        (Col::ProductKey, Some("110474")),
+        (Col::ReferrerUrl, Some("www.glamira.fr")),
+        (Col::Option, Some(r#"[{"option_label":"alloy","option_id":"332084","value_label":"","value_id":"3279318"},{"option_label":"diamond","option_id":"","value_label":"","value_id":""}]"#)),
+        (Col::Resolution, Some("375x667")),
+        (Col::UserIdDb, Some("")),
+        (Col::DeviceId, Some("beb2cacb-20af-4f05-9c03-c98e54a1b71a")),
+        (Col::ApiVersion, Some("1.0")),
+        (Col::StoreId, Some("12")),
+        (Col::LocalTime, Some("2020-06-04 12:21:27")),
+        (Col::ShowRecommendation, Some("false")),
+        (Col::CurrentUrl, Some("https://www.glamira.fr/glamira-anillo-saphira-skug100335.html?alloy=white-375&diamond=sapphire&stone2=diamond-Brillant&itm_source=recommendation&itm_medium=sorting")),
+        (Col::EmailAddress, Some("pereira.vivien@yahoo.fr")),
+        (Col::Recommendation, Some("false")),
+        (Col::UtmSource, Some("false")),
+        (Col::UtmMedium, Some("false")),
+        (Col::Collection, Some("view_product_detail")),
+    ];
+    assert_eq!(expected.map(|e| e.0), Col::ALL, "every column, in order");
+    for (col, value) in expected {
+        assert_eq!(f.get(col), value, "{}", col.name());
+    }
+    assert_eq!(
+        (f.time_stamp, f.full_date, f.full_time),
+        (
+            1591266092,
+            NaiveDate::from_ymd_opt(2020, 6, 4).unwrap(),
+            NaiveTime::from_hms_opt(10, 21, 32).unwrap()
+        )
+    );
 }

@@ -371,7 +371,7 @@ fn invalid_overwritten_values_still_reject() {
     }
     // a valid overwritten value holding U+0000 is not stored, so does not reject
     assert_eq!(
-        ok(&event(r#","ip":"\u0000","ip":"1.2.3.4""#)).ip.as_deref(),
+        ok(&event(r#","ip":"\u0000","ip":"1.2.3.4""#)).ip(),
         Some("1.2.3.4")
     );
 }
@@ -383,9 +383,7 @@ fn nested_nul_escapes_reject_but_escaped_backslashes_do_not() {
         DeadReason::NulCharacter
     );
     assert_eq!(
-        ok(&event(r#","option":[{"k":"\\u0000"}]"#))
-            .option
-            .as_deref(),
+        ok(&event(r#","option":[{"k":"\\u0000"}]"#)).option(),
         Some(r#"[{"k":"\\u0000"}]"#)
     );
 }
