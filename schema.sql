@@ -130,18 +130,18 @@ $$;
 
 -- Report rollups --------------------------------------------------------------------------
 -- Four small per-day tables that the reports read instead of fact_sales, so a report costs
--- the same on a day of 1,000 views as on a day of 5 million. PostgreSQL keeps them itself:
+-- the same on a day of 1,000 views as on a day of 5 million. They are kept inside the
+-- writer's transaction, so they are exactly as committed as the facts whoever writes them:
 -- statement-level triggers on fact_sales add (INSERT) or subtract (DELETE, UPDATE) each
--- statement's rows, inside the writer's transaction, so they are exactly as committed as the
--- facts whoever writes them (streamer's COPY, its ON CONFLICT fallback, which passes only
--- the rows it inserted, or a hand-written INSERT). Geography and browser/OS are taken from
+-- statement's rows (a hand-written INSERT, UPDATE or DELETE), and streamer's loaders append
+-- their batch's counts to the pending tables below. Geography and browser/OS are taken from
 -- the dimensions when the fact is written (SPEC 5 writes them first, in the same
 -- transaction); a later change of a dim_location row (a locations catalog at warmup) makes
--- warmup rebuild the rollups. A key's views are the sum over its shards: streamer's loaders
--- each count into their own shard, so they never wait for each other on a row; triggers
--- and rebuilds use shard 0 (a DELETE subtracts there, so a single row may go below 0, its
--- key's sum never). Keys whose sum drops to 0 stay; the reports skip them. Each upsert
--- takes its rows in key order, so writers that share a shard never deadlock.
+-- warmup rebuild the rollups. A key's views are the sum of its rows over shards and
+-- pending rows: triggers, rebuilds and folds of pending counts use shard 0 (a DELETE
+-- subtracts there, so a single row may go below 0, its key's sum never); shards 1-32 hold
+-- what loaders of earlier versions counted. Keys whose sum drops to 0 stay; the reports
+-- skip them. Each upsert takes its rows in key order, so writers never deadlock.
 CREATE TABLE IF NOT EXISTS rollup_product_hour (
     full_date    date     NOT NULL,
     hour         smallint NOT NULL,  -- UTC hour of full_time, 0-23
@@ -180,6 +180,119 @@ CREATE TABLE IF NOT EXISTS rollup_browser_hour (
     views      bigint   NOT NULL,
     PRIMARY KEY (full_date, hour, browser, os, shard)
 );
+
+-- Pending counts: streamer's loaders append each batch's counts here, in the batch's own
+-- transaction (no index, no upsert: an append costs a loader little), and a folder beside
+-- them moves the rows into the rollups above every second, in transactions of its own
+-- (streamer_fold_rollups). A key counted by many batches is then upserted once per fold,
+-- and never by a loader. A count is in exactly one place at every commit; the reports read
+-- both, through the rollup_*_all views below. Browser and OS are looked up when folded (an
+-- agent's dim_user_agent row never changes).
+CREATE TABLE IF NOT EXISTS rollup_product_hour_pending (
+    full_date    date     NOT NULL,
+    hour         smallint NOT NULL,
+    product_key  text     NOT NULL,
+    views        bigint   NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollup_store_country_day_pending (
+    full_date     date   NOT NULL,
+    store_id      text,
+    country_code  text,
+    country_name  text,
+    views         bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollup_referrer_day_pending (
+    full_date     date   NOT NULL,
+    referrer_url  text   NOT NULL,
+    views         bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollup_browser_hour_pending (
+    full_date       date     NOT NULL,
+    hour            smallint NOT NULL,
+    user_agent_key  text,
+    views           bigint   NOT NULL
+);
+
+-- What the reports read: each rollup with its pending counts (a key may have several rows;
+-- its views are their sum).
+CREATE OR REPLACE VIEW rollup_product_hour_all AS
+    SELECT full_date, hour, product_key, views FROM rollup_product_hour
+    UNION ALL
+    SELECT full_date, hour, product_key, views FROM rollup_product_hour_pending;
+CREATE OR REPLACE VIEW rollup_store_country_day_all AS
+    SELECT full_date, store_id, country_code, country_name, views FROM rollup_store_country_day
+    UNION ALL
+    SELECT full_date, store_id, country_code, country_name, views
+    FROM rollup_store_country_day_pending;
+CREATE OR REPLACE VIEW rollup_referrer_day_all AS
+    SELECT full_date, referrer_url, views FROM rollup_referrer_day
+    UNION ALL
+    SELECT full_date, referrer_url, views FROM rollup_referrer_day_pending;
+CREATE OR REPLACE VIEW rollup_browser_hour_all AS
+    SELECT full_date, hour, browser, os, views FROM rollup_browser_hour
+    UNION ALL
+    SELECT p.full_date, p.hour, coalesce(a.browser, 'unknown'), coalesce(a.os, 'unknown'),
+           p.views
+    FROM rollup_browser_hour_pending p
+    LEFT JOIN dim_user_agent a ON a.user_agent_key = p.user_agent_key;
+
+-- Every rollup table and its pending table, in the one order that every statement locking
+-- several of them takes (a fold, a rebuild, a TRUNCATE of fact_sales), so they never
+-- deadlock.
+--   rollup_product_hour, rollup_product_hour_pending, rollup_store_country_day,
+--   rollup_store_country_day_pending, rollup_referrer_day, rollup_referrer_day_pending,
+--   rollup_browser_hour, rollup_browser_hour_pending
+
+-- Move every committed pending count into the rollups (shard 0), in the caller's
+-- transaction; returns the number of rollup rows added or updated. Concurrent folds are
+-- safe: a pending row is deleted, and so counted, by one of them only.
+CREATE OR REPLACE FUNCTION streamer_fold_rollups() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    total bigint := 0;
+    n bigint;
+BEGIN
+    LOCK TABLE rollup_product_hour, rollup_product_hour_pending, rollup_store_country_day,
+               rollup_store_country_day_pending, rollup_referrer_day,
+               rollup_referrer_day_pending, rollup_browser_hour, rollup_browser_hour_pending
+        IN ROW EXCLUSIVE MODE;
+    WITH d AS (DELETE FROM rollup_product_hour_pending RETURNING *)
+    INSERT INTO rollup_product_hour AS r (full_date, hour, product_key, shard, views)
+    SELECT full_date, hour, product_key, 0, sum(views)::bigint
+    FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (full_date, hour, product_key, shard) DO UPDATE SET views = r.views + EXCLUDED.views;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+    WITH d AS (DELETE FROM rollup_store_country_day_pending RETURNING *)
+    INSERT INTO rollup_store_country_day AS r
+        (full_date, store_id, country_code, country_name, shard, views)
+    SELECT full_date, store_id, country_code, min(country_name), 0, sum(views)::bigint
+    FROM d GROUP BY 1, 2, 3
+    ORDER BY 1, store_id IS NULL, coalesce(store_id, ''),
+             country_code IS NULL, coalesce(country_code, '')
+    ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
+                 (country_code IS NULL), coalesce(country_code, ''), shard)
+    DO UPDATE SET views = r.views + EXCLUDED.views,
+                  country_name = least(r.country_name, EXCLUDED.country_name);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+    WITH d AS (DELETE FROM rollup_referrer_day_pending RETURNING *)
+    INSERT INTO rollup_referrer_day AS r (full_date, referrer_url, shard, views)
+    SELECT full_date, referrer_url, 0, sum(views)::bigint
+    FROM d GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (full_date, referrer_url, shard) DO UPDATE SET views = r.views + EXCLUDED.views;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+    WITH d AS (DELETE FROM rollup_browser_hour_pending RETURNING *)
+    INSERT INTO rollup_browser_hour AS r (full_date, hour, browser, os, shard, views)
+    SELECT d.full_date, d.hour, coalesce(a.browser, 'unknown'), coalesce(a.os, 'unknown'), 0,
+           sum(d.views)::bigint
+    FROM d LEFT JOIN dim_user_agent a ON a.user_agent_key = d.user_agent_key
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (full_date, hour, browser, os, shard) DO UPDATE SET views = r.views + EXCLUDED.views;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN total + n;
+END
+$$;
 
 -- The four upserts that add sign * (the rows of relation src) to the rollups. src is a
 -- relation name (a trigger's transition table, or fact_sales for a rebuild), quoted by %I.
@@ -234,8 +347,9 @@ DECLARE
     q text;
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        TRUNCATE rollup_product_hour, rollup_store_country_day, rollup_referrer_day,
-                 rollup_browser_hour;
+        TRUNCATE rollup_product_hour, rollup_product_hour_pending, rollup_store_country_day,
+                 rollup_store_country_day_pending, rollup_referrer_day,
+                 rollup_referrer_day_pending, rollup_browser_hour, rollup_browser_hour_pending;
         RETURN NULL;
     END IF;
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
@@ -288,12 +402,12 @@ END
 $$;
 
 -- streamer's loader inserts facts with `SET LOCAL streamer.rollups = 'by-writer'` (the
--- insert trigger then leaves them alone) and adds their counts itself, with the keys of
--- streamer_rollup_statements, in one statement at the end of its transaction (after the
--- dimension rows it joins; the country of each address as dim_location holds it, which it
--- remembers, see streamer_catalog_version), each loader in its own shard (1-32, by Kafka
--- partition): new dimension rows are then held uncommitted only briefly, and loaders never
--- wait for each other's rollup rows. (src/sink/rollup.rs)
+-- insert trigger then leaves them alone) and appends their counts to the pending tables
+-- itself, with the keys of streamer_rollup_statements, in one statement at the end of its
+-- transaction (the country of each address as dim_location holds it, which it remembers,
+-- see streamer_catalog_version; browser and OS by user_agent_key, looked up when folded).
+-- Loaders never wait for each other, or for a fold, on a rollup row. (src/sink/rollup.rs,
+-- src/sink/fold.rs)
 
 -- Bumped by warmup, in the transaction that rebuilds the rollups, whenever a locations
 -- catalog changed dim_location rows. A loader remembers the country dim_location holds for
@@ -315,8 +429,9 @@ DECLARE
     total bigint;
 BEGIN
     LOCK TABLE fact_sales IN SHARE MODE;
-    TRUNCATE rollup_product_hour, rollup_store_country_day, rollup_referrer_day,
-             rollup_browser_hour;
+    TRUNCATE rollup_product_hour, rollup_product_hour_pending, rollup_store_country_day,
+             rollup_store_country_day_pending, rollup_referrer_day, rollup_referrer_day_pending,
+             rollup_browser_hour, rollup_browser_hour_pending;
     FOR q IN SELECT streamer_rollup_statements('fact_sales') LOOP
         EXECUTE q USING 1, 0;
     END LOOP;
@@ -329,6 +444,7 @@ $$;
 -- after the upgrade that added them).
 CREATE OR REPLACE FUNCTION streamer_rollups_missing() RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT NOT EXISTS (SELECT 1 FROM rollup_store_country_day)
+       AND NOT EXISTS (SELECT 1 FROM rollup_store_country_day_pending)
        AND EXISTS (SELECT 1 FROM fact_sales);
 $$;
 
@@ -365,9 +481,9 @@ $$;
 CREATE OR REPLACE FUNCTION report_day_totals(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
 RETURNS TABLE (views bigint, products bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT (SELECT coalesce(sum(r.views), 0)::bigint FROM rollup_store_country_day r
+    SELECT (SELECT coalesce(sum(r.views), 0)::bigint FROM rollup_store_country_day_all r
             WHERE r.full_date = d),
-           (SELECT count(*) FROM (SELECT r.product_key FROM rollup_product_hour r
+           (SELECT count(*) FROM (SELECT r.product_key FROM rollup_product_hour_all r
                                   WHERE r.full_date = d
                                   GROUP BY r.product_key HAVING sum(r.views) > 0) p)
 $$;
@@ -380,7 +496,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     FROM (SELECT r.product_key AS key, sum(r.views)::bigint AS n,
                  row_number() OVER (ORDER BY sum(r.views) DESC,
                                              r.product_key COLLATE "C")::integer AS rnk
-          FROM rollup_product_hour r
+          FROM rollup_product_hour_all r
           WHERE r.full_date = d
           GROUP BY r.product_key
           HAVING sum(r.views) > 0
@@ -400,7 +516,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
            CASE WHEN r.country_code IS NULL THEN 'unknown'
                 ELSE coalesce(min(r.country_name), r.country_code) END,
            sum(r.views)::bigint
-    FROM rollup_store_country_day r
+    FROM rollup_store_country_day_all r
     WHERE r.full_date = d
     GROUP BY r.country_code
     HAVING sum(r.views) > 0
@@ -415,7 +531,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT row_number() OVER (ORDER BY sum(r.views) DESC, r.referrer_url COLLATE "C")::integer,
            r.referrer_url,
            sum(r.views)::bigint
-    FROM rollup_referrer_day r
+    FROM rollup_referrer_day_all r
     WHERE r.full_date = d
     GROUP BY r.referrer_url
     HAVING sum(r.views) > 0
@@ -441,7 +557,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
            round(100.0 * r.n / sum(r.n) OVER (PARTITION BY r.store_id), 1)::double precision
     FROM (SELECT r.store_id, r.country_code, min(r.country_name) AS country_name,
                  sum(r.views)::bigint AS n
-          FROM rollup_store_country_day r
+          FROM rollup_store_country_day_all r
           WHERE r.full_date = d AND r.store_id IS NOT NULL
           GROUP BY r.store_id, r.country_code
           HAVING sum(r.views) > 0) r
@@ -459,7 +575,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
         SELECT t.rank, t.product_key FROM report_top_products(d) t
     )
     SELECT top.rank, top.product_key, hours.h,
-           (SELECT coalesce(sum(r.views), 0)::bigint FROM rollup_product_hour r
+           (SELECT coalesce(sum(r.views), 0)::bigint FROM rollup_product_hour_all r
             WHERE r.full_date = d AND r.hour = hours.h AND r.product_key = top.product_key)
     FROM top
     CROSS JOIN generate_series(0, 23) AS hours(h)
@@ -474,7 +590,7 @@ RETURNS TABLE (rank integer, browser text, os text, hour integer, views bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WITH day AS (
         SELECT r.browser, r.os, r.hour::integer AS h, sum(r.views)::bigint AS n
-        FROM rollup_browser_hour r
+        FROM rollup_browser_hour_all r
         WHERE r.full_date = d
         GROUP BY 1, 2, 3
         HAVING sum(r.views) > 0

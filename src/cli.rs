@@ -12,6 +12,7 @@ use crate::enrich::Enricher;
 use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
 use crate::modes::{self, Run};
+use crate::sink::fold::{Folder, FOLD_EVERY};
 use crate::sink::{self, Sink};
 use crate::warmup;
 use crate::{produce, report};
@@ -189,7 +190,9 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     // progress_interval 0: no progress lines.
     let every = run.cfg.progress_interval;
     let progress = (!every.is_zero()).then(|| spawn_progress(run.clone(), every));
+    let folder = Folder::spawn(run.cfg.postgres.pg_config(), FOLD_EVERY)?;
     let result = modes::run(run.clone());
+    folder.finish();
     drop(progress);
     let m = &run.metrics;
     log::info!(

@@ -413,9 +413,72 @@ fn rollups_follow_deletes_updates_and_truncate() {
         "rollup_store_country_day",
         "rollup_referrer_day",
         "rollup_browser_hour",
+        "rollup_product_hour_pending",
+        "rollup_store_country_day_pending",
+        "rollup_referrer_day_pending",
+        "rollup_browser_hour_pending",
     ] {
         assert_eq!(db.count(table), 0, "{table} after TRUNCATE fact_sales");
     }
+}
+
+#[test]
+fn pending_counts_are_reported_and_folded_exactly_once_by_concurrent_folds() {
+    let db = seeded();
+    let want = top_products(&db);
+    let mut c = db.client();
+    // Every count moved from the rollups to pending rows, each split over two rows (as two
+    // loaders' batches would leave them).
+    c.batch_execute(
+        "TRUNCATE rollup_product_hour, rollup_store_country_day, rollup_referrer_day,
+                  rollup_browser_hour;
+         CREATE TEMP TABLE split (part bigint);
+         INSERT INTO split VALUES (0), (1);
+         INSERT INTO rollup_product_hour_pending
+         SELECT full_date, extract(hour FROM full_time)::smallint, product_key,
+                CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
+         FROM fact_sales, split WHERE product_key IS NOT NULL GROUP BY 1, 2, 3, part;
+         INSERT INTO rollup_store_country_day_pending
+         SELECT f.full_date, f.store_id, l.country_code, min(l.country_name),
+                CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
+         FROM fact_sales f LEFT JOIN dim_location l ON l.ip_key = f.ip_key, split
+         GROUP BY 1, 2, 3, part;
+         INSERT INTO rollup_referrer_day_pending
+         SELECT full_date, referrer_url, CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
+         FROM fact_sales, split WHERE referrer_url IS NOT NULL GROUP BY 1, 2, part;
+         INSERT INTO rollup_browser_hour_pending
+         SELECT full_date, extract(hour FROM full_time)::smallint, user_agent_key,
+                CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
+         FROM fact_sales, split GROUP BY 1, 2, 3, part;",
+    )
+    .unwrap();
+    assert!(db.count("rollup_browser_hour_pending") > 0);
+    common::check::assert_rollups(&db);
+    assert_eq!(top_products(&db), want, "the reports read pending counts");
+
+    // Two folds at once: the second waits for the first's rows, then finds none.
+    let mut first = c.transaction().unwrap();
+    let folded: i64 = first
+        .query_one("SELECT streamer_fold_rollups()", &[])
+        .unwrap()
+        .get(0);
+    assert!(folded > 0);
+    let mut other = db.client();
+    let second = std::thread::spawn(move || -> i64 {
+        other
+            .query_one("SELECT streamer_fold_rollups()", &[])
+            .unwrap()
+            .get(0)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    first.commit().unwrap();
+    assert_eq!(
+        second.join().unwrap(),
+        0,
+        "nothing left for the second fold"
+    );
+    common::check::assert_rollups_folded(&db);
+    assert_eq!(top_products(&db), want);
 }
 
 #[test]

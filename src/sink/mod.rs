@@ -4,6 +4,7 @@
 
 pub mod copy;
 pub mod dims;
+pub mod fold;
 pub mod recent;
 pub mod rollup;
 
@@ -193,17 +194,15 @@ impl Sink {
         }
 
         // Facts first, then what other partitions' loaders may wait for (new dimension
-        // rows, rollup rows, changed products), so that is held only until the commit.
-        // Other sessions see none of it before the commit, so the order within is free.
-        // The rollups last: their rows are the ones every loader shares (same day, hour,
-        // store, country), so they are held for the commit only.
+        // rows, changed products), so that is held only until the commit. Other sessions
+        // see none of it before the commit, so the order within is free. The rollup counts
+        // last: they are appended to the pending tables, which no one waits on.
         let inserted = copy::write_facts(&mut tx, &batch.facts, &self.recent)?;
         copy::write_dead_letters(&mut tx, &batch.dead)?;
         let added = dims.write(&mut tx)?;
         dims.improve_products(&mut tx)?;
         let countries = dims.countries(&mut tx, &inserted, &added, &self.caches)?;
-        let shard = rollup::shard(batch.offsets.first().map_or(0, |o| o.partition));
-        rollup::add(&mut tx, &inserted, &countries, shard)?;
+        rollup::add(&mut tx, &inserted, &countries)?;
         let facts = inserted.len() as u64;
         tx.commit()
             .map_err(|e| Error::from_pg("committing the batch transaction", e))?;

@@ -164,28 +164,53 @@ pub fn assert_tables<D: Database + ?Sized>(
     }
 }
 
-/// The report rollups, summed over their shards, hold exactly what a recount of fact_sales
-/// and its dimensions gives (keys left at 0 views aside).
+/// The report rollups with their pending counts, as the reports read them (summed over
+/// shards and pending rows), hold exactly what a recount of fact_sales and its dimensions
+/// gives (keys left at 0 views aside).
 pub fn assert_rollups<D: Database + ?Sized>(db: &D) {
+    rollups_match(db, "_all");
+}
+
+/// Like [`assert_rollups`], and nothing is pending: the rollup tables alone hold every
+/// count (after a run has stopped and folded).
+pub fn assert_rollups_folded<D: Database + ?Sized>(db: &D) {
+    for table in [
+        "rollup_product_hour_pending",
+        "rollup_store_country_day_pending",
+        "rollup_referrer_day_pending",
+        "rollup_browser_hour_pending",
+    ] {
+        let n: i64 = db
+            .connect()
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{table} after the run's last fold");
+    }
+    rollups_match(db, "");
+}
+
+/// Compare each rollup (table name + `suffix`) with a recount of fact_sales.
+fn rollups_match<D: Database + ?Sized>(db: &D, suffix: &str) {
     let checks = [
         (
             "rollup_product_hour",
             "SELECT full_date, hour::integer, product_key, sum(views)::bigint \
-             FROM rollup_product_hour GROUP BY 1, 2, 3 HAVING sum(views) <> 0",
+             FROM rollup_product_hour{suffix} GROUP BY 1, 2, 3 HAVING sum(views) <> 0",
             "SELECT full_date, extract(hour FROM full_time)::integer, product_key, count(*) \
              FROM fact_sales WHERE product_key IS NOT NULL GROUP BY 1, 2, 3",
         ),
         (
             "rollup_store_country_day",
             "SELECT full_date, store_id, country_code, min(country_name), sum(views)::bigint \
-             FROM rollup_store_country_day GROUP BY 1, 2, 3 HAVING sum(views) <> 0",
+             FROM rollup_store_country_day{suffix} GROUP BY 1, 2, 3 HAVING sum(views) <> 0",
             "SELECT f.full_date, f.store_id, l.country_code, min(l.country_name), count(*) \
              FROM fact_sales f LEFT JOIN dim_location l ON l.ip_key = f.ip_key \
              GROUP BY 1, 2, 3",
         ),
         (
             "rollup_referrer_day",
-            "SELECT full_date, referrer_url, sum(views)::bigint FROM rollup_referrer_day \
+            "SELECT full_date, referrer_url, sum(views)::bigint FROM rollup_referrer_day{suffix} \
              GROUP BY 1, 2 HAVING sum(views) <> 0",
             "SELECT full_date, referrer_url, count(*) FROM fact_sales \
              WHERE referrer_url IS NOT NULL GROUP BY 1, 2",
@@ -193,7 +218,7 @@ pub fn assert_rollups<D: Database + ?Sized>(db: &D) {
         (
             "rollup_browser_hour",
             "SELECT full_date, hour::integer, browser, os, sum(views)::bigint \
-             FROM rollup_browser_hour GROUP BY 1, 2, 3, 4 HAVING sum(views) <> 0",
+             FROM rollup_browser_hour{suffix} GROUP BY 1, 2, 3, 4 HAVING sum(views) <> 0",
             "SELECT f.full_date, extract(hour FROM f.full_time)::integer, \
                     coalesce(u.browser, 'unknown'), coalesce(u.os, 'unknown'), count(*) \
              FROM fact_sales f LEFT JOIN dim_user_agent u ON u.user_agent_key = f.user_agent_key \
@@ -202,6 +227,7 @@ pub fn assert_rollups<D: Database + ?Sized>(db: &D) {
     ];
     let mut c = db.connect();
     for (table, got, want) in checks {
+        let got = got.replace("{suffix}", suffix);
         let diff = format!(
             "SELECT 'missing' AS side, w.*::text FROM ({want} EXCEPT {got}) w \
              UNION ALL SELECT 'extra', g.*::text FROM ({got} EXCEPT {want}) g \

@@ -1,0 +1,93 @@
+//! The rollup folder: a thread beside the loaders that moves the pending rollup counts into
+//! the rollups (`streamer_fold_rollups()` of schema.sql) once per interval and once more when
+//! stopped, on a connection of its own. Promises: a fold is one transaction, so every count
+//! is in a pending row or in a rollup row, never both or neither; a failed fold leaves the
+//! pending rows to the next one (the reports read both), so it costs a warning, not data.
+
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use postgres::Client;
+
+use crate::error::{Error, Result};
+
+/// How often the folder runs while loaders stream.
+pub const FOLD_EVERY: Duration = Duration::from_secs(1);
+
+/// The running folder; stopping it (by [`Folder::finish`] or drop) folds once more.
+pub struct Folder {
+    stop: Option<Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Folder {
+    /// Start folding every `every` on connections made from `pg`.
+    pub fn spawn(pg: postgres::Config, every: Duration) -> Result<Folder> {
+        let (stop, stopped) = bounded::<()>(1);
+        let handle = std::thread::Builder::new()
+            .name("rollup-folder".into())
+            .spawn(move || {
+                let mut conn = None;
+                loop {
+                    let last =
+                        !matches!(stopped.recv_timeout(every), Err(RecvTimeoutError::Timeout));
+                    match fold(&pg, &mut conn) {
+                        Ok(rows) => log::debug!("rollup fold: {rows} rollup rows added or updated"),
+                        Err(e) => {
+                            conn = None;
+                            log::warn!("{e}; the pending counts wait for the next fold");
+                        }
+                    }
+                    if last {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Error::fatal("starting the rollup folder", e))?;
+        Ok(Folder {
+            stop: Some(stop),
+            handle: Some(handle),
+        })
+    }
+
+    /// Fold once more, then stop the thread.
+    pub fn finish(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            if handle.join().is_err() {
+                log::warn!("the rollup folder panicked; the pending counts wait for the next run");
+            }
+        }
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// One fold in one transaction, connecting first when `conn` is None. Returns the rollup
+/// rows added or updated.
+pub fn fold(pg: &postgres::Config, conn: &mut Option<Client>) -> Result<u64> {
+    let client = match conn {
+        Some(client) => client,
+        None => conn.insert(
+            pg.connect(super::tls()?)
+                .map_err(|e| Error::from_pg("rollup folder: connecting to PostgreSQL", e))?,
+        ),
+    };
+    let context = "folding the pending rollup counts";
+    let rows: i64 = client
+        .query_one("SELECT streamer_fold_rollups()", &[])
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| Error::from_pg(context, e))?;
+    Ok(rows.max(0) as u64)
+}
