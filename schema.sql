@@ -183,7 +183,7 @@ CREATE TABLE IF NOT EXISTS rollup_browser_hour (
 
 -- Pending counts: streamer's loaders append each batch's counts here, in the batch's own
 -- transaction (no index, no upsert: an append costs a loader little), and a folder beside
--- them moves the rows into the rollups above every second, in transactions of its own
+-- them moves the rows into the rollups above every two seconds, in transactions of its own
 -- (streamer_fold_rollups). A key counted by many batches is then upserted once per fold,
 -- and never by a loader. A count is in exactly one place at every commit; the reports read
 -- both, through the rollup_*_all views below. Browser and OS are looked up when folded (an
@@ -573,12 +573,17 @@ RETURNS TABLE (rank integer, product_key text, hour integer, views bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WITH top AS (
         SELECT t.rank, t.product_key FROM report_top_products(d) t
+    ), counts AS (
+        -- one pass over the day's rows (the pending ones have no index)
+        SELECT r.product_key, r.hour::integer AS h, sum(r.views)::bigint AS n
+        FROM rollup_product_hour_all r
+        WHERE r.full_date = d AND r.product_key IN (SELECT top.product_key FROM top)
+        GROUP BY 1, 2
     )
-    SELECT top.rank, top.product_key, hours.h,
-           (SELECT coalesce(sum(r.views), 0)::bigint FROM rollup_product_hour_all r
-            WHERE r.full_date = d AND r.hour = hours.h AND r.product_key = top.product_key)
+    SELECT top.rank, top.product_key, hours.h, coalesce(c.n, 0)
     FROM top
     CROSS JOIN generate_series(0, 23) AS hours(h)
+    LEFT JOIN counts c ON c.product_key = top.product_key AND c.h = hours.h
     ORDER BY top.rank, hours.h
 $$;
 

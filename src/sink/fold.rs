@@ -13,7 +13,15 @@ use postgres::Client;
 use crate::error::{Error, Result};
 
 /// How often the folder runs while loaders stream.
-pub const FOLD_EVERY: Duration = Duration::from_secs(1);
+pub const FOLD_EVERY: Duration = Duration::from_secs(2);
+
+/// Folds between two vacuums of the pending tables. A fold deletes every pending row,
+/// and until a vacuum the space stays dead: inserts extend the tables, and each fold and
+/// each report scans them whole (autovacuum looks once a minute; 1M events leave ~35 MB).
+const VACUUM_EVERY: u32 = 2;
+
+const VACUUM: &str = "VACUUM rollup_product_hour_pending, rollup_store_country_day_pending, \
+     rollup_referrer_day_pending, rollup_browser_hour_pending";
 
 /// The running folder; stopping it (by [`Folder::finish`] or drop) folds once more.
 pub struct Folder {
@@ -29,11 +37,18 @@ impl Folder {
             .name("rollup-folder".into())
             .spawn(move || {
                 let mut conn = None;
+                let mut folds = 0u32;
                 loop {
                     let last =
                         !matches!(stopped.recv_timeout(every), Err(RecvTimeoutError::Timeout));
                     match fold(&pg, &mut conn) {
-                        Ok(rows) => log::debug!("rollup fold: {rows} rollup rows added or updated"),
+                        Ok(rows) => {
+                            log::debug!("rollup fold: {rows} rollup rows added or updated");
+                            folds += 1;
+                            if folds % VACUUM_EVERY == 0 {
+                                vacuum(&mut conn);
+                            }
+                        }
                         Err(e) => {
                             conn = None;
                             log::warn!("{e}; the pending counts wait for the next fold");
@@ -71,6 +86,15 @@ impl Folder {
 impl Drop for Folder {
     fn drop(&mut self) {
         self.stop_and_join();
+    }
+}
+
+/// Vacuum the pending tables (a failure only costs the space until autovacuum comes).
+fn vacuum(conn: &mut Option<Client>) {
+    if let Some(client) = conn {
+        if let Err(e) = client.batch_execute(VACUUM) {
+            log::debug!("vacuuming the pending rollup tables: {e}");
+        }
     }
 }
 
