@@ -154,6 +154,8 @@ fn sigkill_mid_run_then_resume_gives_the_same_tables() {
     let st = s.wait_or_fail(Duration::from_secs(240));
     assert!(st.success(), "final run failed: {}", s.output());
     assert_tables(&db, &ds, &ends, topic);
+    // What the killed runs left pending, the last run folded.
+    common::check::assert_rollups_folded(&db);
     assert_same(&snapshot(&db), &snapshot(&reference));
 }
 
