@@ -177,34 +177,24 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     set(Col::ProductKey, product_key);
     set(Col::ReferrerUrl, referrer_url);
     set(Col::Option, option_json(raw.option)?);
-    set(Col::Resolution, stored_text("resolution", raw.resolution)?);
-    set(Col::UserIdDb, stored_text("user_id_db", raw.user_id_db)?);
-    set(Col::DeviceId, stored_text("device_id", raw.device_id)?);
-    set(
-        Col::ApiVersion,
-        stored_text("api_version", raw.api_version)?,
-    );
-    set(Col::StoreId, stored_text("store_id", raw.store_id)?);
-    set(Col::LocalTime, stored_text("local_time", raw.local_time)?);
-    set(
-        Col::ShowRecommendation,
-        stored_text("show_recommendation", raw.show_recommendation)?,
-    );
-    set(
-        Col::CurrentUrl,
-        stored_text("current_url", raw.current_url)?,
-    );
-    set(
-        Col::EmailAddress,
-        stored_text("email_address", raw.email_address)?,
-    );
-    set(
-        Col::Recommendation,
-        stored_text("recommendation", raw.recommendation)?,
-    );
-    set(Col::UtmSource, stored_text("utm_source", raw.utm_source)?);
-    set(Col::UtmMedium, stored_text("utm_medium", raw.utm_medium)?);
-    set(Col::Collection, stored_text("collection", raw.collection)?);
+    // SPEC 5 "other text columns": each JSON key is the column's name.
+    for (col, value) in [
+        (Col::Resolution, raw.resolution),
+        (Col::UserIdDb, raw.user_id_db),
+        (Col::DeviceId, raw.device_id),
+        (Col::ApiVersion, raw.api_version),
+        (Col::StoreId, raw.store_id),
+        (Col::LocalTime, raw.local_time),
+        (Col::ShowRecommendation, raw.show_recommendation),
+        (Col::CurrentUrl, raw.current_url),
+        (Col::EmailAddress, raw.email_address),
+        (Col::Recommendation, raw.recommendation),
+        (Col::UtmSource, raw.utm_source),
+        (Col::UtmMedium, raw.utm_medium),
+        (Col::Collection, raw.collection),
+    ] {
+        set(col, stored_text(col.name(), value)?);
+    }
     Ok(Fact::new(&columns, time_stamp, full_date, full_time))
 }
 
