@@ -186,6 +186,7 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
         stop: stop.clone(),
         until_caught_up,
         metrics,
+        torn_down: Arc::new(AtomicBool::new(false)),
     });
     // progress_interval 0: no progress lines.
     let every = run.cfg.progress_interval;
@@ -193,6 +194,8 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     let folder = Folder::spawn(run.cfg.postgres.pg_config(), FOLD_EVERY)?;
     let result = modes::run(run.clone());
     folder.finish();
+    run.torn_down
+        .store(true, std::sync::atomic::Ordering::Release);
     drop(progress);
     let m = &run.metrics;
     log::info!(

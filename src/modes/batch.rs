@@ -16,6 +16,7 @@ const PER_PARTITION_TURN: usize = 512;
 pub fn run(run: Arc<Run>) -> Result<()> {
     let source = Source::subscribe(&run.cfg, run.metrics.clone())?;
     let result = drain(&run, &source);
+    run.bound_teardown(result.is_ok());
     source.close();
     result
 }

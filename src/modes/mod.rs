@@ -26,9 +26,40 @@ pub struct Run {
     pub stop: Arc<AtomicBool>,
     pub until_caught_up: bool,
     pub metrics: Arc<Metrics>,
+    /// set once the process has torn down after its loop (see [`Run::bound_teardown`])
+    pub torn_down: Arc<AtomicBool>,
 }
 
 impl Run {
+    /// Called when a loop has ended, with whether it ended well: what it committed is
+    /// committed, and what is left (closing the Kafka consumer, the last rollup fold) gets
+    /// `shutdown_timeout` before the process exits anyway, with the loop's outcome.
+    /// librdkafka's consumer close can hang with split partition queues (its issue #3470);
+    /// a process run from cron must not.
+    pub fn bound_teardown(&self, ok: bool) {
+        let timeout = self.cfg.pipeline.shutdown_timeout;
+        let done = self.torn_down.clone();
+        let spawned = std::thread::Builder::new()
+            .name("teardown-watchdog".into())
+            .spawn(move || {
+                let deadline = Instant::now() + timeout;
+                while Instant::now() < deadline {
+                    if done.load(Ordering::Acquire) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                log::warn!(
+                    "closing the Kafka consumer and the last rollup fold took over {timeout:?}; \
+                     exiting anyway (every batch is committed or was never started)"
+                );
+                std::process::exit(if ok { 0 } else { 1 });
+            });
+        if let Err(e) = spawned {
+            log::debug!("teardown watchdog not started: {e}");
+        }
+    }
+
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }

@@ -41,9 +41,10 @@ pub fn run(run: Arc<Run>) -> Result<()> {
             break Ok(());
         }
     };
-    let stopped = stop_all(&run, workers);
+    let result = result.and(stop_all(&run, workers));
+    run.bound_teardown(result.is_ok());
     source.close();
-    result.and(stopped)
+    result
 }
 
 /// Poll the consumer once and act on the rebalances it announced.

@@ -30,8 +30,10 @@ pub struct Folder {
 }
 
 impl Folder {
-    /// Start folding every `every` on connections made from `pg`.
-    pub fn spawn(pg: postgres::Config, every: Duration) -> Result<Folder> {
+    /// Start folding every `every` on connections made from `pg` (a fold waits at most
+    /// 10 s for a lock, so it can never hold up a shutdown for long).
+    pub fn spawn(mut pg: postgres::Config, every: Duration) -> Result<Folder> {
+        pg.options("-c lock_timeout=10s");
         let (stop, stopped) = bounded::<()>(1);
         let handle = std::thread::Builder::new()
             .name("rollup-folder".into())
