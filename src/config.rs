@@ -39,7 +39,7 @@
 //!   `batch_max_bytes` (16 MiB; a whole number with an optional `K`/`KiB`/`M`/`MiB`/`G`/`GiB`
 //!   suffix, all binary), `batch_max_latency_ms` (100), `trigger_interval_ms` (5000),
 //!   `shutdown_timeout_ms` (30000), `consumer_group` (`kafka.group.id`, else the app name),
-//!   `pg_pool_size` (4), `retry_budget_s` (300; 0 = no retries), `enrich` (true; false leaves
+//!   `pg_pool_size` (4), `retry_budget_s` (300; 0 = no retries), `on_offset_out_of_range` (fail | earliest | latest; default fail), `enrich` (true; false leaves
 //!   browser/OS/geography NULL), `transform_threads` (0 = one per
 //!   CPU).
 //! - `[geoip]`: `path`: comma-separated `.mmdb` files, looked up in order (none: no geography).
@@ -239,6 +239,20 @@ pub struct PipelineConfig {
     pub transform_threads: usize,
     /// parse user agents and look up geography (false: those columns stay NULL)
     pub enrich: bool,
+    /// what to do when a stored offset is no longer in the log
+    pub on_offset_out_of_range: OutOfRange,
+}
+
+/// `[pipeline] on_offset_out_of_range`: a stored offset that the log no longer holds
+/// (retention, deleted records, a recreated topic) is never skipped silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutOfRange {
+    /// stop with an error naming topic, partition, stored offset and the log's range
+    Fail,
+    /// go on from the log's start (logged at error level, counted in a metric)
+    Earliest,
+    /// go on from the log's end (logged at error level, counted in a metric)
+    Latest,
 }
 
 /// CSV files for warmup, in load order: `[catalog]` entries, then `[data_paths]` patterns
@@ -789,6 +803,21 @@ fn pipeline_section(r: &Reader<'_>, env: &[(String, String)]) -> Result<Pipeline
         )?),
         transform_threads: r.number(S, "transform_threads", 0, 0)?,
         enrich: r.boolean(S, "enrich", true)?,
+        on_offset_out_of_range: match r.get(S, "on_offset_out_of_range") {
+            None => OutOfRange::Fail,
+            Some(e) => match e.value.trim().to_ascii_lowercase().as_str() {
+                "fail" => OutOfRange::Fail,
+                "earliest" => OutOfRange::Earliest,
+                "latest" => OutOfRange::Latest,
+                _ => {
+                    return Err(at(
+                        S,
+                        e,
+                        format!("expected fail, earliest or latest, got {}", shown(e)),
+                    ))
+                }
+            },
+        },
     })
 }
 

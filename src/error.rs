@@ -30,6 +30,17 @@ impl Error {
         }
     }
 
+    /// A failure that may pass, with its cause kept.
+    pub fn retriable(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Retriable {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+
     /// Exit code for this error: 2 for configuration, 1 for everything at run time.
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -15,6 +15,7 @@ pub mod produce;
 pub mod report;
 pub mod sink;
 pub mod source;
+pub mod topic_partition;
 pub mod transform;
 pub mod warmup;
 

@@ -15,6 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::topic_partition::TopicPartition;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TableLabel {
     pub table: String,
@@ -31,6 +33,13 @@ pub struct PartitionLabel {
     pub partition: String,
 }
 
+fn label(tp: &TopicPartition) -> PartitionLabel {
+    PartitionLabel {
+        topic: tp.topic().to_string(),
+        partition: tp.partition.to_string(),
+    }
+}
+
 /// Every metric of the process.
 pub struct Metrics {
     registry: Registry,
@@ -44,6 +53,8 @@ pub struct Metrics {
     pub load_seconds: Counter<f64, AtomicU64>,
     pub pg_retries: Counter,
     pub lag: Family<PartitionLabel, Gauge>,
+    /// offsets skipped because the log no longer held them (`on_offset_out_of_range`)
+    pub skipped: Family<PartitionLabel, Counter>,
     pub rss_bytes: Gauge,
     /// dead letters over all reasons (the labelled family cannot be summed cheaply)
     dead_total: AtomicU64,
@@ -53,9 +64,9 @@ pub struct Metrics {
 #[derive(Default)]
 struct State {
     /// high watermark per partition, from librdkafka statistics
-    high: HashMap<(String, i32), i64>,
-    /// next offset committed to PostgreSQL per partition
-    committed: HashMap<(String, i32), i64>,
+    high: HashMap<TopicPartition, i64>,
+    /// next offset committed to PostgreSQL per partition this process owns
+    committed: HashMap<TopicPartition, i64>,
     /// when the current run of failed writes began
     failing_since: Option<Instant>,
     /// the last commit
@@ -82,6 +93,7 @@ impl Metrics {
             load_seconds: Counter::default(),
             pg_retries: Counter::default(),
             lag: Family::default(),
+            skipped: Family::default(),
             rss_bytes: Gauge::default(),
             registry: Registry::default(),
             dead_total: AtomicU64::new(0),
@@ -128,6 +140,11 @@ impl Metrics {
             "consumer_lag",
             "High watermark minus the next offset committed to PostgreSQL",
             m.lag.clone(),
+        );
+        registry.register(
+            "offsets_skipped",
+            "Offsets skipped because the log no longer held them (on_offset_out_of_range)",
+            m.skipped.clone(),
         );
         registry.register(
             "process_resident_memory_bytes",
@@ -181,48 +198,69 @@ impl Metrics {
     }
 
     /// A batch committed at `next` for these partitions.
-    pub fn committed(&self, offsets: &[(&str, i32, i64)]) {
+    pub fn committed(&self, offsets: &[(TopicPartition, i64)]) {
         let mut s = self.state();
         s.failing_since = None;
         s.last_commit = Some(Instant::now());
-        for (t, p, n) in offsets {
-            s.committed.insert((t.to_string(), *p), *n);
+        for (tp, n) in offsets {
+            s.committed.insert(tp.clone(), *n);
         }
         Self::update_lag(&s, &self.lag);
+    }
+
+    /// Partitions now owned, at the offsets PostgreSQL holds for them.
+    pub fn assigned(&self, offsets: &[(TopicPartition, i64)]) {
+        let mut s = self.state();
+        for (tp, n) in offsets {
+            s.committed.insert(tp.clone(), *n);
+        }
+        Self::update_lag(&s, &self.lag);
+    }
+
+    /// Partitions no longer owned: lag, the progress line and /healthz leave them out.
+    pub fn revoked(&self, parts: &[TopicPartition]) {
+        let mut s = self.state();
+        for tp in parts {
+            s.committed.remove(tp);
+            s.high.remove(tp);
+            self.lag.remove(&label(tp));
+        }
+    }
+
+    /// `n` offsets of `tp` were skipped (the log no longer held them).
+    pub fn offsets_skipped(&self, tp: &TopicPartition, n: u64) {
+        self.skipped.get_or_create(&label(tp)).inc_by(n);
     }
 
     /// librdkafka statistics: the high watermark of each partition.
     pub fn high_watermarks(&self, marks: impl IntoIterator<Item = (String, i32, i64)>) {
         let mut s = self.state();
         for (t, p, h) in marks {
-            if h >= 0 {
-                s.high.insert((t, p), h);
+            let tp = TopicPartition::new(t, p);
+            if h >= 0 && s.committed.contains_key(&tp) {
+                s.high.insert(tp, h);
             }
         }
         Self::update_lag(&s, &self.lag);
     }
 
     fn update_lag(s: &State, lag: &Family<PartitionLabel, Gauge>) {
-        for ((t, p), next) in &s.committed {
-            if let Some(h) = s.high.get(&(t.clone(), *p)) {
-                let label = PartitionLabel {
-                    topic: t.clone(),
-                    partition: p.to_string(),
-                };
-                lag.get_or_create(&label).set((h - next).max(0));
+        for (tp, next) in &s.committed {
+            if let Some(h) = s.high.get(tp) {
+                lag.get_or_create(&label(tp)).set((h - next).max(0));
             }
         }
     }
 
-    /// Lag per partition where both ends are known, sorted (for the progress line).
+    /// Lag per owned partition where both ends are known, sorted (for the progress line).
     pub fn lags(&self) -> Vec<(String, i32, i64)> {
         let s = self.state();
         let mut v: Vec<_> = s
             .committed
             .iter()
-            .filter_map(|((t, p), next)| {
-                let h = s.high.get(&(t.clone(), *p))?;
-                Some((t.clone(), *p, (h - next).max(0)))
+            .filter_map(|(tp, next)| {
+                let h = s.high.get(tp)?;
+                Some((tp.topic().to_string(), tp.partition, (h - next).max(0)))
             })
             .collect();
         v.sort();

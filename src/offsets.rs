@@ -1,18 +1,19 @@
-//! `stream_offsets`: where each (group, topic, partition) resumes, read on assignment and
-//! advanced inside the batch transaction with a fence so that two writers can never both
-//! commit the same offset range.
+//! `stream_offsets`: where each (group, topic, partition) resumes. A partition's row is
+//! created when it is first assigned (its start position, before anything is read), read
+//! on every assignment, and advanced inside each batch transaction with a fence, so that
+//! two owners can never both commit the same offset range.
 
 use postgres::GenericClient;
 
 use crate::error::{Error, Result};
+use crate::topic_partition::TopicPartition;
 
-/// The offset a batch expects to start from, and the one it leaves behind.
+/// The offset a batch starts from, and the one it leaves behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetAdvance {
-    pub topic: String,
-    pub partition: i32,
-    /// `next_offset` as this worker last saw it in PostgreSQL; None when there was no row.
-    pub expected: Option<i64>,
+    pub tp: TopicPartition,
+    /// `next_offset` as this owner last saw it in PostgreSQL
+    pub expected: i64,
     pub next: i64,
 }
 
@@ -27,7 +28,7 @@ pub enum Fence {
     Moved(Option<i64>),
 }
 
-/// Stored next offsets of the given partitions (absent: no row).
+/// Stored next offsets of the given partitions of one topic (absent: no row).
 pub fn load(
     client: &mut impl GenericClient,
     group: &str,
@@ -42,16 +43,38 @@ pub fn load(
             &[&group, &topic, &partitions],
         )
         .map_err(|e| Error::from_pg(ctx(), e))?;
+    let mut stored = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let p: i32 = r.try_get(0).map_err(|e| Error::from_pg(ctx(), e))?;
+        let n: i64 = r.try_get(1).map_err(|e| Error::from_pg(ctx(), e))?;
+        stored.push((p, n));
+    }
     Ok(partitions
         .iter()
-        .map(|p| {
-            let stored = rows
-                .iter()
-                .find(|r| r.get::<_, i32>(0) == *p)
-                .map(|r| r.get::<_, i64>(1));
-            (*p, stored)
-        })
+        .map(|p| (*p, stored.iter().find(|(sp, _)| sp == p).map(|(_, n)| *n)))
         .collect())
+}
+
+/// Store `start` as the partition's next offset unless a row exists already (another
+/// owner may have been first); returns what the row says now.
+pub fn store_start(
+    client: &mut impl GenericClient,
+    group: &str,
+    tp: &TopicPartition,
+    start: i64,
+) -> Result<i64> {
+    let ctx = || format!("storing the start offset of {group}/{tp}");
+    client
+        .execute(
+            "INSERT INTO stream_offsets (consumer_group, topic, partition, next_offset) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            &[&group, &tp.topic(), &tp.partition, &start],
+        )
+        .map_err(|e| Error::from_pg(ctx(), e))?;
+    load(client, group, tp.topic(), &[tp.partition])?
+        .first()
+        .and_then(|(_, n)| *n)
+        .ok_or_else(|| Error::fatal(ctx(), "the row is missing right after it was stored"))
 }
 
 /// Advance one partition's row inside the caller's transaction. Takes the row lock first,
@@ -59,27 +82,27 @@ pub fn load(
 pub fn advance(client: &mut impl GenericClient, group: &str, adv: &OffsetAdvance) -> Result<Fence> {
     let ctx = || {
         format!(
-            "advancing stream_offsets {group}/{}/{} to {}",
-            adv.topic, adv.partition, adv.next
+            "advancing stream_offsets {group}/{} from {} to {}",
+            adv.tp, adv.expected, adv.next
         )
     };
-    let changed = match adv.expected {
-        Some(expected) => client.execute(
+    let changed = client
+        .execute(
             "UPDATE stream_offsets SET next_offset = $4, updated_at = now() \
              WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND next_offset = $5",
-            &[&group, &adv.topic, &adv.partition, &adv.next, &expected],
-        ),
-        None => client.execute(
-            "INSERT INTO stream_offsets (consumer_group, topic, partition, next_offset) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            &[&group, &adv.topic, &adv.partition, &adv.next],
-        ),
-    }
-    .map_err(|e| Error::from_pg(ctx(), e))?;
+            &[
+                &group,
+                &adv.tp.topic(),
+                &adv.tp.partition,
+                &adv.next,
+                &adv.expected,
+            ],
+        )
+        .map_err(|e| Error::from_pg(ctx(), e))?;
     if changed == 1 {
         return Ok(Fence::Advanced);
     }
-    let current = load(client, group, &adv.topic, &[adv.partition])?
+    let current = load(client, group, adv.tp.topic(), &[adv.tp.partition])?
         .first()
         .and_then(|(_, o)| *o);
     Ok(if current == Some(adv.next) {

@@ -2,21 +2,24 @@
 //! transformed form (deduplicated facts, dead letters, next offsets) ready for one transaction.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use crate::hash::Set;
 use crate::offsets::OffsetAdvance;
+use crate::topic_partition::TopicPartition;
 use crate::transform::{transform, Fact, Rejection};
 
-/// One Kafka message, owned.
+/// One Kafka message, owned; or a gap marker.
 #[derive(Debug, Clone)]
 pub struct Msg {
-    pub topic: Arc<str>,
-    pub partition: i32,
+    pub tp: TopicPartition,
     pub offset: i64,
     pub payload: Option<Vec<u8>>,
+    /// Not a record: the partition's end was reached at `offset + 1`, past offsets that
+    /// hold no record for us (transaction markers, aborted or compacted records). It only
+    /// moves the partition's next offset, so that a caught-up partition is stored at its end.
+    pub gap: bool,
 }
 
 impl Msg {
@@ -28,8 +31,7 @@ impl Msg {
 /// A message that could not become a row, kept whole for `dead_letter`.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
-    pub topic: Arc<str>,
-    pub partition: i32,
+    pub tp: TopicPartition,
     pub offset: i64,
     pub rejection: Rejection,
     pub payload: Option<Vec<u8>>,
@@ -38,6 +40,7 @@ pub struct DeadLetter {
 /// A transformed batch: everything one transaction writes.
 #[derive(Debug, Default)]
 pub struct Prepared {
+    /// records in the batch (gap markers not counted)
     pub messages: usize,
     /// facts in offset order, first occurrence of each sales_key only
     pub facts: Vec<Fact>,
@@ -47,27 +50,27 @@ pub struct Prepared {
     pub offsets: Vec<OffsetAdvance>,
 }
 
-/// Transform a batch on the rayon pool. `expected` gives, per (topic, partition), the
-/// next offset PostgreSQL held when this owner last looked (None: no row yet).
+/// Transform a batch on the rayon pool. `expected` gives, per partition, the next offset
+/// PostgreSQL holds (or will hold once the batch before commits) for this owner.
 pub fn prepare(
     pool: &rayon::ThreadPool,
     msgs: Vec<Msg>,
-    expected: impl Fn(&str, i32) -> Option<i64>,
+    expected: impl Fn(&TopicPartition) -> i64,
 ) -> Prepared {
+    let mut next: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    for m in &msgs {
+        let e = next.entry(m.tp.clone()).or_insert(m.offset + 1);
+        *e = (*e).max(m.offset + 1);
+    }
+    let mut msgs = msgs;
+    msgs.retain(|m| !m.gap);
+
     let results: Vec<Result<Fact, Rejection>> = pool.install(|| {
         msgs.par_iter()
             .with_min_len(256)
             .map(|m| transform(m.payload.as_deref()))
             .collect()
     });
-
-    let mut next: BTreeMap<(Arc<str>, i32), i64> = BTreeMap::new();
-    for m in &msgs {
-        let e = next
-            .entry((m.topic.clone(), m.partition))
-            .or_insert(m.offset + 1);
-        *e = (*e).max(m.offset + 1);
-    }
 
     let mut out = Prepared {
         messages: msgs.len(),
@@ -91,8 +94,7 @@ pub fn prepare(
                 }
             }
             Err(rejection) => out.dead.push(DeadLetter {
-                topic: m.topic,
-                partition: m.partition,
+                tp: m.tp,
                 offset: m.offset,
                 rejection,
                 payload: m.payload,
@@ -101,10 +103,9 @@ pub fn prepare(
     }
     out.offsets = next
         .into_iter()
-        .map(|((topic, partition), n)| OffsetAdvance {
-            expected: expected(&topic, partition),
-            topic: topic.to_string(),
-            partition,
+        .map(|(tp, n)| OffsetAdvance {
+            expected: expected(&tp),
+            tp,
             next: n,
         })
         .collect();

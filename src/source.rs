@@ -1,6 +1,8 @@
 //! The Kafka side: the consumer and its context, rebalance events handed to the mode's loop
 //! (assignment happens there, after partition queues are split and offsets are read from
-//! PostgreSQL), per-partition readers that filter replays and report EOF.
+//! PostgreSQL), per-partition readers that filter replays, report EOF (with a gap marker
+//! when the end lies past the last record, e.g. after a transaction marker) and report a
+//! stored offset that the log no longer holds instead of letting librdkafka skip it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,12 +20,13 @@ use crate::config::{Config, StartingOffsets};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::pipeline::Msg;
+use crate::topic_partition::TopicPartition;
 
 /// A rebalance, as librdkafka announced it; the loop acts on it after `poll` returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rebalance {
-    Assign(Vec<(String, i32)>),
-    Revoke(Vec<(String, i32)>),
+    Assign(Vec<TopicPartition>),
+    Revoke(Vec<TopicPartition>),
     Error(String),
 }
 
@@ -100,10 +103,10 @@ impl ConsumerContext for Ctx {
             }
             return;
         }
-        let parts: Vec<(String, i32)> = tpl
+        let parts: Vec<TopicPartition> = tpl
             .elements()
             .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
+            .map(|e| TopicPartition::new(e.topic(), e.partition()))
             .collect();
         let event = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(parts),
@@ -119,32 +122,39 @@ pub type Consumer_ = BaseConsumer<Ctx>;
 /// The subscribed consumer, shared by the loop and its partition readers.
 pub struct Source {
     pub consumer: Arc<Consumer_>,
+    /// A second client of the same configuration that never fetches, for metadata and
+    /// watermarks: the consumer's connection is often held by a fetch that the broker
+    /// keeps waiting up to `fetch.wait.max.ms`, and requests on it queue behind that.
+    meta: BaseConsumer,
     starting: StartingOffsets,
     retry_budget: Duration,
 }
 
-/// librdkafka settings that our delivery guarantee depends on; the user may not override them.
+/// librdkafka settings that our delivery guarantee depends on; the user may not override
+/// them. Start positions are chosen by us (`startingOffsets`, stored before anything is
+/// read) and a stored offset outside the log is reported to us: librdkafka's own
+/// `auto.offset.reset` would skip to an end silently.
 const OWNED: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
     ("enable.auto.offset.store", "false"),
     ("enable.partition.eof", "true"),
+    ("auto.offset.reset", "error"),
 ];
 
 pub fn client_config(cfg: &Config) -> ClientConfig {
     let mut cc = ClientConfig::new();
     cc.set("client.id", &cfg.kafka.client_id);
     cc.set("group.id", &cfg.kafka.group_id);
-    cc.set(
-        "auto.offset.reset",
-        match cfg.kafka.starting_offsets {
-            StartingOffsets::Earliest => "earliest",
-            StartingOffsets::Latest => "latest",
-        },
-    );
     for (k, v) in &cfg.kafka.properties {
         cc.set(k, &v.0);
     }
     for (k, v) in OWNED {
+        if cc.get(k).is_some_and(|set| set != *v) {
+            log::warn!(
+                "[remote_kafka] kafka.{k} is ignored: streamer needs {k} = {v} \
+                 (see startingOffsets and [pipeline] on_offset_out_of_range)"
+            );
+        }
         cc.set(*k, *v);
     }
     cc
@@ -174,6 +184,9 @@ impl Source {
             metrics: Some(metrics),
             ..Ctx::default()
         };
+        let meta: BaseConsumer = cc
+            .create()
+            .map_err(|e| Error::Config(format!("[remote_kafka]: cannot create consumer: {e}")))?;
         let consumer: Consumer_ = cc
             .create_with_context(ctx)
             .map_err(|e| Error::Config(format!("[remote_kafka]: cannot create consumer: {e}")))?;
@@ -183,6 +196,7 @@ impl Source {
             .map_err(|e| Error::fatal(format!("subscribing to {topics:?}"), e))?;
         Ok(Source {
             consumer: Arc::new(consumer),
+            meta,
             starting: cfg.kafka.starting_offsets,
             retry_budget: cfg.pipeline.retry_budget,
         })
@@ -225,37 +239,63 @@ impl Source {
         Ok(self.consumer.context().take())
     }
 
-    /// Split the queues of `parts`, then assign them at the given next offsets
-    /// (None: no stored offset, `startingOffsets` applies).
-    pub fn assign(&self, parts: &[(String, i32, Option<i64>)]) -> Result<Vec<PartitionReader>> {
+    /// The offset a partition with no stored row starts from: the log's start or end
+    /// now (under `isolation.level=read_committed`, the end is the last stable offset).
+    pub fn start_offset(&self, tp: &TopicPartition) -> Result<i64> {
+        let (low, high) = self.watermarks(tp)?;
+        Ok(match self.starting {
+            StartingOffsets::Earliest => low,
+            StartingOffsets::Latest => high,
+        })
+    }
+
+    /// The log's start and end of a partition, asked of the broker.
+    pub fn watermarks(&self, tp: &TopicPartition) -> Result<(i64, i64)> {
+        self.meta
+            .fetch_watermarks(tp.topic(), tp.partition, Duration::from_secs(10))
+            .map_err(|e| Error::retriable(format!("reading the offsets of {tp} from Kafka"), e))
+    }
+
+    /// Partitions of the subscribed topics, as the broker's metadata has them now.
+    pub fn partitions_of(&self, topics: &[String]) -> Result<Vec<TopicPartition>> {
+        let mut out = Vec::new();
+        for topic in topics {
+            let md = self
+                .meta
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .map_err(|e| Error::retriable(format!("reading the metadata of {topic}"), e))?;
+            for t in md.topics().iter().filter(|t| t.name() == topic) {
+                if t.error().is_none() {
+                    out.extend(
+                        t.partitions()
+                            .iter()
+                            .map(|p| TopicPartition::new(topic.as_str(), p.id())),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Split the queues of `parts`, then assign them at the offsets PostgreSQL holds.
+    pub fn assign(&self, parts: &[(TopicPartition, i64)]) -> Result<Vec<PartitionReader>> {
         let mut readers = Vec::with_capacity(parts.len());
         let mut tpl = TopicPartitionList::new();
-        for (topic, partition, next) in parts {
+        for (tp, next) in parts {
             let queue = self
                 .consumer
-                .split_partition_queue(topic, *partition)
-                .ok_or_else(|| {
-                    Error::fatal(
-                        format!("{topic}/{partition}"),
-                        "cannot split partition queue",
-                    )
-                })?;
-            let offset = match (next, self.starting) {
-                (Some(n), _) => Offset::Offset(*n),
-                (None, StartingOffsets::Earliest) => Offset::Beginning,
-                (None, StartingOffsets::Latest) => Offset::End,
-            };
-            tpl.add_partition_offset(topic, *partition, offset)
-                .map_err(|e| Error::fatal(format!("{topic}/{partition}"), e))?;
+                .split_partition_queue(tp.topic(), tp.partition)
+                .ok_or_else(|| Error::fatal(tp.to_string(), "cannot split partition queue"))?;
+            tpl.add_partition_offset(tp.topic(), tp.partition, Offset::Offset(*next))
+                .map_err(|e| Error::fatal(tp.to_string(), e))?;
             readers.push(PartitionReader {
-                topic: Arc::from(topic.as_str()),
-                partition: *partition,
+                tp: tp.clone(),
                 consumer: self.consumer.clone(),
                 queue,
-                expected: *next,
+                next: *next,
                 position: *next,
+                delivered: *next,
                 at_eof: false,
-                resume: Resume::new(*next),
             });
         }
         let res = if self.cooperative() {
@@ -268,11 +308,11 @@ impl Source {
     }
 
     /// Give partitions back after their readers are stopped.
-    pub fn unassign(&self, parts: &[(String, i32)]) -> Result<()> {
+    pub fn unassign(&self, parts: &[TopicPartition]) -> Result<()> {
         let res = if self.cooperative() {
             let mut tpl = TopicPartitionList::new();
-            for (t, p) in parts {
-                tpl.add_partition(t, *p);
+            for tp in parts {
+                tpl.add_partition(tp.topic(), tp.partition);
             }
             self.consumer.incremental_unassign(&tpl)
         } else {
@@ -302,11 +342,11 @@ impl Source {
     }
 
     /// Tell the Kafka group how far PostgreSQL has committed (for lag tools only).
-    pub fn commit_group_offsets(&self, offsets: &[(&str, i32, i64)]) {
+    pub fn commit_group_offsets(&self, offsets: &[(TopicPartition, i64)]) {
         let mut tpl = TopicPartitionList::new();
-        for (t, p, o) in offsets {
-            if let Err(e) = tpl.add_partition_offset(t, *p, Offset::Offset(*o)) {
-                log::debug!("group offset {t}/{p}: {e}");
+        for (tp, o) in offsets {
+            if let Err(e) = tpl.add_partition_offset(tp.topic(), tp.partition, Offset::Offset(*o)) {
+                log::debug!("group offset {tp}: {e}");
             }
         }
         if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
@@ -314,78 +354,45 @@ impl Source {
         }
     }
 
-    /// Move a partition to `next` after a fence (None: back to `startingOffsets`).
-    pub fn seek(&self, reader: &mut PartitionReader, next: Option<i64>) -> Result<()> {
-        let offset = match (next, self.starting) {
-            (Some(n), _) => Offset::Offset(n),
-            (None, StartingOffsets::Earliest) => Offset::Beginning,
-            (None, StartingOffsets::Latest) => Offset::End,
-        };
+    /// Move a partition's reader to `next`, the offset PostgreSQL holds for it.
+    pub fn seek(&self, reader: &mut PartitionReader, next: i64) -> Result<()> {
         self.consumer
             .seek(
-                &reader.topic,
-                reader.partition,
-                offset,
+                reader.tp.topic(),
+                reader.tp.partition,
+                Offset::Offset(next),
                 Duration::from_secs(10),
             )
-            .map_err(|e| {
-                Error::fatal(format!("seeking {}/{}", reader.topic, reader.partition), e)
-            })?;
-        reader.expected = next;
+            .map_err(|e| Error::fatal(format!("seeking {} to {next}", reader.tp), e))?;
+        reader.next = next;
         reader.position = next;
+        reader.delivered = next;
         reader.at_eof = false;
-        reader.resume = Resume::new(next);
         Ok(())
     }
 }
 
 /// What one poll of a partition gave.
 pub enum Polled {
+    /// a record, or a gap marker at the end of the partition
     Msg(Msg),
     Eof,
     Nothing,
-}
-
-/// How long a partition resumed at a stored offset may stay silent (no message, no EOF)
-/// before the reader concludes the broker cannot fetch from there.
-const RESUME_STALL: Duration = Duration::from_secs(3);
-
-/// Checking the first fetch after (re)positioning at a stored offset. Some brokers (the
-/// Tansu test broker) cannot fetch from inside a record batch: they return nothing, or
-/// silently the next batch, skipping records. So the first message must be exactly the
-/// stored offset; otherwise the reader re-reads the partition from its beginning, skipping
-/// what is committed. On Kafka proper this never triggers except on compacted topics,
-/// where it costs one re-read.
-#[derive(Debug, Clone, Copy)]
-enum Resume {
-    /// positioned where any first offset is fine
-    Verified,
-    /// positioned at a stored offset; nothing seen yet
-    Pending(Instant),
-    /// re-reading from the beginning; gaps from here on are real
-    Rewound,
-}
-
-impl Resume {
-    fn new(stored: Option<i64>) -> Resume {
-        match stored {
-            Some(n) if n > 0 => Resume::Pending(Instant::now()),
-            _ => Resume::Verified,
-        }
-    }
+    /// the offset to fetch is no longer in the log (librdkafka's words)
+    OutOfRange(String),
 }
 
 /// One assigned partition's queue, with the offset PostgreSQL holds for it.
 pub struct PartitionReader {
-    pub topic: Arc<str>,
-    pub partition: i32,
+    pub tp: TopicPartition,
     consumer: Arc<Consumer_>,
     queue: PartitionQueue<Ctx>,
-    resume: Resume,
-    /// next_offset in `stream_offsets` as last seen (None: no row)
-    pub expected: Option<i64>,
+    /// `next_offset` in `stream_offsets` as this owner last committed or read it
+    pub next: i64,
     /// messages below this offset are replays of committed ones and are skipped
-    position: Option<i64>,
+    position: i64,
+    /// the offset after the last message (or gap marker) handed out
+    delivered: i64,
     /// the last poll reached the end of the partition and nothing came since
     pub at_eof: bool,
 }
@@ -393,81 +400,64 @@ pub struct PartitionReader {
 impl PartitionReader {
     pub fn poll(&mut self, timeout: Duration) -> Polled {
         match self.queue.poll(timeout) {
-            None => {
-                if matches!(self.resume, Resume::Pending(t) if t.elapsed() > RESUME_STALL) {
-                    self.rewind("no data");
-                }
-                Polled::Nothing
-            }
+            None => Polled::Nothing,
             Some(Ok(m)) => {
-                if self.position.is_some_and(|p| m.offset() < p) {
+                if m.offset() < self.position {
                     return Polled::Nothing;
                 }
-                if let Resume::Pending(_) = self.resume {
-                    if self.position.is_some_and(|p| m.offset() > p) {
-                        self.rewind("a gap");
-                        return Polled::Nothing;
-                    }
-                    self.resume = Resume::Verified;
-                }
                 self.at_eof = false;
+                self.delivered = m.offset() + 1;
                 Polled::Msg(Msg {
-                    topic: self.topic.clone(),
-                    partition: self.partition,
+                    tp: self.tp.clone(),
                     offset: m.offset(),
                     payload: m.payload().map(<[u8]>::to_vec),
+                    gap: false,
                 })
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {
-                if let Resume::Pending(_) = self.resume {
-                    self.resume = Resume::Verified;
-                }
                 self.at_eof = true;
-                Polled::Eof
+                // librdkafka's position passes transaction markers and records it filtered
+                // (aborted ones under read_committed); every record below it was handed out.
+                match self.position_now() {
+                    Some(end) if end > self.delivered => {
+                        self.delivered = end;
+                        Polled::Msg(Msg {
+                            tp: self.tp.clone(),
+                            offset: end - 1,
+                            payload: None,
+                            gap: true,
+                        })
+                    }
+                    _ => Polled::Eof,
+                }
+            }
+            Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
+                Polled::OutOfRange("the offset is out of range".into())
             }
             Some(Err(e)) => {
-                log::warn!("kafka {}/{}: {e}", self.topic, self.partition);
+                if let KafkaError::MessageConsumption(RDKafkaErrorCode::OffsetOutOfRange) = e {
+                    return Polled::OutOfRange(e.to_string());
+                }
+                log::warn!("kafka {}: {e}", self.tp);
                 Polled::Nothing
             }
         }
     }
 
-    /// The fetch at the stored offset gave `what`: read again from the partition's
-    /// beginning; everything below the stored offset is skipped as already committed.
-    fn rewind(&mut self, what: &str) {
-        log::info!(
-            "{}/{}: fetching at stored offset {:?} gave {what}; re-reading from the beginning \
-             and skipping what is committed",
-            self.topic,
-            self.partition,
-            self.position
-        );
-        let res = self.consumer.seek(
-            &self.topic,
-            self.partition,
-            Offset::Beginning,
-            Duration::from_secs(10),
-        );
-        match res {
-            Ok(()) => self.resume = Resume::Rewound,
-            Err(e) => {
-                log::warn!(
-                    "{}/{}: seek to the beginning: {e}",
-                    self.topic,
-                    self.partition
-                );
-                self.resume = Resume::Pending(Instant::now());
-            }
+    /// librdkafka's position of this partition: the offset after the last record or
+    /// control record the application was given.
+    fn position_now(&self) -> Option<i64> {
+        let tpl = self.consumer.position().ok()?;
+        let e = tpl.find_partition(self.tp.topic(), self.tp.partition)?;
+        match e.offset() {
+            Offset::Offset(n) => Some(n),
+            _ => None,
         }
     }
 
     /// Record a commit: PostgreSQL now holds `next`.
     pub fn committed(&mut self, next: i64) {
-        self.expected = Some(next);
-        self.position = Some(next);
-    }
-
-    pub fn key(&self) -> (String, i32) {
-        (self.topic.to_string(), self.partition)
+        self.next = next;
+        self.position = self.position.max(next);
     }
 }

@@ -114,6 +114,7 @@ pub(crate) const SCHEMA: &[SectionSchema] = &[
             "retry_budget_s",
             "transform_threads",
             "enrich",
+            "on_offset_out_of_range",
         ],
         ignored: &[],
         open_prefix: None,

@@ -2,201 +2,222 @@
 //! one micro-batch per trigger interval (or size bound) and writes it in one transaction,
 //! on a writer thread while the next micro-batch is read and transformed.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{Batcher, Run, Written};
+use super::{Batcher, CaughtUp, Run, Written};
 use crate::error::{Error, Result};
 use crate::source::{PartitionReader, Polled, Rebalance, Source};
+use crate::topic_partition::{describe, TopicPartition};
 
 /// Most messages taken from one partition before moving to the next.
 const PER_PARTITION_TURN: usize = 512;
 
 pub fn run(run: Arc<Run>) -> Result<()> {
     let source = Source::subscribe(&run.cfg, run.metrics.clone())?;
-    let result = drain(&run, &source);
+    let result = Loop {
+        run: &run,
+        source: &source,
+        batch: {
+            let p = &run.cfg.pipeline;
+            Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.trigger_interval)
+        },
+        readers: Vec::new(),
+        writing: None,
+        settled: false,
+    }
+    .drain();
     run.bound_teardown(result.is_ok());
     source.close();
     result
-}
-
-fn drain(run: &Arc<Run>, source: &Source) -> Result<()> {
-    let p = &run.cfg.pipeline;
-    let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.trigger_interval);
-    let mut readers: Vec<PartitionReader> = Vec::new();
-    let mut writing: Option<InFlight> = None;
-    let mut assigned_once = false;
-    loop {
-        if run.stopping() {
-            // A batch read past a fence was trimmed by `settle`; the rest commits.
-            settle(run, source, &mut readers, &mut writing, &mut batch)?;
-            return flush(run, source, &mut readers, &mut batch);
-        }
-        let mut got = false;
-        // Each partition's turn is its share of the room left, so a small batch bound
-        // does not let the first partition fill every batch.
-        let turn = (batch.room() / readers.len().max(1)).clamp(1, PER_PARTITION_TURN);
-        for r in readers.iter_mut() {
-            for _ in 0..turn {
-                if batch.full() {
-                    break;
-                }
-                match r.poll(Duration::ZERO) {
-                    Polled::Msg(m) => {
-                        batch.push(m);
-                        got = true;
-                    }
-                    Polled::Eof | Polled::Nothing => break,
-                }
-            }
-        }
-        let wait = if got {
-            Duration::ZERO
-        } else {
-            batch.time_left().map_or(Duration::from_millis(10), |t| {
-                t.min(Duration::from_millis(10))
-            })
-        };
-        for event in source.poll_events(wait)? {
-            match event {
-                Rebalance::Assign(parts) => {
-                    log::info!("assigned {} partitions", parts.len());
-                    let offsets = run.load_offsets(&parts)?;
-                    readers.extend(source.assign(&offsets)?);
-                    assigned_once = true;
-                }
-                Rebalance::Revoke(_) | Rebalance::Error(_) => {
-                    // The batch being written still commits (or is fenced) as ours.
-                    settle(run, source, &mut readers, &mut writing, &mut batch)?;
-                    let parts = match event {
-                        Rebalance::Revoke(parts) => parts,
-                        other => {
-                            log::warn!("rebalance error {other:?}: dropping the assignment");
-                            readers.iter().map(PartitionReader::key).collect()
-                        }
-                    };
-                    log::info!(
-                        "revoked {} partitions; their uncommitted messages are dropped",
-                        parts.len()
-                    );
-                    batch.retain(|m| {
-                        !parts
-                            .iter()
-                            .any(|(t, p)| **t == *m.topic && *p == m.partition)
-                    });
-                    readers.retain(|r| !parts.contains(&r.key()));
-                    source.unassign(&parts)?;
-                }
-            }
-        }
-        let all_eof = readers.iter().all(|r| r.at_eof);
-        if batch.due() || (run.until_caught_up && all_eof && !batch.is_empty()) {
-            write_next(run, source, &mut readers, &mut batch, &mut writing)?;
-        } else if run.until_caught_up && all_eof && writing.is_some() {
-            settle(run, source, &mut readers, &mut writing, &mut batch)?;
-        } else if run.until_caught_up && assigned_once && all_eof && batch.is_empty() {
-            log::info!("caught up: every assigned partition is read to its end and committed");
-            return Ok(());
-        }
-    }
 }
 
 /// A micro-batch whose transaction runs on its own thread while the next one is read
 /// and transformed. Micro-batches still commit one at a time, in order.
 struct InFlight {
     /// per partition, the next offset PostgreSQL will hold once this batch commits
-    next: Vec<(Arc<str>, i32, i64)>,
+    next: Vec<(TopicPartition, i64)>,
     handle: JoinHandle<Result<Written>>,
 }
 
-/// Transform the cut batch, wait for the one in flight, then start writing this one.
-/// If the one in flight was fenced, this one (read past the fence) is dropped and its
-/// partitions are read again from what PostgreSQL holds.
-fn write_next(
-    run: &Arc<Run>,
-    source: &Source,
-    readers: &mut [PartitionReader],
-    batch: &mut Batcher,
-    writing: &mut Option<InFlight>,
-) -> Result<()> {
-    let msgs = batch.take();
-    let ready = run.prepare(msgs, |t, p| {
-        let chained = writing.as_ref().and_then(|w| {
-            w.next
-                .iter()
-                .find(|(wt, wp, _)| &**wt == t && *wp == p)
-                .map(|x| x.2)
-        });
-        chained.or_else(|| {
-            readers
-                .iter()
-                .find(|r| &*r.topic == t && r.partition == p)
-                .and_then(|r| r.expected)
-        })
-    });
-    if !settle(run, source, readers, writing, batch)? {
-        for adv in &ready.prepared.offsets {
-            if let Some(r) = readers
-                .iter_mut()
-                .find(|r| *r.topic == *adv.topic && r.partition == adv.partition)
-            {
-                let now = r.expected;
-                source.seek(r, now)?;
+struct Loop<'a> {
+    run: &'a Arc<Run>,
+    source: &'a Source,
+    batch: Batcher,
+    readers: Vec<PartitionReader>,
+    writing: Option<InFlight>,
+    /// an assignment has been received and no revoke since
+    settled: bool,
+}
+
+/// Ownership is never lost under this loop's feet: revokes are handled here, in turn.
+static OWNED: AtomicBool = AtomicBool::new(true);
+
+impl Loop<'_> {
+    fn drain(&mut self) -> Result<()> {
+        let mut caught_up = CaughtUp::default();
+        loop {
+            if self.run.stopping() {
+                // A batch read past a fence was trimmed by `settle`; the rest commits.
+                self.settle()?;
+                return self.flush();
+            }
+            let got = self.read()?;
+            let wait = if got {
+                Duration::ZERO
+            } else {
+                self.batch
+                    .time_left()
+                    .map_or(Duration::from_millis(10), |t| {
+                        t.min(Duration::from_millis(10))
+                    })
+            };
+            for event in self.source.poll_events(wait)? {
+                self.rebalance(event)?;
+            }
+            let all_eof = self.readers.iter().all(|r| r.at_eof);
+            if self.batch.due() || (self.run.until_caught_up && all_eof && !self.batch.is_empty()) {
+                self.write_next()?;
+            } else if self.run.until_caught_up && all_eof && self.writing.is_some() {
+                self.settle()?;
+            } else if self.run.until_caught_up {
+                let own_done = self.settled && all_eof && self.batch.is_empty();
+                if caught_up.check(self.run, self.source, own_done)? {
+                    log::info!(
+                        "caught up: every partition of {:?} is committed to its end",
+                        self.run.cfg.kafka.topics
+                    );
+                    return Ok(());
+                }
             }
         }
-        return Ok(());
     }
-    let next = ready
-        .prepared
-        .offsets
-        .iter()
-        .map(|a| (Arc::from(a.topic.as_str()), a.partition, a.next))
-        .collect();
-    let writer = run.clone();
-    let handle = std::thread::Builder::new()
-        .name("batch-writer".into())
-        .spawn(move || writer.write(ready))
-        .map_err(|e| Error::fatal("starting the batch writer", e))?;
-    *writing = Some(InFlight { next, handle });
-    Ok(())
-}
 
-/// Wait for the batch in flight (if any) and act on its outcome. False: it was fenced,
-/// its partitions now resume from what PostgreSQL holds, and the messages of theirs
-/// read since are dropped from `batch` (they will be read again).
-fn settle(
-    run: &Run,
-    source: &Source,
-    readers: &mut [PartitionReader],
-    writing: &mut Option<InFlight>,
-    batch: &mut Batcher,
-) -> Result<bool> {
-    let Some(w) = writing.take() else {
-        return Ok(true);
-    };
-    let written = w
-        .handle
-        .join()
-        .map_err(|_| Error::fatal("batch writer", "panicked"))??;
-    let mut refs: Vec<&mut PartitionReader> = readers.iter_mut().collect();
-    let committed = run.settle(source, &mut refs, written)?;
-    if !committed {
-        batch.retain(|m| {
-            !w.next
-                .iter()
-                .any(|(t, p, _)| **t == *m.topic && *p == m.partition)
-        });
+    /// One round over the partitions; true when a message was taken.
+    fn read(&mut self) -> Result<bool> {
+        let mut got = false;
+        // Each partition's turn is its share of the room left, so a small batch bound
+        // does not let the first partition fill every batch.
+        let turn = (self.batch.room() / self.readers.len().max(1)).clamp(1, PER_PARTITION_TURN);
+        for i in 0..self.readers.len() {
+            for _ in 0..turn {
+                if self.batch.full() {
+                    break;
+                }
+                match self.readers[i].poll(Duration::ZERO) {
+                    Polled::Msg(m) => {
+                        self.batch.push(m);
+                        got = true;
+                    }
+                    Polled::OutOfRange(what) => {
+                        // What was read before the missing offsets commits first.
+                        self.settle()?;
+                        self.flush()?;
+                        let r = &mut self.readers[i];
+                        self.run.out_of_range(self.source, r, &what)?;
+                        break;
+                    }
+                    Polled::Eof | Polled::Nothing => break,
+                }
+            }
+        }
+        Ok(got)
     }
-    Ok(committed)
-}
 
-fn flush(
-    run: &Run,
-    source: &Source,
-    readers: &mut [PartitionReader],
-    batch: &mut Batcher,
-) -> Result<()> {
-    let mut refs: Vec<&mut PartitionReader> = readers.iter_mut().collect();
-    run.flush(source, &mut refs, batch.take())
+    fn rebalance(&mut self, event: Rebalance) -> Result<()> {
+        let parts = match event {
+            Rebalance::Assign(parts) => {
+                log::info!("assigned {}", describe(&parts));
+                let offsets = self.run.load_offsets(self.source, &parts)?;
+                self.run.metrics.assigned(&offsets);
+                self.readers.extend(self.source.assign(&offsets)?);
+                self.settled = true;
+                return Ok(());
+            }
+            Rebalance::Revoke(parts) => parts,
+            Rebalance::Error(e) => {
+                log::warn!("rebalance error {e}: dropping the assignment");
+                self.readers.iter().map(|r| r.tp.clone()).collect()
+            }
+        };
+        // The batch being written still commits (or is fenced) as ours.
+        self.settle()?;
+        self.settled = false;
+        log::info!(
+            "revoked {}; their uncommitted messages are dropped",
+            describe(&parts)
+        );
+        self.batch.retain(|m| !parts.contains(&m.tp));
+        self.readers.retain(|r| !parts.contains(&r.tp));
+        self.run.metrics.revoked(&parts);
+        self.source.unassign(&parts)
+    }
+
+    /// Transform the cut batch, wait for the one in flight, then start writing this one.
+    /// If the one in flight was fenced, this one (read past the fence) is dropped and its
+    /// partitions are read again from what PostgreSQL holds.
+    fn write_next(&mut self) -> Result<()> {
+        let msgs = self.batch.take();
+        let ready = {
+            let (writing, readers) = (&self.writing, &self.readers);
+            self.run.prepare(msgs, |tp| {
+                let chained = writing
+                    .as_ref()
+                    .and_then(|w| w.next.iter().find(|(wtp, _)| wtp == tp).map(|x| x.1));
+                chained
+                    .unwrap_or_else(|| readers.iter().find(|r| r.tp == *tp).map_or(0, |r| r.next))
+            })
+        };
+        if !self.settle()? {
+            for adv in &ready.prepared.offsets {
+                if let Some(r) = self.readers.iter_mut().find(|r| r.tp == adv.tp) {
+                    let next = r.next;
+                    self.source.seek(r, next)?;
+                }
+            }
+            return Ok(());
+        }
+        let next = ready
+            .prepared
+            .offsets
+            .iter()
+            .map(|a| (a.tp.clone(), a.next))
+            .collect();
+        let writer = self.run.clone();
+        let handle = std::thread::Builder::new()
+            .name("batch-writer".into())
+            .spawn(move || writer.write(ready))
+            .map_err(|e| Error::fatal("starting the batch writer", e))?;
+        self.writing = Some(InFlight { next, handle });
+        Ok(())
+    }
+
+    /// Wait for the batch in flight (if any) and act on its outcome. False: it was fenced,
+    /// its partitions now resume from what PostgreSQL holds, and the messages of theirs
+    /// read since are dropped from the batch (they will be read again).
+    fn settle(&mut self) -> Result<bool> {
+        let Some(w) = self.writing.take() else {
+            return Ok(true);
+        };
+        let written = w
+            .handle
+            .join()
+            .map_err(|_| Error::fatal("batch writer", "panicked"))??;
+        let mut refs: Vec<&mut PartitionReader> = self.readers.iter_mut().collect();
+        let committed = self.run.settle(self.source, &mut refs, written)?;
+        if !committed {
+            self.batch
+                .retain(|m| !w.next.iter().any(|(tp, _)| *tp == m.tp));
+        }
+        Ok(committed)
+    }
+
+    /// Write the batch as it is, synchronously (nothing may be in flight).
+    fn flush(&mut self) -> Result<()> {
+        let mut refs: Vec<&mut PartitionReader> = self.readers.iter_mut().collect();
+        self.run
+            .flush(self.source, &mut refs, self.batch.take(), &OWNED)
+    }
 }

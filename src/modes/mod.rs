@@ -1,9 +1,15 @@
 //! What both modes share: the run context (sink, transform pool, limits, stop flag,
-//! counters), cutting batches, and flushing one batch: transform, one transaction, then
-//! the Kafka group commit.
+//! counters), where assigned partitions start, cutting batches, and flushing one batch:
+//! transform, one transaction, then the Kafka group commit (`commit.rs`). The two mode
+//! loops keep only how a batch is cut.
 
 pub mod batch;
+mod caught_up;
+mod commit;
 pub mod partition;
+mod reposition;
+
+pub use caught_up::CaughtUp;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use crate::pipeline::{prepare, Msg, Prepared};
 use crate::sink::dims::DimRows;
 use crate::sink::{Outcome, Sink};
 use crate::source::{PartitionReader, Source};
+use crate::topic_partition::TopicPartition;
 
 /// Everything a loop needs, shared between threads.
 pub struct Run {
@@ -64,57 +71,81 @@ impl Run {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// Read the stored offsets of newly assigned partitions, retrying while PostgreSQL is away.
-    pub fn load_offsets(&self, parts: &[(String, i32)]) -> Result<Vec<(String, i32, Option<i64>)>> {
+    /// Where newly assigned partitions resume: the offsets stored in PostgreSQL. A
+    /// partition with no row gets its start position (`startingOffsets`, from the broker)
+    /// stored first, so a restart before its first batch skips nothing that arrived
+    /// meanwhile. Retried while PostgreSQL or the broker is away.
+    pub fn load_offsets(
+        &self,
+        source: &Source,
+        parts: &[TopicPartition],
+    ) -> Result<Vec<(TopicPartition, i64)>> {
         let budget = self.cfg.pipeline.retry_budget;
         retry(
             "reading stream_offsets",
             budget,
-            |_| self.try_load_offsets(parts),
+            |_| self.try_load_offsets(source, parts),
             |_| {},
         )
     }
 
-    fn try_load_offsets(&self, parts: &[(String, i32)]) -> Result<Vec<(String, i32, Option<i64>)>> {
+    fn try_load_offsets(
+        &self,
+        source: &Source,
+        parts: &[TopicPartition],
+    ) -> Result<Vec<(TopicPartition, i64)>> {
         let mut conn = self
             .sink
             .pool()
             .get()
             .map_err(|e| Error::from_pool("connecting to PostgreSQL", e))?;
+        let group = self.sink.group();
         let mut out = Vec::with_capacity(parts.len());
-        for (topic, p) in parts {
-            for (partition, next) in offsets::load(&mut *conn, self.sink.group(), topic, &[*p])? {
-                out.push((topic.clone(), partition, next));
-            }
+        for tp in parts {
+            let stored = offsets::load(&mut *conn, group, tp.topic(), &[tp.partition])?
+                .first()
+                .and_then(|(_, n)| *n);
+            let next = match stored {
+                Some(n) => n,
+                None => {
+                    let start = source.start_offset(tp)?;
+                    let n = offsets::store_start(&mut *conn, group, tp, start)?;
+                    log::info!("{tp}: first assignment for group {group}, starting at offset {n}");
+                    n
+                }
+            };
+            out.push((tp.clone(), next));
         }
         Ok(out)
     }
 
     /// Transform and write one batch, then tell Kafka. Fenced partitions are re-seeked
     /// to what PostgreSQL holds.
+    /// A partition whose ownership was lost meanwhile (`owned` false) is not touched
+    /// after the transaction: PostgreSQL's fence already decided whether it counted.
     pub fn flush(
         &self,
         source: &Source,
         readers: &mut [&mut PartitionReader],
         msgs: Vec<Msg>,
+        owned: &AtomicBool,
     ) -> Result<()> {
         if msgs.is_empty() {
             return Ok(());
         }
-        let prepared = self.prepare(msgs, |t, p| {
-            readers
-                .iter()
-                .find(|r| &*r.topic == t && r.partition == p)
-                .and_then(|r| r.expected)
+        let prepared = self.prepare(msgs, |tp| {
+            readers.iter().find(|r| r.tp == *tp).map_or(0, |r| r.next)
         });
         let written = self.write(prepared)?;
-        self.settle(source, readers, written)?;
+        if owned.load(Ordering::Acquire) {
+            self.settle(source, readers, written)?;
+        }
         Ok(())
     }
 
     /// Transform a batch on the pool. `expected` gives the offset PostgreSQL holds (or
     /// will hold once the batch before commits) per partition.
-    pub fn prepare(&self, msgs: Vec<Msg>, expected: impl Fn(&str, i32) -> Option<i64>) -> Ready {
+    pub fn prepare(&self, msgs: Vec<Msg>, expected: impl Fn(&TopicPartition) -> i64) -> Ready {
         let started = Instant::now();
         let prepared = prepare(&self.pool, msgs, expected);
         let dims = self.pool.install(|| self.sink.dims(&prepared));
@@ -130,94 +161,6 @@ impl Run {
     pub fn write(&self, ready: Ready) -> Result<Written> {
         let outcome = self.sink.write(&ready.prepared, &ready.dims)?;
         Ok(Written { ready, outcome })
-    }
-
-    /// Act on a written batch: on commit, advance the readers and the Kafka group and
-    /// count it; when fenced, re-seek the partitions to what PostgreSQL holds. Returns
-    /// whether the batch was committed.
-    pub fn settle(
-        &self,
-        source: &Source,
-        readers: &mut [&mut PartitionReader],
-        written: Written,
-    ) -> Result<bool> {
-        let Written { ready, outcome } = written;
-        let Ready {
-            prepared,
-            started,
-            transformed,
-            ..
-        } = ready;
-        let w = match outcome {
-            Outcome::Committed(w) => w,
-            Outcome::Fenced(moved) => {
-                for (topic, partition, now) in moved {
-                    log::warn!(
-                        "{topic}/{partition}: stream_offsets moved by another owner (now {now:?}); \
-                         batch dropped uncommitted, resuming from there"
-                    );
-                    if let Some(r) = readers
-                        .iter_mut()
-                        .find(|r| *r.topic == *topic && r.partition == partition)
-                    {
-                        source.seek(r, now)?;
-                    }
-                }
-                return Ok(false);
-            }
-        };
-        let mut group = Vec::with_capacity(prepared.offsets.len());
-        for adv in &prepared.offsets {
-            if let Some(r) = readers
-                .iter_mut()
-                .find(|r| *r.topic == *adv.topic && r.partition == adv.partition)
-            {
-                r.committed(adv.next);
-            }
-            group.push((adv.topic.as_str(), adv.partition, adv.next));
-        }
-        source.commit_group_offsets(&group);
-        let m = &self.metrics;
-        let n = prepared.messages;
-        m.committed(&group);
-        m.messages.inc_by(n as u64);
-        m.batches.inc();
-        m.batch_seconds.observe(started.elapsed().as_secs_f64());
-        m.transform_seconds.inc_by(transformed.as_secs_f64());
-        m.load_seconds
-            .inc_by((started.elapsed() - transformed).as_secs_f64());
-        m.add_rows("fact_sales", w.facts);
-        m.add_rows("dim_date", w.dim_dates);
-        m.add_rows("dim_product", w.dim_products);
-        m.add_rows("dim_location", w.dim_locations);
-        m.add_rows("dim_user_agent", w.dim_agents);
-        m.add_rows("dead_letter", w.dead_letters);
-        m.duplicates.inc_by(w.duplicates);
-        if w.dead_letters > 0 {
-            for d in &prepared.dead {
-                m.add_dead_letter(d.rejection.reason.code());
-            }
-        }
-        let line = format!(
-            "batch {}: {n} messages, {} facts, {} duplicates, {} dead letters, \
-             dims {}/{}/{}/{} (date/product/location/agent), transform {} ms, total {} ms",
-            m.batches.get(),
-            w.facts,
-            w.duplicates,
-            w.dead_letters,
-            w.dim_dates,
-            w.dim_products,
-            w.dim_locations,
-            w.dim_agents,
-            transformed.as_millis(),
-            started.elapsed().as_millis()
-        );
-        if self.cfg.pipeline.mode == Mode::Batch {
-            log::info!("{line}");
-        } else {
-            log::debug!("{line}");
-        }
-        Ok(true)
     }
 }
 

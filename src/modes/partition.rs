@@ -1,5 +1,8 @@
 //! MODE=partition, the foreachPartition analogue: the main thread serves the consumer
 //! (rebalances) while one thread per assigned partition cuts, transforms and writes batches.
+//! A worker that does not stop in time on revoke is abandoned: it may still finish its
+//! transaction (fenced like any other), but never seeks or commits the partition to the
+//! Kafka group again, and the partition is not handed to a new worker until it has ended.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,80 +10,107 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Batcher, Run};
+use super::{Batcher, CaughtUp, Run};
 use crate::error::{Error, Result};
 use crate::source::{PartitionReader, Polled, Rebalance, Source};
+use crate::topic_partition::{describe, TopicPartition};
 
 struct Worker {
     stop: Arc<AtomicBool>,
-    caught_up: Arc<AtomicBool>,
+    /// cleared when the partition is revoked from under a worker that did not stop
+    owned: Arc<AtomicBool>,
+    /// read to the end, nothing uncommitted
+    done: Arc<AtomicBool>,
     handle: JoinHandle<Result<()>>,
+}
+
+/// The main thread's view: workers of owned partitions, and abandoned ones still running.
+#[derive(Default)]
+struct Workers {
+    live: HashMap<TopicPartition, Worker>,
+    abandoned: Vec<(TopicPartition, Worker)>,
+    /// an assignment has been received and no revoke since
+    settled: bool,
 }
 
 pub fn run(run: Arc<Run>) -> Result<()> {
     let source = Arc::new(Source::subscribe(&run.cfg, run.metrics.clone())?);
-    let mut workers: HashMap<(String, i32), Worker> = HashMap::new();
-    let mut assigned_once = false;
+    let mut workers = Workers::default();
+    let mut caught_up = CaughtUp::default();
     let result = loop {
         if run.stopping() {
             break Ok(());
         }
-        if let Err(e) = serve(&run, &source, &mut workers, &mut assigned_once) {
+        if let Err(e) = serve(&run, &source, &mut workers) {
             break Err(e);
         }
-        if let Some(e) = reap_failed(&mut workers) {
+        if let Some(e) = reap_failed(&mut workers.live) {
             break Err(e);
         }
-        if run.until_caught_up
-            && assigned_once
-            && workers
-                .values()
-                .all(|w| w.caught_up.load(Ordering::Acquire))
-        {
-            log::info!("caught up: every assigned partition is read to its end and committed");
-            break Ok(());
+        workers.abandoned.retain(|(_, w)| !w.handle.is_finished());
+        if run.until_caught_up {
+            let own_done = workers.settled
+                && workers.abandoned.is_empty()
+                && workers
+                    .live
+                    .values()
+                    .all(|w| w.done.load(Ordering::Acquire));
+            match caught_up.check(&run, &source, own_done) {
+                Ok(true) => {
+                    log::info!(
+                        "caught up: every partition of {:?} is committed to its end",
+                        run.cfg.kafka.topics
+                    );
+                    break Ok(());
+                }
+                Ok(false) => {}
+                Err(e) => break Err(e),
+            }
         }
     };
-    let result = result.and(stop_all(&run, workers));
+    let live = std::mem::take(&mut workers.live);
+    let result = result.and(stop_all(&run, live, &mut workers.abandoned));
     run.bound_teardown(result.is_ok());
     source.close();
     result
 }
 
 /// Poll the consumer once and act on the rebalances it announced.
-fn serve(
-    run: &Arc<Run>,
-    source: &Arc<Source>,
-    workers: &mut HashMap<(String, i32), Worker>,
-    assigned_once: &mut bool,
-) -> Result<()> {
+fn serve(run: &Arc<Run>, source: &Arc<Source>, workers: &mut Workers) -> Result<()> {
     for event in source.poll_events(Duration::from_millis(100))? {
         match event {
             Rebalance::Assign(parts) => {
                 log::info!("assigned {}", describe(&parts));
-                let offsets = run.load_offsets(&parts)?;
+                wait_abandoned(run, &parts, &mut workers.abandoned)?;
+                let offsets = run.load_offsets(source, &parts)?;
+                run.metrics.assigned(&offsets);
                 for reader in source.assign(&offsets)? {
-                    let key = reader.key();
-                    workers.insert(key, spawn(run.clone(), source.clone(), reader)?);
+                    let tp = reader.tp.clone();
+                    workers
+                        .live
+                        .insert(tp, spawn(run.clone(), source.clone(), reader)?);
                 }
-                *assigned_once = true;
+                workers.settled = true;
             }
             Rebalance::Revoke(parts) => {
                 log::info!("revoked {}", describe(&parts));
-                let mut revoked = HashMap::new();
-                for p in &parts {
-                    if let Some(w) = workers.remove(p) {
-                        revoked.insert(p.clone(), w);
-                    }
-                }
-                let stopped = stop_all(run, revoked);
+                workers.settled = false;
+                let revoked: HashMap<_, _> = parts
+                    .iter()
+                    .filter_map(|tp| workers.live.remove_entry(tp))
+                    .collect();
+                let stopped = stop_all(run, revoked, &mut workers.abandoned);
+                run.metrics.revoked(&parts);
                 source.unassign(&parts)?;
                 stopped?;
             }
             Rebalance::Error(e) => {
                 log::warn!("rebalance error {e}: dropping the assignment");
-                let parts: Vec<_> = workers.keys().cloned().collect();
-                let stopped = stop_all(run, std::mem::take(workers));
+                workers.settled = false;
+                let parts: Vec<_> = workers.live.keys().cloned().collect();
+                let live = std::mem::take(&mut workers.live);
+                let stopped = stop_all(run, live, &mut workers.abandoned);
+                run.metrics.revoked(&parts);
                 source.unassign(&parts)?;
                 stopped?;
             }
@@ -89,23 +119,44 @@ fn serve(
     Ok(())
 }
 
-fn describe(parts: &[(String, i32)]) -> String {
-    let v: Vec<String> = parts.iter().map(|(t, p)| format!("{t}/{p}")).collect();
-    format!("[{}]", v.join(", "))
+/// A partition assigned again while its abandoned worker still runs waits for it, so
+/// that one partition never has two readers.
+fn wait_abandoned(
+    run: &Run,
+    parts: &[TopicPartition],
+    abandoned: &mut Vec<(TopicPartition, Worker)>,
+) -> Result<()> {
+    let deadline =
+        Instant::now() + run.cfg.pipeline.retry_budget + run.cfg.pipeline.shutdown_timeout;
+    for (tp, w) in abandoned.iter().filter(|(tp, _)| parts.contains(tp)) {
+        while !w.handle.is_finished() {
+            if Instant::now() >= deadline {
+                return Err(Error::fatal(
+                    tp.to_string(),
+                    "assigned again while its previous worker is still writing",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    abandoned.retain(|(_, w)| !w.handle.is_finished());
+    Ok(())
 }
 
 fn spawn(run: Arc<Run>, source: Arc<Source>, reader: PartitionReader) -> Result<Worker> {
     let stop = Arc::new(AtomicBool::new(false));
-    let caught_up = Arc::new(AtomicBool::new(false));
-    let (s, c) = (stop.clone(), caught_up.clone());
-    let name = format!("{}-{}", reader.topic, reader.partition);
+    let owned = Arc::new(AtomicBool::new(true));
+    let done = Arc::new(AtomicBool::new(false));
+    let (s, o, d) = (stop.clone(), owned.clone(), done.clone());
+    let name = reader.tp.to_string();
     let handle = std::thread::Builder::new()
         .name(name.clone())
-        .spawn(move || work(&run, &source, reader, &s, &c))
+        .spawn(move || work(&run, &source, reader, &s, &o, &d))
         .map_err(|e| Error::fatal(format!("starting worker {name}"), e))?;
     Ok(Worker {
         stop,
-        caught_up,
+        owned,
+        done,
         handle,
     })
 }
@@ -117,61 +168,84 @@ fn work(
     source: &Source,
     mut reader: PartitionReader,
     stop: &AtomicBool,
-    caught_up: &AtomicBool,
+    owned: &AtomicBool,
+    done: &AtomicBool,
 ) -> Result<()> {
     let p = &run.cfg.pipeline;
     let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.batch_max_latency);
     let tick = Duration::from_millis(100);
     loop {
         if stop.load(Ordering::Acquire) || run.stopping() {
-            return run.flush(source, &mut [&mut reader], batch.take());
+            return run.flush(source, &mut [&mut reader], batch.take(), owned);
         }
         let timeout = batch.time_left().map_or(tick, |t| t.min(tick));
-        if let Polled::Msg(m) = reader.poll(timeout) {
-            caught_up.store(false, Ordering::Release);
-            batch.push(m);
+        match reader.poll(timeout) {
+            Polled::Msg(m) => {
+                done.store(false, Ordering::Release);
+                batch.push(m);
+            }
+            Polled::OutOfRange(what) => {
+                done.store(false, Ordering::Release);
+                run.flush(source, &mut [&mut reader], batch.take(), owned)?;
+                if !owned.load(Ordering::Acquire) {
+                    return Ok(());
+                }
+                run.out_of_range(source, &mut reader, &what)?;
+                continue;
+            }
+            Polled::Eof | Polled::Nothing => {}
         }
         if batch.due() || (reader.at_eof && !batch.is_empty()) {
-            run.flush(source, &mut [&mut reader], batch.take())?;
+            run.flush(source, &mut [&mut reader], batch.take(), owned)?;
         }
         if reader.at_eof && batch.is_empty() {
-            caught_up.store(true, Ordering::Release);
+            done.store(true, Ordering::Release);
         }
     }
 }
 
 /// Join workers that ended on their own; the first error ends the run.
-fn reap_failed(workers: &mut HashMap<(String, i32), Worker>) -> Option<Error> {
-    let done: Vec<_> = workers
+fn reap_failed(workers: &mut HashMap<TopicPartition, Worker>) -> Option<Error> {
+    let ended: Vec<_> = workers
         .iter()
         .filter(|(_, w)| w.handle.is_finished())
         .map(|(k, _)| k.clone())
         .collect();
-    for k in done {
-        if let Some(w) = workers.remove(&k) {
+    for tp in ended {
+        if let Some(w) = workers.remove(&tp) {
             match w.handle.join() {
-                Ok(Ok(())) => log::warn!("worker {}/{} ended early", k.0, k.1),
+                Ok(Ok(())) => log::warn!("worker {tp} ended early"),
                 Ok(Err(e)) => return Some(e),
-                Err(_) => return Some(Error::fatal(format!("worker {}/{}", k.0, k.1), "panicked")),
+                Err(_) => return Some(Error::fatal(format!("worker {tp}"), "panicked")),
             }
         }
     }
     None
 }
 
-/// Ask workers to commit what they hold and stop; wait up to the shutdown timeout.
-fn stop_all(run: &Run, workers: HashMap<(String, i32), Worker>) -> Result<()> {
+/// Ask workers to commit what they hold and stop; wait up to the shutdown timeout. Those
+/// still running then are abandoned: they lose ownership and are kept in `abandoned`.
+fn stop_all(
+    run: &Run,
+    workers: HashMap<TopicPartition, Worker>,
+    abandoned: &mut Vec<(TopicPartition, Worker)>,
+) -> Result<()> {
     for w in workers.values() {
         w.stop.store(true, Ordering::Release);
     }
     let deadline = Instant::now() + run.cfg.pipeline.shutdown_timeout;
     let mut first_err = None;
-    for ((t, p), w) in workers {
+    for (tp, w) in workers {
         while !w.handle.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         if !w.handle.is_finished() {
-            log::warn!("worker {t}/{p} did not finish within the shutdown timeout; its batch is left uncommitted");
+            w.owned.store(false, Ordering::Release);
+            log::warn!(
+                "worker {tp} did not finish within the shutdown timeout; abandoned: its batch \
+                 commits only if no one else has moved the partition, and it no longer seeks"
+            );
+            abandoned.push((tp, w));
             continue;
         }
         match w.handle.join() {
@@ -180,7 +254,7 @@ fn stop_all(run: &Run, workers: HashMap<(String, i32), Worker>) -> Result<()> {
                 first_err.get_or_insert(e);
             }
             Err(_) => {
-                first_err.get_or_insert(Error::fatal(format!("worker {t}/{p}"), "panicked"));
+                first_err.get_or_insert(Error::fatal(format!("worker {tp}"), "panicked"));
             }
         }
     }

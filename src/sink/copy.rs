@@ -195,10 +195,10 @@ pub fn write_dead_letters(tx: &mut Transaction<'_>, dead: &[DeadLetter]) -> Resu
         let types = [Type::TEXT, Type::INT4, Type::INT8, Type::TEXT, Type::BYTEA];
         let mut w = BinaryCopyInWriter::new(sink, &types);
         for d in dead {
-            let topic: &str = &d.topic;
+            let topic: &str = d.tp.topic();
             let reason = d.rejection.text();
             let payload: Option<&[u8]> = d.payload.as_deref();
-            w.write(&[&topic, &d.partition, &d.offset, &reason, &payload])?;
+            w.write(&[&topic, &d.tp.partition, &d.offset, &reason, &payload])?;
         }
         w.finish()?;
         Ok(())

@@ -20,6 +20,7 @@ use crate::error::{retry, Error, Result};
 use crate::metrics::Metrics;
 use crate::offsets::{self, Fence};
 use crate::pipeline::Prepared;
+use crate::topic_partition::TopicPartition;
 use crate::transform::Fact;
 use dims::{Countries, DimCaches, DimRows};
 use recent::RecentKeys;
@@ -55,9 +56,10 @@ pub fn pool(cfg: &Config, size: u32) -> Result<PgPool> {
 pub enum Outcome {
     /// committed now (or by an earlier attempt whose commit reply was lost)
     Committed(WriteStats),
-    /// another owner moved a partition's offset; nothing was written. The caller must
-    /// resume the listed partitions from the offsets given (None: no row).
-    Fenced(Vec<(String, i32, Option<i64>)>),
+    /// another owner moved a partition's offset; nothing was written. The listed
+    /// partitions resume from the offsets PostgreSQL holds for them (None: no row); the
+    /// batch's other partitions resume from where this batch started.
+    Fenced(Vec<(TopicPartition, Option<i64>)>),
 }
 
 /// Rows one batch added, per table (dimension rows that already existed do not count).
@@ -148,6 +150,29 @@ impl Sink {
         })
     }
 
+    /// Move one partition's stored offset on its own (an out-of-range skip), fenced like
+    /// a batch: `Moved` when another owner got there first.
+    pub fn move_offset(&self, adv: &crate::offsets::OffsetAdvance) -> Result<Fence> {
+        retry(
+            "moving a stored offset",
+            self.retry_budget,
+            |_| {
+                let mut conn = self
+                    .pool
+                    .get()
+                    .map_err(|e| Error::from_pool("connecting to PostgreSQL", e))?;
+                let mut tx = conn
+                    .transaction()
+                    .map_err(|e| Error::from_pg("beginning an offset move", e))?;
+                let fence = offsets::advance(&mut tx, &self.group, adv)?;
+                tx.commit()
+                    .map_err(|e| Error::from_pg("committing an offset move", e))?;
+                Ok(fence)
+            },
+            |_| self.metrics.write_failed(),
+        )
+    }
+
     /// One try. Committed: with the countries the rollups used.
     fn attempt<'a>(
         &self,
@@ -166,31 +191,24 @@ impl Sink {
 
         // Offsets first: the row locks serialise writers of the same partition.
         let mut moved = Vec::new();
-        let mut already = 0;
+        let mut already = Vec::new();
         for adv in &batch.offsets {
             match offsets::advance(&mut tx, &self.group, adv)? {
                 Fence::Advanced => {}
-                Fence::AlreadyCommitted => already += 1,
-                Fence::Moved(now) => moved.push((adv.topic.clone(), adv.partition, now)),
+                Fence::AlreadyCommitted => already.push(adv),
+                Fence::Moved(now) => moved.push((adv.tp.clone(), now)),
             }
         }
-        if already == batch.offsets.len() && already > 0 {
+        if moved.is_empty() && !already.is_empty() && already.len() == batch.offsets.len() {
             // A lost commit reply: the whole batch is in already.
             return Ok((Outcome::Committed(WriteStats::default()), None));
         }
-        if !moved.is_empty() || already > 0 {
-            let mut all = moved;
-            for adv in &batch.offsets {
-                if !all.iter().any(|m| m.0 == adv.topic && m.1 == adv.partition) {
-                    let now = offsets::load(&mut tx, &self.group, &adv.topic, &[adv.partition])?;
-                    all.push((
-                        adv.topic.clone(),
-                        adv.partition,
-                        now.first().and_then(|x| x.1),
-                    ));
-                }
-            }
-            return Ok((Outcome::Fenced(all), None)); // dropping `tx` rolls back
+        if !moved.is_empty() || !already.is_empty() {
+            // Only what this transaction did not change itself is reported: the rows of
+            // the other partitions were updated by us and are rolled back with `tx`. A row
+            // found at this batch's own end while others were not is someone else's move.
+            moved.extend(already.iter().map(|adv| (adv.tp.clone(), Some(adv.next))));
+            return Ok((Outcome::Fenced(moved), None)); // dropping `tx` rolls back
         }
 
         // Facts first, then what other partitions' loaders may wait for (new dimension
