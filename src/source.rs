@@ -38,6 +38,8 @@ pub struct Ctx {
     metrics: Option<Arc<Metrics>>,
     /// since when no broker has been reachable (None: some broker is up)
     down_since: Mutex<Option<Instant>>,
+    /// librdkafka's words when the broker refused our SASL login
+    auth_failed: Mutex<Option<String>>,
     /// set once the loop has stopped its readers: revocations are then answered at once
     /// (librdkafka's close waits for them)
     closing: AtomicBool,
@@ -79,6 +81,11 @@ impl ClientContext for Ctx {
                 lock(&self.down_since).get_or_insert_with(Instant::now);
                 log::warn!("kafka: {error}: {reason}");
             }
+            // A refused login does not pass by retrying: the loop stops on it.
+            KafkaError::Global(RDKafkaErrorCode::Authentication) => {
+                lock(&self.auth_failed).get_or_insert_with(|| reason.to_string());
+                log::debug!("kafka: {error}: {reason}");
+            }
             _ => log::warn!("kafka: {error}: {reason}"),
         }
     }
@@ -119,13 +126,26 @@ impl ConsumerContext for Ctx {
 
 pub type Consumer_ = BaseConsumer<Ctx>;
 
+/// The metadata client's context: its errors repeat the consumer's, so they stay at debug.
+pub struct Quiet;
+
+impl ClientContext for Quiet {
+    fn error(&self, error: KafkaError, reason: &str) {
+        log::debug!("kafka (metadata client): {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for Quiet {}
+
 /// The subscribed consumer, shared by the loop and its partition readers.
 pub struct Source {
     pub consumer: Arc<Consumer_>,
+    /// `security.protocol` and `sasl.mechanism(s)` as configured, for error messages
+    auth: String,
     /// A second client of the same configuration that never fetches, for metadata and
     /// watermarks: the consumer's connection is often held by a fetch that the broker
     /// keeps waiting up to `fetch.wait.max.ms`, and requests on it queue behind that.
-    meta: BaseConsumer,
+    meta: BaseConsumer<Quiet>,
     starting: StartingOffsets,
     retry_budget: Duration,
 }
@@ -184,8 +204,10 @@ impl Source {
             metrics: Some(metrics),
             ..Ctx::default()
         };
-        let meta: BaseConsumer = cc
-            .create()
+        let mut meta_cc = cc.clone();
+        meta_cc.set("statistics.interval.ms", "0");
+        let meta: BaseConsumer<Quiet> = meta_cc
+            .create_with_context(Quiet)
             .map_err(|e| Error::Config(format!("[remote_kafka]: cannot create consumer: {e}")))?;
         let consumer: Consumer_ = cc
             .create_with_context(ctx)
@@ -194,8 +216,17 @@ impl Source {
         consumer
             .subscribe(&topics)
             .map_err(|e| Error::fatal(format!("subscribing to {topics:?}"), e))?;
+        let setting = |k: &str| cc.get(k).map(str::to_string);
+        let auth = format!(
+            "security.protocol {}, SASL mechanism {}",
+            setting("security.protocol").unwrap_or_else(|| "plaintext".into()),
+            setting("sasl.mechanism")
+                .or_else(|| setting("sasl.mechanisms"))
+                .unwrap_or_else(|| "none".into())
+        );
         Ok(Source {
             consumer: Arc::new(consumer),
+            auth,
             meta,
             starting: cfg.kafka.starting_offsets,
             retry_budget: cfg.pipeline.retry_budget,
@@ -226,6 +257,12 @@ impl Source {
                 }
                 log::warn!("kafka: {e}");
             }
+        }
+        if let Some(reason) = lock(&self.consumer.context().auth_failed).clone() {
+            return Err(Error::fatal(
+                format!("kafka: logging in ({})", self.auth),
+                format!("the broker refused the credentials: {reason}"),
+            ));
         }
         if let Some(d) = self.down_for().filter(|d| *d > self.retry_budget) {
             return Err(Error::fatal(

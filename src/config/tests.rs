@@ -144,6 +144,32 @@ fn batch_mode_micro_batches_default_to_twice_a_partition_batch() {
 }
 
 #[test]
+fn offset_out_of_range_policy_defaults_to_fail_and_rejects_other_words() {
+    let c = Config::parse(SEED, &no_env()).expect("seed");
+    assert_eq!(c.pipeline.on_offset_out_of_range, OutOfRange::Fail);
+    for (word, want) in [
+        ("fail", OutOfRange::Fail),
+        ("earliest", OutOfRange::Earliest),
+        ("Latest", OutOfRange::Latest),
+    ] {
+        let text = format!("{SEED}\n[pipeline]\non_offset_out_of_range = {word}\n");
+        let c = Config::parse(&text, &no_env()).expect(word);
+        assert_eq!(c.pipeline.on_offset_out_of_range, want, "{word}");
+    }
+    let text = format!("{SEED}\n[pipeline]\non_offset_out_of_range = skip\n");
+    config_error(
+        &text,
+        &no_env(),
+        &[
+            "[pipeline]",
+            "on_offset_out_of_range",
+            "line",
+            "fail, earliest or latest",
+        ],
+    );
+}
+
+#[test]
 fn all_optional_sections() {
     let text = format!(
         "{SEED}
