@@ -1,13 +1,12 @@
-//! `streamer produce` against a private Tansu broker: what is read back from the topic
+//! `streamer produce` against the shared Kafka broker of the test run: what is read back from the topic
 //! is exactly what the report says was sent, keyed and spread as promised.
-
-mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Broker, TempDir};
+use crate::harness;
+use crate::harness::{Broker, TempDir};
 use rdkafka::message::{Message, OwnedMessage};
 use streamer::config::Config;
 use streamer::produce::{self, ProduceArgs};
@@ -17,11 +16,11 @@ const PARTITIONS: i32 = 4;
 /// 2024-05-01 00:00:00 UTC
 const START: i64 = 1_714_521_600;
 
-fn setup(dir: &TempDir) -> (Broker, String, Config) {
-    let broker = Broker::start();
-    let topic = common::unique_name("produce");
+fn setup(dir: &TempDir) -> (&'static Broker, String, Config) {
+    let broker = Broker::shared();
+    let topic = harness::unique_name("produce");
     broker.create_topic(&topic, PARTITIONS);
-    let path = common::write_config(dir.path(), &broker.bootstrap(), "unused", &topic, "");
+    let path = harness::write_config(dir.path(), &broker.bootstrap(), "unused", &topic, "");
     let cfg = Config::load(&path).expect("config");
     (broker, topic, cfg)
 }
@@ -52,7 +51,7 @@ fn synthetic_events_arrive_keyed_spread_and_counted() {
     let report = produce::run(&cfg, &synthetic(2_000, 1)).expect("produce");
     assert_eq!(report.sent, 2_000);
 
-    let msgs = read_back(&broker, &topic);
+    let msgs = read_back(broker, &topic);
     assert_eq!(msgs.len() as u64, report.sent, "messages on the topic");
     let partitions: HashSet<i32> = msgs.iter().map(|m| m.partition()).collect();
     assert_eq!(partitions.len(), PARTITIONS as usize, "partitions used");
@@ -127,7 +126,7 @@ fn replay_sends_each_line_as_one_message() {
     assert_eq!(report.sent, lines.len() as u64);
     assert_eq!((report.duplicates, report.malformed), (1, 2));
 
-    let msgs = read_back(&broker, &topic);
+    let msgs = read_back(broker, &topic);
     let mut got: Vec<String> = msgs
         .iter()
         .map(|m| String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap())
@@ -162,7 +161,7 @@ fn rate_is_respected() {
         "elapsed {:?}",
         report.elapsed
     );
-    assert_eq!(read_back(&broker, &topic).len(), 800);
+    assert_eq!(read_back(broker, &topic).len(), 800);
 }
 
 #[test]
@@ -177,7 +176,7 @@ fn duration_mode_stops_in_time() {
     };
     let report = produce::run(&cfg, &args).expect("produce");
     assert!((900..=1_100).contains(&report.sent), "sent {}", report.sent);
-    assert_eq!(read_back(&broker, &topic).len() as u64, report.sent);
+    assert_eq!(read_back(broker, &topic).len() as u64, report.sent);
 }
 
 #[test]
@@ -185,7 +184,7 @@ fn missing_topic_fails_loudly() {
     let dir = TempDir::new("produce-missing");
     let (_broker, _topic, cfg) = setup(&dir);
     let args = ProduceArgs {
-        topic: Some(common::unique_name("absent")),
+        topic: Some(harness::unique_name("absent")),
         ..synthetic(10, 4)
     };
     let started = std::time::Instant::now();

@@ -2,16 +2,15 @@
 //! batch-mode log line, and startup on a warm database (warmup is a no-op, the main job
 //! streams at once).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::check::{
+use crate::harness;
+use crate::harness::check::{
     assert_same, assert_tables, cfg_path, count, drain, produced_ends, snapshot, stored_offsets,
     warmup,
 };
-use common::events::data_set;
-use common::{spawn_streamer, Broker, TempDir, TestDb};
+use crate::harness::events::data_set;
+use crate::harness::{spawn_streamer, Broker, TempDir, TestDb};
 
 /// Metrics on a port of their own, so that concurrent streamers never collide.
 const METRICS: &str = "[metrics]\nlisten = 127.0.0.1:0\n";
@@ -76,8 +75,9 @@ fn batch_line_parser() {
 
 #[test]
 fn both_modes_give_identical_tables() {
-    let broker = Broker::start();
-    let topic = "product_view";
+    let broker = Broker::shared();
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 4);
     let ds = data_set(3000, 300, 4, 23);
     let positions = broker.produce(topic, &ds.messages);
@@ -87,7 +87,7 @@ fn both_modes_give_identical_tables() {
     // MODE=partition (the default) into database A.
     let db_a = TestDb::create();
     let dir_a = TempDir::new("modes-partition");
-    let cfg_a = cfg_path(&dir_a, &broker, &db_a, topic, METRICS);
+    let cfg_a = cfg_path(&dir_a, broker, &db_a, topic, METRICS);
     warmup(dir_a.path(), &cfg_a, &[]);
     let out_a = drain(dir_a.path(), &cfg_a, &[]);
     assert!(out_a.contains("in partition mode"), "{out_a}");
@@ -98,7 +98,7 @@ fn both_modes_give_identical_tables() {
     let dir_b = TempDir::new("modes-batch");
     let cfg_b = cfg_path(
         &dir_b,
-        &broker,
+        broker,
         &db_b,
         topic,
         &format!("[pipeline]\ntrigger_interval_ms = 200\n\n{METRICS}"),
@@ -140,8 +140,9 @@ fn both_modes_give_identical_tables() {
 /// warmup, then stream) starts streaming at once and stops cleanly on SIGTERM.
 #[test]
 fn startup_on_a_warm_database_is_fast() {
-    let broker = Broker::start();
-    let topic = "product_view";
+    let broker = Broker::shared();
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 2);
     let ds = data_set(400, 20, 1, 5);
     let positions = broker.produce(topic, &ds.messages);
@@ -149,7 +150,7 @@ fn startup_on_a_warm_database_is_fast() {
 
     let db = TestDb::create();
     let dir = TempDir::new("startup");
-    let cfg = cfg_path(&dir, &broker, &db, topic, METRICS);
+    let cfg = cfg_path(&dir, broker, &db, topic, METRICS);
     warmup(dir.path(), &cfg, &[]);
     let dates = count(&db, "dim_date");
     let second = warmup(dir.path(), &cfg, &[]);

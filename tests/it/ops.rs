@@ -2,15 +2,14 @@
 //! /healthz answers, TLS to PostgreSQL with `sslmode = require`, and no password reaches
 //! logs, errors, metrics or `check` output.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::check::{assert_tables, cfg_path, produced_ends, warmup};
-use common::events::data_set;
-use common::{free_port, spawn_streamer, Broker, TempDir, TestDb};
+use crate::harness;
+use crate::harness::check::{assert_tables, cfg_path, produced_ends, warmup};
+use crate::harness::events::data_set;
+use crate::harness::{free_port, spawn_streamer, Broker, TempDir, TestDb};
 
 const SECRET: &str = "Pa55-w0rd-never-shown";
 
@@ -36,10 +35,11 @@ fn sample(body: &str, series: &str) -> Option<f64> {
 
 #[test]
 fn metrics_match_the_rows_in_postgres() {
-    let broker = Broker::start();
+    let broker = Broker::shared();
     let db = TestDb::create();
     let dir = TempDir::new("ops-metrics");
-    let topic = "product_view";
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 3);
     let ds = data_set(2500, 200, 3, 21);
     let ends = produced_ends(&broker.produce(topic, &ds.messages));
@@ -47,7 +47,7 @@ fn metrics_match_the_rows_in_postgres() {
 
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let cfg = cfg_path(&dir, &broker, &db, topic, "");
+    let cfg = cfg_path(&dir, broker, &db, topic, "");
     let envs = [
         ("STREAMER__METRICS__LISTEN", listen.as_str()),
         ("STREAMER__DOCKER_POSTGRES__PASSWORD", SECRET),

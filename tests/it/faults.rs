@@ -3,17 +3,16 @@
 //! throwaway cluster, never the shared server), the broker frozen mid-run (SIGSTOP), and
 //! SIGTERM mid-run (exit 0 in time, only whole batches committed, a rerun completes).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::check::{
+use crate::harness;
+use crate::harness::check::{
     assert_committed_prefix, assert_tables, cfg_path, count, drain, produced_ends, stored_offsets,
     warmup, Database,
 };
-use common::events::{data_set, DataSet};
-use common::pg_cluster::PgCluster;
-use common::{spawn_streamer, write_config, Broker, Streamer, TempDir, TestDb};
+use crate::harness::events::{data_set, DataSet};
+use crate::harness::pg_cluster::PgCluster;
+use crate::harness::{spawn_streamer, write_config, Broker, Streamer, TempDir, TestDb};
 
 /// Small batches so that a run takes many transactions; metrics on a port of their own.
 const SMALL_BATCHES: &str = "[pipeline]\n\
@@ -153,7 +152,7 @@ fn ownership(output: &str) -> Ownership {
 fn produce_over_time(
     broker: &Broker,
     topic: &str,
-    messages: &[common::Record],
+    messages: &[harness::Record],
     chunks: usize,
     pause: Duration,
 ) -> Vec<(i32, i64)> {
@@ -170,25 +169,24 @@ fn produce_over_time(
 /// Two members of one group share a 4-partition topic that is being produced to; one is
 /// SIGKILLed mid-run; its partitions are taken over (after the session timeout) and
 /// resumed from stream_offsets; everything is loaded exactly once.
-/// Tansu 0.6 does not give the survivor alone the dead member's partitions: after a
-/// member's session expires it answers the survivor's SyncGroup with its previous
-/// assignment. A fresh member joining (a cron restart, in production) makes it hand out a
-/// new one; between them the two load everything. Kafka proper needs no fresh member.
+/// A fresh member also joins after the kill (Kafka itself would give the survivor the dead
+/// member's partitions alone); the lead is rewriting these two tests for Kafka.
 fn rebalance_after_a_member_is_killed(mode: &str) {
-    let broker = Broker::start();
-    let topic = "product_view";
+    let broker = Broker::shared();
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 4);
     let ds = data_set(18_000, 1_500, 10, 31);
     let db = TestDb::create();
     let dir = TempDir::new(&format!("rebalance-{mode}"));
-    let cfg = cfg_path(&dir, &broker, &db, topic, SMALL_BATCHES);
+    let cfg = cfg_path(&dir, broker, &db, topic, SMALL_BATCHES);
     // Partition mode logs its batch lines at debug level.
     let envs = [("MODE", mode), ("RUST_LOG", "info,streamer::modes=debug")];
     warmup(dir.path(), &cfg, &envs);
 
     std::thread::scope(|scope| {
         let producer = scope.spawn(|| {
-            produce_over_time(&broker, topic, &ds.messages, 40, Duration::from_millis(300))
+            produce_over_time(broker, topic, &ds.messages, 40, Duration::from_millis(300))
         });
         let mut a = spawn_streamer(dir.path(), &["run", &cfg], &envs);
         let mut b = spawn_streamer(dir.path(), &["run", &cfg], &envs);
@@ -274,11 +272,13 @@ fn rebalance_after_a_member_is_killed(mode: &str) {
 }
 
 #[test]
+#[ignore = "rewritten for Kafka by the lead"]
 fn rebalance_partition_mode() {
     rebalance_after_a_member_is_killed("partition");
 }
 
 #[test]
+#[ignore = "rewritten for Kafka by the lead"]
 fn rebalance_batch_mode() {
     rebalance_after_a_member_is_killed("batch");
 }
@@ -309,8 +309,9 @@ fn ownership_parser() {
 fn postgres_down_mid_run(mode: &str) {
     let cluster = PgCluster::start();
     let db = cluster.create_database(&format!("streamer_pgdown_{mode}"));
-    let broker = Broker::start();
-    let topic = "product_view";
+    let broker = Broker::shared();
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 4);
     let ds = data_set(15_000, 1_000, 8, 41);
     let positions = broker.produce(topic, &ds.messages);
@@ -325,7 +326,7 @@ fn postgres_down_mid_run(mode: &str) {
         SMALL_BATCHES,
     );
     let text = std::fs::read_to_string(&cfg).unwrap();
-    let port_line = format!("port_out = {}", common::PG_PORT);
+    let port_line = format!("port_out = {}", harness::PG_PORT);
     assert!(text.contains(&port_line));
     std::fs::write(
         &cfg,
@@ -404,7 +405,8 @@ fn postgres_down_mid_run_batch_mode() {
 /// thawed: the run ends by itself with exact tables.
 fn broker_paused_mid_run(mode: &str) {
     let broker = Broker::start();
-    let topic = "product_view";
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 4);
     let ds = data_set(15_000, 1_000, 8, 43);
     // Small record batches: a broker hands out whole record batches, so big ones would be
@@ -468,15 +470,16 @@ fn broker_paused_mid_run_batch_mode() {
 /// SIGTERM mid-run: exit 0 within the shutdown timeout; the tables hold exactly the
 /// messages below the stored offsets; a rerun completes the load exactly.
 fn sigterm_mid_run(mode: &str) {
-    let broker = Broker::start();
-    let topic = "product_view";
+    let broker = Broker::shared();
+    let topic = harness::unique_name("product_view");
+    let topic = topic.as_str();
     broker.create_topic(topic, 4);
     let ds: DataSet = data_set(15_000, 1_000, 8, 47);
     let positions = broker.produce(topic, &ds.messages);
     let ends = produced_ends(&positions);
     let db = TestDb::create();
     let dir = TempDir::new(&format!("sigterm-{mode}"));
-    let cfg = cfg_path(&dir, &broker, &db, topic, SMALL_BATCHES);
+    let cfg = cfg_path(&dir, broker, &db, topic, SMALL_BATCHES);
     let envs = [("MODE", mode)];
     warmup(dir.path(), &cfg, &envs);
 

@@ -1,11 +1,9 @@
 //! The binary's command line: bad configs exit 2 with a message naming section, key and
 //! line, and no password ever reaches the output. `check` reaches real PostgreSQL.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{run_to_exit, run_to_exit_env, TempDir, TestDb};
+use crate::harness::{run_to_exit, run_to_exit_env, TempDir, TestDb};
 
 const SEED: &str = "[local_spark]\napp_name = cli_test\n\n[docker_postgres]\nhost_in = db\n\
 host_out = 127.0.0.1\ndatabase = DBNAME\nuser = postgres\npassword = Hunter2-s3cr3t\n\

@@ -7,7 +7,7 @@
 //! runs as the `postgres` OS user (`runuser -u postgres --`) and the temp dir is given to it.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -36,10 +36,6 @@ impl ClusterDb {
         &self.name
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     pub fn conn_string(&self) -> String {
         conn_string(self.port, &self.name)
     }
@@ -48,11 +44,6 @@ impl ClusterDb {
     pub fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.conn_string(), postgres::NoTls)
             .unwrap_or_else(|e| panic!("connect to {}: {e}", self.conn_string()))
-    }
-
-    /// A new connection, or None while the server is down.
-    pub fn try_client(&self) -> Option<postgres::Client> {
-        postgres::Client::connect(&self.conn_string(), postgres::NoTls).ok()
     }
 }
 
@@ -163,10 +154,6 @@ impl PgCluster {
 
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    pub fn log_path(&self) -> &Path {
-        &self.log_path
     }
 
     /// (Re)start the stopped server on the same port and data.

@@ -56,7 +56,6 @@ pub struct Event {
     pub agent: String,
     pub ts: i64,
     pub store_id: String,
-    pub current_url: String,
     pub json: String,
 }
 
@@ -141,7 +140,6 @@ pub fn event(i: usize, rng: &mut Rng) -> Event {
         agent,
         ts,
         store_id,
-        current_url,
         json: format!("{{{}}}", fields.join(",")),
     }
 }

@@ -1,0 +1,14 @@
+//! The integration tests, one binary: each module is one area of the product, all sharing
+//! the harness (PostgreSQL databases, the Kafka broker of the run, the streamer binary).
+
+mod cli;
+mod dockerfile;
+mod e2e;
+mod enrich;
+mod faults;
+mod harness;
+mod harness_smoke;
+mod modes;
+mod ops;
+mod produce;
+mod report;

@@ -1,0 +1,196 @@
+//! The rollup tables behind the reports: they follow deletes, updates, truncates and
+//! pending counts, and warmup rebuilds them.
+
+use std::time::Duration;
+
+use crate::harness;
+use crate::harness::{TempDir, TestDb};
+
+use super::{rows, seeded};
+
+/// (product_key, views) of report 1 for the test day.
+fn top_products(db: &TestDb) -> Vec<(String, i64)> {
+    rows(
+        db,
+        "SELECT product_key, views FROM report_top_products('2020-03-10')",
+    )
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+#[test]
+fn rollups_follow_deletes_updates_and_truncate() {
+    let db = seeded();
+    harness::check::assert_rollups(&db);
+    let mut c = db.client();
+    // Product "10" loses two views, "7" gains one (moved from "2"), a store moves country.
+    c.batch_execute(
+        "DELETE FROM fact_sales WHERE sales_key IN ('fact-0', 'fact-1');
+         UPDATE fact_sales SET product_key = '7' WHERE sales_key = 'fact-5';
+         UPDATE fact_sales SET ip_key = 'ip-e', store_id = '9' WHERE sales_key = 'fact-3';",
+    )
+    .unwrap();
+    harness::check::assert_rollups(&db);
+    let top = top_products(&db);
+    assert_eq!(
+        top[..3],
+        [
+            ("7".to_owned(), 5),
+            ("2".to_owned(), 4),
+            ("1".to_owned(), 3)
+        ]
+    );
+    assert!(top.contains(&("10".to_owned(), 3)));
+    let stores: Vec<(String, Option<String>, i64)> = rows(
+        &db,
+        "SELECT store_id, country_code, views FROM report_store_performance('2020-03-10') \
+         WHERE store_id = '9'",
+    )
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect();
+    assert_eq!(stores, vec![("9".to_owned(), Some("US".to_owned()), 1)]);
+    c.batch_execute("TRUNCATE fact_sales").unwrap();
+    for table in [
+        "rollup_product_hour",
+        "rollup_store_country_day",
+        "rollup_referrer_day",
+        "rollup_browser_hour",
+        "rollup_product_hour_pending",
+        "rollup_store_country_day_pending",
+        "rollup_referrer_day_pending",
+        "rollup_browser_hour_pending",
+    ] {
+        assert_eq!(db.count(table), 0, "{table} after TRUNCATE fact_sales");
+    }
+}
+
+#[test]
+fn pending_counts_are_reported_and_folded_exactly_once_by_concurrent_folds() {
+    let db = seeded();
+    let want = top_products(&db);
+    let mut c = db.client();
+    // Every count moved from the rollups to pending rows, each split over two rows (as two
+    // loaders' batches would leave them).
+    c.batch_execute(
+        "TRUNCATE rollup_product_hour, rollup_store_country_day, rollup_referrer_day,
+                  rollup_browser_hour;
+         CREATE TEMP TABLE split (part bigint);
+         INSERT INTO split VALUES (0), (1);
+         INSERT INTO rollup_product_hour_pending
+         SELECT full_date, extract(hour FROM full_time)::smallint, product_key,
+                CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
+         FROM fact_sales, split WHERE product_key IS NOT NULL GROUP BY 1, 2, 3, part;
+         INSERT INTO rollup_store_country_day_pending
+         SELECT f.full_date, f.store_id, l.country_code, min(l.country_name),
+                CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
+         FROM fact_sales f LEFT JOIN dim_location l ON l.ip_key = f.ip_key, split
+         GROUP BY 1, 2, 3, part;
+         INSERT INTO rollup_referrer_day_pending
+         SELECT full_date, referrer_url, CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
+         FROM fact_sales, split WHERE referrer_url IS NOT NULL GROUP BY 1, 2, part;
+         INSERT INTO rollup_browser_hour_pending
+         SELECT full_date, extract(hour FROM full_time)::smallint, user_agent_key,
+                CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
+         FROM fact_sales, split GROUP BY 1, 2, 3, part;",
+    )
+    .unwrap();
+    assert!(db.count("rollup_browser_hour_pending") > 0);
+    harness::check::assert_rollups(&db);
+    assert_eq!(top_products(&db), want, "the reports read pending counts");
+
+    // Two folds at once: the second waits for the first's rows, then finds none.
+    let mut first = c.transaction().unwrap();
+    let folded: i64 = first
+        .query_one("SELECT streamer_fold_rollups()", &[])
+        .unwrap()
+        .get(0);
+    assert!(folded > 0);
+    let mut other = db.client();
+    let second = std::thread::spawn(move || -> i64 {
+        other
+            .query_one("SELECT streamer_fold_rollups()", &[])
+            .unwrap()
+            .get(0)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    first.commit().unwrap();
+    assert_eq!(
+        second.join().unwrap(),
+        0,
+        "nothing left for the second fold"
+    );
+    harness::check::assert_rollups_folded(&db);
+    assert_eq!(top_products(&db), want);
+}
+
+#[test]
+fn warmup_rebuilds_rollups_that_miss_facts() {
+    // A database loaded before the rollups existed: facts, no rollup rows.
+    let db = seeded();
+    let want = top_products(&db);
+    db.client()
+        .batch_execute(
+            "TRUNCATE rollup_product_hour, rollup_store_country_day, rollup_referrer_day, \
+             rollup_browser_hour",
+        )
+        .unwrap();
+    assert!(top_products(&db).is_empty());
+    let dir = TempDir::new("report-rebuild");
+    let cfg = harness::write_config(dir.path(), "127.0.0.1:9", db.name(), "unused", "");
+    let out = harness::check::warmup(dir.path(), cfg.to_str().unwrap(), &[("RUST_LOG", "info")]);
+    assert!(out.contains("rebuilding the report rollups"), "{out}");
+    harness::check::assert_rollups(&db);
+    assert_eq!(top_products(&db), want);
+    // Rebuilt once: the next warmup leaves them alone.
+    let out = harness::check::warmup(dir.path(), cfg.to_str().unwrap(), &[("RUST_LOG", "info")]);
+    assert!(!out.contains("rebuilding the report rollups"), "{out}");
+}
+
+#[test]
+fn a_locations_catalog_that_moves_an_address_moves_its_views() {
+    let db = seeded();
+    let key = harness::events::sha_hex("5.9.9.9");
+    let mut c = db.client();
+    c.execute(
+        "INSERT INTO dim_location (ip_key, ip_address, country_code, country_name) \
+         VALUES ($1, '5.9.9.9', 'FR', 'France')",
+        &[&key],
+    )
+    .unwrap();
+    for i in 0..9 {
+        c.execute(
+            "INSERT INTO fact_sales (sales_key, event_id, time_stamp, full_date, full_time, \
+             ip_key, store_id) VALUES ($1, $1, 0, '2020-03-10', '12:00', $2, '1')",
+            &[&format!("moved-{i}"), &key],
+        )
+        .unwrap();
+    }
+    let countries = |db: &TestDb| -> Vec<(Option<String>, i64)> {
+        rows(
+            db,
+            "SELECT country_code, views FROM report_top_countries('2020-03-10')",
+        )
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    };
+    assert_eq!(countries(&db)[0], (Some("FR".to_owned()), 17));
+    let dir = TempDir::new("report-catalog");
+    let csv = dir.join("locations.csv");
+    std::fs::write(
+        &csv,
+        "ip,country_short,country_long,region,city\n5.9.9.9,AT,Austria,Wien,Wien\n",
+    )
+    .unwrap();
+    let extra = format!("[catalog]\nlocations = {}\n", csv.display());
+    let cfg = harness::write_config(dir.path(), "127.0.0.1:9", db.name(), "unused", &extra);
+    let out = harness::check::warmup(dir.path(), cfg.to_str().unwrap(), &[("RUST_LOG", "info")]);
+    assert!(out.contains("changed 1 dim_location rows"), "{out}");
+    harness::check::assert_rollups(&db);
+    let got = countries(&db);
+    assert_eq!(got[0], (Some("DE".to_owned()), 12));
+    assert!(got.contains(&(Some("AT".to_owned()), 9)), "{got:?}");
+    assert!(got.contains(&(Some("FR".to_owned()), 8)), "{got:?}");
+}
