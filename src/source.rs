@@ -4,7 +4,8 @@
 //! when the end lies past the last record, e.g. after a transaction marker) and report a
 //! stored offset that the log no longer holds instead of letting librdkafka skip it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -146,6 +147,9 @@ pub struct Source {
     /// watermarks: the consumer's connection is often held by a fetch that the broker
     /// keeps waiting up to `fetch.wait.max.ms`, and requests on it queue behind that.
     meta: BaseConsumer<Quiet>,
+    /// per assigned partition, the offset after the last message its reader handed out
+    /// (where fetching resumes when the assignment is renewed, see [`Source::restart_at`])
+    fetching: Mutex<HashMap<TopicPartition, Arc<AtomicI64>>>,
     starting: StartingOffsets,
     retry_budget: Duration,
 }
@@ -228,6 +232,7 @@ impl Source {
             consumer: Arc::new(consumer),
             auth,
             meta,
+            fetching: Mutex::new(HashMap::new()),
             starting: cfg.kafka.starting_offsets,
             retry_budget: cfg.pipeline.retry_budget,
         })
@@ -325,13 +330,14 @@ impl Source {
                 .ok_or_else(|| Error::fatal(tp.to_string(), "cannot split partition queue"))?;
             tpl.add_partition_offset(tp.topic(), tp.partition, Offset::Offset(*next))
                 .map_err(|e| Error::fatal(tp.to_string(), e))?;
+            let delivered = Arc::new(AtomicI64::new(*next));
+            lock(&self.fetching).insert(tp.clone(), delivered.clone());
             readers.push(PartitionReader {
                 tp: tp.clone(),
                 consumer: self.consumer.clone(),
                 queue,
                 next: *next,
-                position: *next,
-                delivered: *next,
+                delivered,
                 at_eof: false,
             });
         }
@@ -346,6 +352,14 @@ impl Source {
 
     /// Give partitions back after their readers are stopped.
     pub fn unassign(&self, parts: &[TopicPartition]) -> Result<()> {
+        {
+            let mut fetching = lock(&self.fetching);
+            if self.cooperative() {
+                parts.iter().for_each(|tp| drop(fetching.remove(tp)));
+            } else {
+                fetching.clear();
+            }
+        }
         let res = if self.cooperative() {
             let mut tpl = TopicPartitionList::new();
             for tp in parts {
@@ -402,8 +416,45 @@ impl Source {
             )
             .map_err(|e| Error::fatal(format!("seeking {} to {next}", reader.tp), e))?;
         reader.next = next;
-        reader.position = next;
-        reader.delivered = next;
+        reader.delivered.store(next, Ordering::Release);
+        reader.at_eof = false;
+        Ok(())
+    }
+
+    /// Fetch `reader`'s partition again from `next` after librdkafka stopped it (an offset
+    /// out of range leaves it stopped, where a seek is refused). With the eager protocol
+    /// the whole assignment is renewed: the other partitions resume where their readers
+    /// are, and what they see again is skipped as a replay.
+    pub fn restart_at(&self, reader: &mut PartitionReader, next: i64) -> Result<()> {
+        let ctx = || format!("fetching {} again from {next}", reader.tp);
+        reader.delivered.store(next, Ordering::Release);
+        if self.cooperative() {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(reader.tp.topic(), reader.tp.partition);
+            self.consumer
+                .incremental_unassign(&tpl)
+                .map_err(|e| Error::fatal(ctx(), e))?;
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(reader.tp.topic(), reader.tp.partition, Offset::Offset(next))
+                .map_err(|e| Error::fatal(ctx(), e))?;
+            self.consumer
+                .incremental_assign(&tpl)
+                .map_err(|e| Error::fatal(ctx(), e))?;
+        } else {
+            let mut tpl = TopicPartitionList::new();
+            for (tp, at) in lock(&self.fetching).iter() {
+                tpl.add_partition_offset(
+                    tp.topic(),
+                    tp.partition,
+                    Offset::Offset(at.load(Ordering::Acquire)),
+                )
+                .map_err(|e| Error::fatal(ctx(), e))?;
+            }
+            self.consumer
+                .assign(&tpl)
+                .map_err(|e| Error::fatal(ctx(), e))?;
+        }
+        reader.next = next;
         reader.at_eof = false;
         Ok(())
     }
@@ -426,10 +477,9 @@ pub struct PartitionReader {
     queue: PartitionQueue<Ctx>,
     /// `next_offset` in `stream_offsets` as this owner last committed or read it
     pub next: i64,
-    /// messages below this offset are replays of committed ones and are skipped
-    position: i64,
-    /// the offset after the last message (or gap marker) handed out
-    delivered: i64,
+    /// the offset after the last message (or gap marker) handed out; messages below it are
+    /// replays (after a seek, a renewed assignment) and are skipped
+    delivered: Arc<AtomicI64>,
     /// the last poll reached the end of the partition and nothing came since
     pub at_eof: bool,
 }
@@ -439,11 +489,11 @@ impl PartitionReader {
         match self.queue.poll(timeout) {
             None => Polled::Nothing,
             Some(Ok(m)) => {
-                if m.offset() < self.position {
+                if m.offset() < self.delivered.load(Ordering::Acquire) {
                     return Polled::Nothing;
                 }
                 self.at_eof = false;
-                self.delivered = m.offset() + 1;
+                self.delivered.store(m.offset() + 1, Ordering::Release);
                 Polled::Msg(Msg {
                     tp: self.tp.clone(),
                     offset: m.offset(),
@@ -456,8 +506,8 @@ impl PartitionReader {
                 // librdkafka's position passes transaction markers and records it filtered
                 // (aborted ones under read_committed); every record below it was handed out.
                 match self.position_now() {
-                    Some(end) if end > self.delivered => {
-                        self.delivered = end;
+                    Some(end) if end > self.delivered.load(Ordering::Acquire) => {
+                        self.delivered.store(end, Ordering::Release);
                         Polled::Msg(Msg {
                             tp: self.tp.clone(),
                             offset: end - 1,
@@ -495,6 +545,5 @@ impl PartitionReader {
     /// Record a commit: PostgreSQL now holds `next`.
     pub fn committed(&mut self, next: i64) {
         self.next = next;
-        self.position = self.position.max(next);
     }
 }

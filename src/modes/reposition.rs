@@ -66,6 +66,6 @@ impl Run {
                 }
             }
         };
-        source.seek(reader, next)
+        source.restart_at(reader, next)
     }
 }

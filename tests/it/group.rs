@@ -1,0 +1,136 @@
+//! The consumer group as cron runs it, against Kafka's real coordinator: a member killed
+//! with SIGKILL and restarted at once (librdkafka's default 45 s session timeout: the new
+//! process gets the partitions once the dead member's session expires) ends exact; and a
+//! member that owns nothing while another loads a backlog exits 0 only once the backlog
+//! is committed.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::check::{
+    assert_tables, cfg_path, count, produced_ends, stored_offsets, warmup,
+};
+use crate::harness::events::data_set;
+use crate::harness::{spawn_streamer, unique_name, Broker, TempDir, TestDb};
+use crate::kafka::seed_config;
+
+/// kill -9 mid-run, then `run --until-caught-up` again at once, as a cron job would, with
+/// the default session timeout. The restarted process must neither exit before the dead
+/// member's partitions are its own and loaded, nor load anything twice.
+fn kill9_then_cron_restart(mode: &str) {
+    let broker = Broker::shared();
+    let topic = unique_name("product_view_cron");
+    broker.create_topic(&topic, 4);
+    let ds = data_set(8_000, 800, 4, 41);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let db = TestDb::create();
+    let dir = TempDir::new(&format!("cron-{mode}"));
+    let kafka = format!("kafka.bootstrap.servers = {}", broker.bootstrap());
+    let extra = "[pipeline]\nbatch_max_messages = 50\nbatch_max_latency_ms = 20\n\
+                 trigger_interval_ms = 50\n";
+    let cfg = seed_config(dir.path(), &db, &kafka, &topic, "earliest", extra);
+    let envs = [("MODE", mode)];
+    warmup(dir.path(), &cfg, &envs);
+
+    let mut first = spawn_streamer(dir.path(), &["run", &cfg, "--until-caught-up"], &envs);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count(&db, "fact_sales") < 500 {
+        assert!(
+            first.child.try_wait().expect("try_wait").is_none(),
+            "{mode}: the first run ended before it could be killed:\n{}",
+            first.output()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{mode}: nothing committed:\n{}",
+            first.output()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.signal("KILL");
+    let _ = first.wait_or_fail(Duration::from_secs(10));
+    let at_kill = count(&db, "fact_sales");
+    assert!(
+        at_kill < ds.facts.len() as i64,
+        "{mode}: everything was loaded before the kill"
+    );
+
+    let mut cron = spawn_streamer(dir.path(), &["run", &cfg, "--until-caught-up"], &envs);
+    let st = cron.wait_or_fail(Duration::from_secs(240));
+    assert!(
+        st.success(),
+        "{mode}: the restarted run failed ({st}):\n{}",
+        cron.output()
+    );
+    assert_tables(&db, &ds, &ends, &topic);
+}
+
+#[test]
+fn kill9_then_cron_restart_partition_mode() {
+    kill9_then_cron_restart("partition");
+}
+
+#[test]
+fn kill9_then_cron_restart_batch_mode() {
+    kill9_then_cron_restart("batch");
+}
+
+/// One partition, two members: whichever owns nothing must not call an empty assignment
+/// "caught up". Each exits 0 only once the whole backlog is committed.
+#[test]
+fn a_member_that_owns_nothing_exits_only_after_the_backlog_is_in() {
+    let broker = Broker::shared();
+    let topic = unique_name("product_view_idle_member");
+    broker.create_topic(&topic, 1);
+    let ds = data_set(6_000, 300, 2, 42);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let db = TestDb::create();
+    let dir = TempDir::new("idle-member");
+    let extra = "[pipeline]\nbatch_max_messages = 40\nbatch_max_latency_ms = 20\n\
+                 [metrics]\nlisten = 127.0.0.1:0\n";
+    let cfg = cfg_path(&dir, broker, &db, &topic, extra);
+    warmup(dir.path(), &cfg, &[]);
+
+    let mut a = spawn_streamer(dir.path(), &["run", &cfg, "--until-caught-up"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&db, "fact_sales") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing committed:\n{}",
+            a.output()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut b = spawn_streamer(dir.path(), &["run", &cfg, "--until-caught-up"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut exited = Vec::new();
+    while exited.len() < 2 {
+        for (name, s) in [("a", &mut a), ("b", &mut b)] {
+            if exited.contains(&name) {
+                continue;
+            }
+            if let Some(st) = s.child.try_wait().expect("try_wait") {
+                let stored = stored_offsets(&db, &topic);
+                assert!(st.success(), "member {name} failed ({st}):\n{}", s.output());
+                assert_eq!(
+                    stored,
+                    ends,
+                    "member {name} exited 0 before the backlog was committed:\n{}",
+                    s.output()
+                );
+                exited.push(name);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "members still running: a:\n{}\nb:\n{}",
+            a.output(),
+            b.output()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let owned_nothing = [a.output(), b.output()]
+        .iter()
+        .any(|o| o.contains("assigned []"));
+    assert!(owned_nothing, "neither member was ever left with nothing");
+    assert_tables(&db, &ds, &ends, &topic);
+}
