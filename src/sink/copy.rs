@@ -11,7 +11,7 @@ use postgres::types::{ToSql, Type};
 use postgres::Transaction;
 
 use super::recent::RecentKeys;
-use crate::error::{Error, Result};
+use crate::error::{column, Error, Result};
 use crate::pipeline::DeadLetter;
 use crate::transform::{Col, Fact};
 
@@ -134,8 +134,8 @@ pub fn write_facts<'a>(
         )
         .map_err(|e| Error::from_pg("looking up recently written fact_sales keys", e))?
         .iter()
-        .map(|r| r.get(0))
-        .collect()
+        .map(|r| column(r, 0, "fact_sales", "sales_key"))
+        .collect::<Result<_>>()?
     };
     let fresh: Vec<&Fact> = facts
         .iter()
@@ -175,8 +175,8 @@ pub fn write_facts<'a>(
         )
         .map_err(|e| Error::from_pg(ctx, e))?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| column(r, 0, "fact_sales", "sales_key"))
+        .collect::<Result<_>>()?;
     Ok(facts
         .iter()
         .filter(|f| inserted.contains(f.sales_key()))

@@ -11,7 +11,7 @@ use postgres::Transaction;
 use rayon::prelude::*;
 
 use crate::enrich::{product_url, Enricher};
-use crate::error::{Error, Result};
+use crate::error::{column, Error, Result};
 use crate::hash::{Map, Set};
 use crate::transform::Fact;
 
@@ -308,8 +308,8 @@ impl DimRows {
         if !self.dates.is_empty() {
             let n: i64 = tx
                 .query_one("SELECT streamer_add_dates($1::date[])", &[&self.dates])
-                .map_err(|e| Error::from_pg("writing dim_date", e))?
-                .get(0);
+                .map_err(|e| Error::from_pg("writing dim_date", e))
+                .and_then(|row| column(&row, 0, "streamer_add_dates()", "result"))?;
             added[0] = n.max(0) as u64;
         }
         if !self.products.is_empty() {
