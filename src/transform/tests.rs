@@ -438,7 +438,11 @@ fn limits_count_bytes_and_apply_to_numbers_and_nested_values() {
     ok(&event(&format!(r#","store_id":"{}x""#, "é".repeat(127))));
     let digits = "7".repeat(256);
     let r = dead_bytes(event(&format!(r#","product_id":{digits}"#)).as_bytes());
-    assert!(r.detail.contains("`product_id` is 256 bytes"), "{}", r.detail);
+    assert!(
+        r.detail.contains("`product_id` is 256 bytes"),
+        "{}",
+        r.detail
+    );
     let r = dead_bytes(event(&format!(r#","store_id":["{}"]"#, "s".repeat(260))).as_bytes());
     assert_eq!(r.reason, DeadReason::TooLong);
     // the issue's poison pill
@@ -461,7 +465,13 @@ fn only_the_referrer_host_counts_against_its_limit() {
 
 #[test]
 fn fields_without_a_limit_take_long_values() {
-    for field in ["_id", "email_address", "utm_source", "utm_medium", "collection"] {
+    for field in [
+        "_id",
+        "email_address",
+        "utm_source",
+        "utm_medium",
+        "collection",
+    ] {
         ok(&event(&format!(r#","{field}":"{}""#, "v".repeat(10_000))));
     }
     assert_eq!(limit_of("email_address"), None);
