@@ -10,5 +10,6 @@ mod harness;
 mod harness_smoke;
 mod modes;
 mod ops;
+mod poison;
 mod produce;
 mod report;
