@@ -166,6 +166,46 @@ pub fn is_secret_key(key: &str) -> bool {
     .any(|s| k.contains(s))
 }
 
+/// librdkafka properties whose values are known not to be secret, so an error about one
+/// may quote its value; every other property's value (a typo of `sasl.password`, an
+/// unsupported `sasl.oauthbearer.client.secret`, ...) is hidden.
+const PUBLIC_KAFKA_PROPERTIES: [&str; 16] = [
+    "bootstrap.servers",
+    "metadata.broker.list",
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "client.id",
+    "group.id",
+    "auto.offset.reset",
+    "enable.auto.commit",
+    "isolation.level",
+    "session.timeout.ms",
+    "max.poll.interval.ms",
+    "fetch.max.bytes",
+    "statistics.interval.ms",
+    "debug",
+    "compression.type",
+];
+
+/// A librdkafka error as it may be shown: for a configuration error, the value is
+/// replaced by `(hidden)` unless its property is known not to be secret (librdkafka's
+/// error, as rdkafka formats it, quotes the value).
+pub fn kafka_error_text(e: &rdkafka::error::KafkaError) -> String {
+    match e {
+        rdkafka::error::KafkaError::ClientConfig(_, desc, key, value) => {
+            let public = PUBLIC_KAFKA_PROPERTIES.contains(&key.as_str()) && !is_secret_key(key);
+            if public || value.is_empty() {
+                format!("client config error: {desc} ({key} = {value:?})")
+            } else {
+                let desc = desc.replace(value.as_str(), "(hidden)");
+                format!("client config error: {desc} ({key} = (hidden))")
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
     /// librdkafka properties (every `kafka.X` key as `X`, JAAS mapped to sasl.username/password).
