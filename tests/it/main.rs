@@ -5,6 +5,7 @@ mod cli;
 mod dockerfile;
 mod e2e;
 mod enrich;
+mod errors;
 mod faults;
 mod harness;
 mod harness_smoke;
