@@ -29,6 +29,10 @@ fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
     let mut tx = conn
         .transaction()
         .map_err(|e| Error::from_pg("warmup: beginning", e))?;
+    // Warmup may rebuild the rollups from every fact: the loaders' statement timeout
+    // ([postgres] statement_timeout_ms) is not for it.
+    tx.batch_execute("SET LOCAL statement_timeout = 0")
+        .map_err(|e| Error::from_pg("warmup: beginning", e))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .map_err(|e| Error::from_pg("warmup: taking the schema lock", e))?;
     tx.batch_execute(SCHEMA)

@@ -43,9 +43,10 @@ pub fn tls() -> Result<MakeTlsConnector> {
     Ok(MakeTlsConnector::new(connector))
 }
 
-/// Build the connection pool (lazily connecting, so a server that is down is retried).
+/// Build the connection pool (lazily connecting, so a server that is down is retried);
+/// its sessions have the loaders' statement timeout and TCP keepalives.
 pub fn pool(cfg: &Config, size: u32) -> Result<PgPool> {
-    let manager = PostgresConnectionManager::new(cfg.postgres.pg_config(), tls()?);
+    let manager = PostgresConnectionManager::new(cfg.postgres.loader_pg_config(), tls()?);
     Ok(r2d2::Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(0))
