@@ -243,18 +243,46 @@ CREATE OR REPLACE VIEW rollup_browser_hour_all AS
 --   rollup_store_country_day_pending, rollup_referrer_day, rollup_referrer_day_pending,
 --   rollup_browser_hour, rollup_browser_hour_pending
 
+-- Pending counts the folder could not move into their rollup (PostgreSQL refused the key
+-- for a data reason: SQLSTATE class 22, 23 or 54, e.g. a column narrowed by hand), kept
+-- here with the refusal instead of blocking every later fold. `pending` is the key and its
+-- summed views as JSON.
+CREATE TABLE IF NOT EXISTS rollup_rejected (
+    id           bigserial PRIMARY KEY,
+    rollup       text   NOT NULL,
+    pending      jsonb  NOT NULL,
+    sqlstate     text   NOT NULL,
+    message      text   NOT NULL,
+    rejected_at  timestamptz NOT NULL DEFAULT now()
+);
+
 -- Move every committed pending count into the rollups (shard 0), in the caller's
 -- transaction; returns the number of rollup rows added or updated. Concurrent folds are
--- safe: a pending row is deleted, and so counted, by one of them only.
+-- safe: a pending row is deleted, and so counted, by one of them only. Should PostgreSQL
+-- refuse the bulk move for a data reason, each key is moved on its own
+-- (streamer_fold_rollups_by_key), and the keys it refuses go to rollup_rejected.
 CREATE OR REPLACE FUNCTION streamer_fold_rollups() RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    total bigint := 0;
-    n bigint;
 BEGIN
     LOCK TABLE rollup_product_hour, rollup_product_hour_pending, rollup_store_country_day,
                rollup_store_country_day_pending, rollup_referrer_day,
                rollup_referrer_day_pending, rollup_browser_hour, rollup_browser_hour_pending
         IN ROW EXCLUSIVE MODE;
+    BEGIN
+        RETURN streamer_fold_rollups_bulk();
+    EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+        RAISE WARNING 'streamer: folding the pending rollup counts in bulk failed (SQLSTATE %: %); moving each key on its own',
+            SQLSTATE, SQLERRM;
+    END;
+    RETURN streamer_fold_rollups_by_key();
+END
+$$;
+
+-- The bulk move of streamer_fold_rollups (the caller holds the locks).
+CREATE OR REPLACE FUNCTION streamer_fold_rollups_bulk() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    total bigint := 0;
+    n bigint;
+BEGIN
     WITH d AS (DELETE FROM rollup_product_hour_pending RETURNING *)
     INSERT INTO rollup_product_hour AS r (full_date, hour, product_key, shard, views)
     SELECT full_date, hour, product_key, 0, sum(views)::bigint
@@ -291,6 +319,86 @@ BEGIN
     ON CONFLICT (full_date, hour, browser, os, shard) DO UPDATE SET views = r.views + EXCLUDED.views;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN total + n;
+END
+$$;
+
+-- Each pending key moved on its own, in key order, in a subtransaction of its own; a key
+-- PostgreSQL refuses for a data reason goes to rollup_rejected. Slow, and only used when
+-- the bulk move failed.
+CREATE OR REPLACE FUNCTION streamer_fold_rollups_by_key() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    total bigint := 0;
+    r record;
+BEGIN
+    FOR r IN WITH d AS (DELETE FROM rollup_product_hour_pending RETURNING *)
+             SELECT full_date, hour, product_key, sum(views)::bigint AS views
+             FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    LOOP
+        BEGIN
+            INSERT INTO rollup_product_hour AS t (full_date, hour, product_key, shard, views)
+            VALUES (r.full_date, r.hour, r.product_key, 0, r.views)
+            ON CONFLICT (full_date, hour, product_key, shard)
+            DO UPDATE SET views = t.views + EXCLUDED.views;
+            total := total + 1;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+            INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
+            VALUES ('rollup_product_hour', to_jsonb(r), SQLSTATE, SQLERRM);
+        END;
+    END LOOP;
+    FOR r IN WITH d AS (DELETE FROM rollup_store_country_day_pending RETURNING *)
+             SELECT full_date, store_id, country_code, min(country_name) AS country_name,
+                    sum(views)::bigint AS views
+             FROM d GROUP BY 1, 2, 3
+             ORDER BY 1, store_id IS NULL, coalesce(store_id, ''),
+                      country_code IS NULL, coalesce(country_code, '')
+    LOOP
+        BEGIN
+            INSERT INTO rollup_store_country_day AS t
+                (full_date, store_id, country_code, country_name, shard, views)
+            VALUES (r.full_date, r.store_id, r.country_code, r.country_name, 0, r.views)
+            ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
+                         (country_code IS NULL), coalesce(country_code, ''), shard)
+            DO UPDATE SET views = t.views + EXCLUDED.views,
+                          country_name = least(t.country_name, EXCLUDED.country_name);
+            total := total + 1;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+            INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
+            VALUES ('rollup_store_country_day', to_jsonb(r), SQLSTATE, SQLERRM);
+        END;
+    END LOOP;
+    FOR r IN WITH d AS (DELETE FROM rollup_referrer_day_pending RETURNING *)
+             SELECT full_date, referrer_url, sum(views)::bigint AS views
+             FROM d GROUP BY 1, 2 ORDER BY 1, 2
+    LOOP
+        BEGIN
+            INSERT INTO rollup_referrer_day AS t (full_date, referrer_url, shard, views)
+            VALUES (r.full_date, r.referrer_url, 0, r.views)
+            ON CONFLICT (full_date, referrer_url, shard)
+            DO UPDATE SET views = t.views + EXCLUDED.views;
+            total := total + 1;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+            INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
+            VALUES ('rollup_referrer_day', to_jsonb(r), SQLSTATE, SQLERRM);
+        END;
+    END LOOP;
+    FOR r IN WITH d AS (DELETE FROM rollup_browser_hour_pending RETURNING *)
+             SELECT d.full_date, d.hour, coalesce(a.browser, 'unknown') AS browser,
+                    coalesce(a.os, 'unknown') AS os, sum(d.views)::bigint AS views
+             FROM d LEFT JOIN dim_user_agent a ON a.user_agent_key = d.user_agent_key
+             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    LOOP
+        BEGIN
+            INSERT INTO rollup_browser_hour AS t (full_date, hour, browser, os, shard, views)
+            VALUES (r.full_date, r.hour, r.browser, r.os, 0, r.views)
+            ON CONFLICT (full_date, hour, browser, os, shard)
+            DO UPDATE SET views = t.views + EXCLUDED.views;
+            total := total + 1;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+            INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
+            VALUES ('rollup_browser_hour', to_jsonb(r), SQLSTATE, SQLERRM);
+        END;
+    END LOOP;
+    RETURN total;
 END
 $$;
 

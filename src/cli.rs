@@ -287,7 +287,10 @@ fn check(path: &std::path::Path) -> Result<()> {
         }
         Err(e) => {
             failures += 1;
-            println!("kafka: FAILED to create a client: {e}");
+            println!(
+                "kafka: FAILED to create a client: {}",
+                crate::config::kafka_error_text(&e)
+            );
         }
     }
     if failures == 0 {

@@ -24,7 +24,7 @@
 //!   `host_out`/`port_out`; the host of the pair in use is required, its port defaults to
 //!   5432.
 //! - `[postgres]`: `sslmode` = `disable` | `prefer` | `require` (`disable`: the local stack has
-//!   no TLS).
+//!   no TLS); `statement_timeout_ms` (60000; 0 = none): the loaders' statement timeout.
 //! - `[remote_kafka]` (required): `subscribe` (required: comma-separated topics),
 //!   `startingOffsets` = `earliest` | `latest` (`latest`; only for partitions with no stored
 //!   offset), and every `kafka.X` key, passed to librdkafka as `X`, except:
@@ -110,6 +110,8 @@ pub const DEFAULT_PROGRESS_INTERVAL_S: u64 = 10;
 pub const DEFAULT_PG_PORT: u16 = 5432;
 /// `[postgres] sslmode` default.
 pub const DEFAULT_SSLMODE: &str = "disable";
+/// `[postgres] statement_timeout_ms` default: one minute.
+pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 60_000;
 /// `application_name` of PostgreSQL sessions when the app name is empty.
 pub const DEFAULT_APPLICATION_NAME: &str = "streamer";
 /// Connect timeout of [`PostgresConfig::pg_config`].
@@ -166,6 +168,46 @@ pub fn is_secret_key(key: &str) -> bool {
     .any(|s| k.contains(s))
 }
 
+/// librdkafka properties whose values are known not to be secret, so an error about one
+/// may quote its value; every other property's value (a typo of `sasl.password`, an
+/// unsupported `sasl.oauthbearer.client.secret`, ...) is hidden.
+const PUBLIC_KAFKA_PROPERTIES: [&str; 16] = [
+    "bootstrap.servers",
+    "metadata.broker.list",
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "client.id",
+    "group.id",
+    "auto.offset.reset",
+    "enable.auto.commit",
+    "isolation.level",
+    "session.timeout.ms",
+    "max.poll.interval.ms",
+    "fetch.max.bytes",
+    "statistics.interval.ms",
+    "debug",
+    "compression.type",
+];
+
+/// A librdkafka error as it may be shown: for a configuration error, the value is
+/// replaced by `(hidden)` unless its property is known not to be secret (librdkafka's
+/// error, as rdkafka formats it, quotes the value).
+pub fn kafka_error_text(e: &rdkafka::error::KafkaError) -> String {
+    match e {
+        rdkafka::error::KafkaError::ClientConfig(_, desc, key, value) => {
+            let public = PUBLIC_KAFKA_PROPERTIES.contains(&key.as_str()) && !is_secret_key(key);
+            if public || value.is_empty() {
+                format!("client config error: {desc} ({key} = {value:?})")
+            } else {
+                let desc = desc.replace(value.as_str(), "(hidden)");
+                format!("client config error: {desc} ({key} = (hidden))")
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
     /// librdkafka properties (every `kafka.X` key as `X`, JAAS mapped to sasl.username/password).
@@ -192,11 +234,16 @@ pub struct PostgresConfig {
     pub sslmode: String,
     /// `application_name` of the sessions: the app name
     pub application_name: String,
+    /// `[postgres] statement_timeout_ms`: longest a statement may run on a connection of
+    /// the pool (loaders, warmup excepted), 0 = no limit
+    pub statement_timeout_ms: u64,
 }
 
 impl PostgresConfig {
     /// The connection settings for the `postgres` crate: host, port, dbname, user, password
-    /// (when not empty), application_name, a 10 s connect timeout and the sslmode.
+    /// (when not empty), application_name, a 10 s connect timeout, the sslmode, and TCP
+    /// keepalives (first probe after 10 s idle, then every 5 s, 3 probes), so a peer that
+    /// vanished without closing the connection is noticed within about 25 s.
     pub fn pg_config(&self) -> postgres::Config {
         use postgres::config::SslMode;
         let mut c = postgres::Config::new();
@@ -211,6 +258,10 @@ impl PostgresConfig {
             .user(&self.user)
             .application_name(app)
             .connect_timeout(PG_CONNECT_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(10))
+            .keepalives_interval(std::time::Duration::from_secs(5))
+            .keepalives_retries(3)
             .ssl_mode(match self.sslmode.as_str() {
                 "require" => SslMode::Require,
                 "prefer" => SslMode::Prefer,
@@ -218,6 +269,20 @@ impl PostgresConfig {
             });
         if !self.password.0.is_empty() {
             c.password(&self.password.0);
+        }
+        c
+    }
+
+    /// [`PostgresConfig::pg_config`] with the statement timeout (when not 0) set for every
+    /// session: the loaders' connections, so a statement stuck on a dead or wedged server
+    /// fails (SQLSTATE 57014, retried) instead of hanging the pipeline.
+    pub fn loader_pg_config(&self) -> postgres::Config {
+        let mut c = self.pg_config();
+        if self.statement_timeout_ms > 0 {
+            c.options(&format!(
+                "-c statement_timeout={}",
+                self.statement_timeout_ms
+            ));
         }
         c
     }
@@ -577,7 +642,14 @@ fn postgres_section(r: &Reader<'_>, in_docker: bool, app_name: &str) -> Result<P
             v
         }
     };
+    let statement_timeout_ms = r.number(
+        "postgres",
+        "statement_timeout_ms",
+        DEFAULT_STATEMENT_TIMEOUT_MS,
+        0,
+    )?;
     Ok(PostgresConfig {
+        statement_timeout_ms,
         host: host.to_string(),
         port,
         database: database.to_string(),

@@ -37,6 +37,14 @@ pub struct DeadLetter {
     pub payload: Option<Vec<u8>>,
 }
 
+/// The message a fact came from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub tp: TopicPartition,
+    pub offset: i64,
+    pub payload: Option<Vec<u8>>,
+}
+
 /// A transformed batch: everything one transaction writes.
 #[derive(Debug, Default)]
 pub struct Prepared {
@@ -44,6 +52,9 @@ pub struct Prepared {
     pub messages: usize,
     /// facts in offset order, first occurrence of each sales_key only
     pub facts: Vec<Fact>,
+    /// where each of `facts` came from (same index): for a dead letter, should
+    /// PostgreSQL refuse the row (`Sink`'s safety net)
+    pub origins: Vec<Origin>,
     /// facts dropped because an earlier message of the same batch had the same key
     pub in_batch_duplicates: usize,
     pub dead: Vec<DeadLetter>,
@@ -89,6 +100,11 @@ pub fn prepare(
             Ok(fact) => {
                 if first {
                     out.facts.push(fact);
+                    out.origins.push(Origin {
+                        tp: m.tp,
+                        offset: m.offset,
+                        payload: m.payload,
+                    });
                 } else {
                     out.in_batch_duplicates += 1;
                 }

@@ -210,12 +210,18 @@ impl Source {
         };
         let mut meta_cc = cc.clone();
         meta_cc.set("statistics.interval.ms", "0");
-        let meta: BaseConsumer<Quiet> = meta_cc
-            .create_with_context(Quiet)
-            .map_err(|e| Error::Config(format!("[remote_kafka]: cannot create consumer: {e}")))?;
-        let consumer: Consumer_ = cc
-            .create_with_context(ctx)
-            .map_err(|e| Error::Config(format!("[remote_kafka]: cannot create consumer: {e}")))?;
+        let meta: BaseConsumer<Quiet> = meta_cc.create_with_context(Quiet).map_err(|e| {
+            Error::Config(format!(
+                "[remote_kafka]: cannot create consumer: {}",
+                crate::config::kafka_error_text(&e)
+            ))
+        })?;
+        let consumer: Consumer_ = cc.create_with_context(ctx).map_err(|e| {
+            Error::Config(format!(
+                "[remote_kafka]: cannot create consumer: {}",
+                crate::config::kafka_error_text(&e)
+            ))
+        })?;
         let topics: Vec<&str> = cfg.kafka.topics.iter().map(String::as_str).collect();
         consumer
             .subscribe(&topics)

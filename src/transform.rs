@@ -4,8 +4,8 @@
 //! The payload is parsed once with serde_json by the `json` submodule (strings borrowed,
 //! number text exact, no `Value` tree) and only the fields SPEC 4 names are kept; a key
 //! repeated at the top level keeps its last value. Checks run in the order SPEC 4 lists
-//! dead-letter reasons: empty, UTF-8, JSON, object, `id`, `time_stamp`, then U+0000 in
-//! any text that would be stored.
+//! dead-letter reasons: empty, UTF-8, JSON, object, `id`, `time_stamp`, then, field by
+//! field, U+0000 in any text that would be stored and the length limits of [`LIMITS`].
 
 mod fact;
 mod host;
@@ -38,6 +38,11 @@ pub enum DeadReason {
     BadTimeStamp,
     /// a `\u0000` in a stored field: PostgreSQL text cannot hold it
     NulCharacter,
+    /// a stored value longer than its field's limit in [`LIMITS`]
+    TooLong,
+    /// PostgreSQL refused the row for a data reason (the loader's safety net; never
+    /// produced by the transform itself)
+    Rejected,
 }
 
 impl DeadReason {
@@ -51,6 +56,8 @@ impl DeadReason {
             DeadReason::MissingId => "missing_id",
             DeadReason::BadTimeStamp => "bad_time_stamp",
             DeadReason::NulCharacter => "nul_character",
+            DeadReason::TooLong => "too_long",
+            DeadReason::Rejected => "rejected_by_postgres",
         }
     }
 }
@@ -78,6 +85,36 @@ impl Rejection {
 pub const MIN_TIME_STAMP: i64 = -62_135_596_800;
 /// Largest accepted `time_stamp`: 9999-12-31T23:59:59Z.
 pub const MAX_TIME_STAMP: i64 = 253_402_300_799;
+
+/// The longest value, in UTF-8 bytes, each limited field may store (SPEC 4; the README's
+/// "Limits" table gives the reasons). Keys and hosts end up in B-tree indexes (PostgreSQL
+/// refuses an index row over ~2.7 kB, SQLSTATE 54000) or rollup keys; the others are
+/// bounded so that one value can never make a row no real shop would send. A value past
+/// its limit makes the message a dead letter (`too_long`) naming the field.
+pub const LIMITS: [(&str, usize); 7] = [
+    // fact_sales.event_id, hashed into sales_key; shop ids are UUIDs or ObjectIds (24-36)
+    ("id", 255),
+    // dim_product / rollup_product_hour primary keys
+    ("product_id", 255),
+    // dim_location.ip_address; a textual IPv6 address is at most 45 bytes, 255 leaves
+    // room for a forwarded-for list
+    ("ip", 255),
+    // dim_user_agent.user_agent (hashed into the key); real agents stay under 1 kB
+    ("user_agent", 2048),
+    // the rollup_store_country_day unique index
+    ("store_id", 255),
+    // fact_sales.current_url and dim_product.current_url; 2,048 is the longest URL
+    // browsers, search engines and sitemaps reliably handle
+    ("current_url", 2048),
+    // the host of referrer_url: rollup_referrer_day's primary key; a DNS name is at most
+    // 253 bytes
+    ("referrer_url", 255),
+];
+
+/// The limit of `field` in [`LIMITS`], if it has one.
+pub fn limit_of(field: &str) -> Option<usize> {
+    LIMITS.iter().find(|(f, _)| *f == field).map(|(_, n)| *n)
+}
 
 /// Longest excerpt of an offending value quoted in a rejection's detail.
 const EXCERPT_CHARS: usize = 40;
@@ -132,9 +169,10 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
         }
     };
 
-    // From here on only U+0000 can reject: every string that is stored is checked, in
-    // this order (a rejection names the first such field).
+    // From here on only U+0000 and the length limits can reject: every string that is
+    // stored is checked, in this order (a rejection names the first such field).
     check_nul("id", &event_id)?;
+    check_len("id", &event_id)?;
     let product_text = stored_text("product_id", raw.product_id)?;
     let sales_key = hex_digest(
         Sha256::new()
@@ -146,7 +184,7 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     let product_key = product_text.filter(|p| !p.is_empty());
     let ip = non_empty(stored_text("ip", raw.ip)?);
     let user_agent = non_empty(stored_text("user_agent", raw.user_agent)?);
-    // Only the host is stored, so only the host is checked for U+0000.
+    // Only the host is stored, so only the host is checked (U+0000, length).
     let referrer_url = match raw.referrer_url.and_then(text_of) {
         Some(Cow::Borrowed(url)) => referrer_host(url),
         Some(Cow::Owned(url)) => referrer_host(&url).map(|host| Cow::Owned(host.into_owned())),
@@ -332,7 +370,13 @@ fn stored_text<'a>(
     match value {
         None => Ok(None),
         Some(value) if holds_nul(&value) => Err(nul_rejection(field)),
-        Some(value) => Ok(text_of(value)),
+        Some(value) => {
+            let text = text_of(value);
+            if let Some(text) = &text {
+                check_len(field, text)?;
+            }
+            Ok(text)
+        }
     }
 }
 
@@ -367,7 +411,23 @@ fn check_nul(field: &str, text: &str) -> Result<(), Rejection> {
 
 fn checked<'a>(field: &str, text: Cow<'a, str>) -> Result<Cow<'a, str>, Rejection> {
     check_nul(field, &text)?;
+    check_len(field, &text)?;
     Ok(text)
+}
+
+/// Reject `text` when it is longer than the limit of `field` (fields without a limit
+/// pass).
+fn check_len(field: &str, text: &str) -> Result<(), Rejection> {
+    match limit_of(field) {
+        Some(limit) if text.len() > limit => Err(reject(
+            DeadReason::TooLong,
+            format!(
+                "`{field}` is {} bytes, longer than its limit of {limit} bytes",
+                text.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn nul_rejection(field: &str) -> Rejection {

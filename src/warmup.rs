@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::CatalogConfig;
-use crate::error::{retry, Error, Result};
+use crate::error::{column, retry, Error, Result};
 use crate::sink::PgPool;
 
 /// The DDL, compiled into the binary so a container needs no extra file.
@@ -29,6 +29,10 @@ fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
     let mut tx = conn
         .transaction()
         .map_err(|e| Error::from_pg("warmup: beginning", e))?;
+    // Warmup may rebuild the rollups from every fact: the loaders' statement timeout
+    // ([postgres] statement_timeout_ms) is not for it.
+    tx.batch_execute("SET LOCAL statement_timeout = 0")
+        .map_err(|e| Error::from_pg("warmup: beginning", e))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .map_err(|e| Error::from_pg("warmup: taking the schema lock", e))?;
     tx.batch_execute(SCHEMA)
@@ -43,8 +47,8 @@ fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
     let loaded = crate::catalog::load(&mut tx, catalog)?;
     let missing: bool = tx
         .query_one("SELECT streamer_rollups_missing()", &[])
-        .map_err(|e| Error::from_pg("warmup: checking the report rollups", e))?
-        .get(0);
+        .map_err(|e| Error::from_pg("warmup: checking the report rollups", e))
+        .and_then(|row| column(&row, 0, "streamer_rollups_missing()", "result"))?;
     if missing || loaded.locations_changed > 0 {
         let why = if missing {
             "fact_sales has rows the report rollups never counted".to_owned()
@@ -65,8 +69,8 @@ fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
         }
         let counted: i64 = tx
             .query_one("SELECT streamer_rebuild_rollups()", &[])
-            .map_err(|e| Error::from_pg("warmup: rebuilding the report rollups", e))?
-            .get(0);
+            .map_err(|e| Error::from_pg("warmup: rebuilding the report rollups", e))
+            .and_then(|row| column(&row, 0, "streamer_rebuild_rollups()", "result"))?;
         log::info!("warmup: report rollups rebuilt from {counted} fact rows");
     }
     tx.commit()

@@ -783,3 +783,28 @@ fn enrich_switch_defaults_on_and_parses_booleans() {
         &["[pipeline]", "enrich", "line"],
     );
 }
+
+#[test]
+fn postgres_keepalives_and_the_loaders_statement_timeout() {
+    let c = Config::parse(&secret_seed(), &no_env()).expect("seed");
+    assert_eq!(c.postgres.statement_timeout_ms, 60_000);
+    let pg = c.postgres.pg_config();
+    assert!(pg.get_keepalives());
+    assert_eq!(pg.get_keepalives_idle(), Duration::from_secs(10));
+    assert_eq!(pg.get_keepalives_interval(), Some(Duration::from_secs(5)));
+    assert_eq!(pg.get_keepalives_retries(), Some(3));
+    assert_eq!(
+        pg.get_options(),
+        None,
+        "no statement timeout outside the loaders"
+    );
+    let loader = c.postgres.loader_pg_config();
+    assert_eq!(loader.get_options(), Some("-c statement_timeout=60000"));
+
+    let text = format!("{}[postgres]\nstatement_timeout_ms = 0\n", secret_seed());
+    let c = Config::parse(&text, &no_env()).expect("0");
+    assert_eq!(c.postgres.loader_pg_config().get_options(), None);
+    let text = format!("{}[postgres]\nstatement_timeout_ms = soon\n", secret_seed());
+    let e = Config::parse(&text, &no_env()).unwrap_err().to_string();
+    assert!(e.contains("statement_timeout_ms"), "{e}");
+}

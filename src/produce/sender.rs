@@ -206,9 +206,13 @@ impl Sender {
             ack_log: ack_log.map(AckLog::create).transpose()?.map(Mutex::new),
             ..Ctx::default()
         };
-        let producer: BaseProducer<Ctx> = producer_config(cfg)
-            .create_with_context(ctx)
-            .map_err(|e| Error::Config(format!("[remote_kafka]: cannot create producer: {e}")))?;
+        let producer: BaseProducer<Ctx> =
+            producer_config(cfg).create_with_context(ctx).map_err(|e| {
+                Error::Config(format!(
+                    "[remote_kafka]: cannot create producer: {}",
+                    crate::config::kafka_error_text(&e)
+                ))
+            })?;
         let md = producer
             .client()
             .fetch_metadata(Some(topic), Duration::from_secs(15))

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use postgres::types::Type;
 use postgres::{IsolationLevel, Row};
 
-use crate::error::{Error, Result};
+use crate::error::{column, Error, Result};
 
 /// The six reports of SPEC 7, in display order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -255,8 +255,8 @@ pub fn load(client: &mut postgres::Client, date: Option<NaiveDate>) -> Result<Da
         Some(d) => d,
         None => tx
             .query_one("SELECT (now() AT TIME ZONE 'utc')::date", &[])
-            .map_err(pg("reading the current day"))?
-            .get(0),
+            .map_err(pg("reading the current day"))
+            .and_then(|row| column(&row, 0, "now()", "date"))?,
     };
     let totals_row = tx
         .query_one(
@@ -269,9 +269,9 @@ pub fn load(client: &mut postgres::Client, date: Option<NaiveDate>) -> Result<Da
         )
         .map_err(pg("reading the day's totals"))?;
     let totals = Totals {
-        views: totals_row.get(0),
-        products: totals_row.get(1),
-        dead_letters: totals_row.get(2),
+        views: column(&totals_row, 0, "report_day_totals()", "views")?,
+        products: column(&totals_row, 1, "report_day_totals()", "products")?,
+        dead_letters: column(&totals_row, 2, "dead_letter", "count(*)")?,
     };
     let mut reports = Vec::with_capacity(REPORTS.len());
     for kind in REPORTS {

@@ -11,7 +11,7 @@ use postgres::types::{ToSql, Type};
 use postgres::Transaction;
 
 use super::recent::RecentKeys;
-use crate::error::{Error, Result};
+use crate::error::{column, Error, Result};
 use crate::pipeline::DeadLetter;
 use crate::transform::{Col, Fact};
 
@@ -134,8 +134,8 @@ pub fn write_facts<'a>(
         )
         .map_err(|e| Error::from_pg("looking up recently written fact_sales keys", e))?
         .iter()
-        .map(|r| r.get(0))
-        .collect()
+        .map(|r| column(r, 0, "fact_sales", "sales_key"))
+        .collect::<Result<_>>()?
     };
     let fresh: Vec<&Fact> = facts
         .iter()
@@ -175,8 +175,8 @@ pub fn write_facts<'a>(
         )
         .map_err(|e| Error::from_pg(ctx, e))?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| column(r, 0, "fact_sales", "sales_key"))
+        .collect::<Result<_>>()?;
     Ok(facts
         .iter()
         .filter(|f| inserted.contains(f.sales_key()))
@@ -184,11 +184,15 @@ pub fn write_facts<'a>(
 }
 
 /// Append dead letters (the batch's offsets are fenced, so they are never written twice).
+/// Should PostgreSQL refuse a reason's text (a database whose encoding cannot hold a
+/// character an excerpt quotes: SQLSTATE 22P05), the reasons are written again with every
+/// non-ASCII character escaped, so a dead letter is never lost to its own reason.
 pub fn write_dead_letters(tx: &mut Transaction<'_>, dead: &[DeadLetter]) -> Result<()> {
     if dead.is_empty() {
         return Ok(());
     }
-    let run = |tx: &mut Transaction<'_>| -> Result<(), postgres::Error> {
+    let ctx = "writing dead_letter";
+    let run = |tx: &mut Transaction<'_>, ascii: bool| -> Result<(), postgres::Error> {
         let sink = tx.copy_in(
             "COPY dead_letter (topic, partition, kafka_offset, reason, payload) FROM STDIN BINARY",
         )?;
@@ -196,12 +200,41 @@ pub fn write_dead_letters(tx: &mut Transaction<'_>, dead: &[DeadLetter]) -> Resu
         let mut w = BinaryCopyInWriter::new(sink, &types);
         for d in dead {
             let topic: &str = d.tp.topic();
-            let reason = d.rejection.text();
+            let mut reason = d.rejection.text();
+            if ascii {
+                reason = ascii_only(&reason);
+            }
             let payload: Option<&[u8]> = d.payload.as_deref();
             w.write(&[&topic, &d.tp.partition, &d.offset, &reason, &payload])?;
         }
         w.finish()?;
         Ok(())
     };
-    run(tx).map_err(|e| Error::from_pg("writing dead_letter", e))
+    tx.batch_execute("SAVEPOINT dead_letters")
+        .map_err(|e| Error::from_pg(ctx, e))?;
+    match run(tx, false).map_err(|e| Error::from_pg(ctx, e)) {
+        Ok(()) => {}
+        Err(e) if e.is_data_error() => {
+            log::warn!("{e}; writing the dead letters' reasons in ASCII");
+            tx.batch_execute("ROLLBACK TO SAVEPOINT dead_letters")
+                .map_err(|e| Error::from_pg(ctx, e))?;
+            run(tx, true).map_err(|e| Error::from_pg(ctx, e))?;
+        }
+        Err(e) => return Err(e),
+    }
+    tx.batch_execute("RELEASE SAVEPOINT dead_letters")
+        .map_err(|e| Error::from_pg(ctx, e))
+}
+
+/// `text` with every non-ASCII character written as `\u{...}`.
+fn ascii_only(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            out.extend(c.escape_unicode());
+        }
+    }
+    out
 }

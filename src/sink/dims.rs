@@ -11,7 +11,7 @@ use postgres::Transaction;
 use rayon::prelude::*;
 
 use crate::enrich::{product_url, Enricher};
-use crate::error::{Error, Result};
+use crate::error::{column, Error, Result};
 use crate::hash::{Map, Set};
 use crate::transform::Fact;
 
@@ -308,8 +308,8 @@ impl DimRows {
         if !self.dates.is_empty() {
             let n: i64 = tx
                 .query_one("SELECT streamer_add_dates($1::date[])", &[&self.dates])
-                .map_err(|e| Error::from_pg("writing dim_date", e))?
-                .get(0);
+                .map_err(|e| Error::from_pg("writing dim_date", e))
+                .and_then(|row| column(&row, 0, "streamer_add_dates()", "result"))?;
             added[0] = n.max(0) as u64;
         }
         if !self.products.is_empty() {
@@ -339,9 +339,7 @@ impl DimRows {
                 )
                 .map_err(|e| Error::from_pg("writing dim_location", e))?;
             for row in rows {
-                let key: String = row
-                    .try_get(0)
-                    .map_err(|e| Error::from_pg("writing dim_location", e))?;
+                let key: String = column(&row, 0, "dim_location", "ip_key")?;
                 locations.insert(key);
             }
             added[2] = locations.len() as u64;
@@ -377,11 +375,13 @@ impl DimRows {
         caches: &DimCaches,
     ) -> Result<Countries<'a>> {
         let pg = |e| Error::from_pg("reading the countries of this batch's addresses", e);
-        let version: i64 = tx
-            .query_one("SELECT locations FROM streamer_catalog_version", &[])
-            .map_err(pg)?
-            .try_get(0)
-            .map_err(pg)?;
+        let version: i64 = column(
+            &tx.query_one("SELECT locations FROM streamer_catalog_version", &[])
+                .map_err(pg)?,
+            0,
+            "streamer_catalog_version",
+            "locations",
+        )?;
         caches.locations_at(version);
         let mut out = Countries {
             version,
@@ -418,8 +418,11 @@ impl DimRows {
             let mut found: Map<String, Country> = Map::default();
             for row in rows {
                 found.insert(
-                    row.try_get(0).map_err(pg)?,
-                    (row.try_get(1).map_err(pg)?, row.try_get(2).map_err(pg)?),
+                    column(&row, 0, "dim_location", "ip_key")?,
+                    (
+                        column(&row, 1, "dim_location", "country_code")?,
+                        column(&row, 2, "dim_location", "country_name")?,
+                    ),
                 );
             }
             for k in ask {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use postgres::Client;
 
-use crate::error::{Error, Result};
+use crate::error::{column, Error, Result};
 
 /// How often the folder runs while loaders stream.
 pub const FOLD_EVERY: Duration = Duration::from_secs(2);
@@ -33,7 +33,7 @@ impl Folder {
     /// Start folding every `every` on connections made from `pg` (a fold waits at most
     /// 10 s for a lock, so it can never hold up a shutdown for long).
     pub fn spawn(mut pg: postgres::Config, every: Duration) -> Result<Folder> {
-        pg.options("-c lock_timeout=10s");
+        pg.options("-c lock_timeout=10s -c statement_timeout=0");
         let (stop, stopped) = bounded::<()>(1);
         let handle = std::thread::Builder::new()
             .name("rollup-folder".into())
@@ -111,9 +111,9 @@ pub fn fold(pg: &postgres::Config, conn: &mut Option<Client>) -> Result<u64> {
         ),
     };
     let context = "folding the pending rollup counts";
-    let rows: i64 = client
+    let row = client
         .query_one("SELECT streamer_fold_rollups()", &[])
-        .and_then(|row| row.try_get(0))
         .map_err(|e| Error::from_pg(context, e))?;
+    let rows: i64 = column(&row, 0, "streamer_fold_rollups()", "result")?;
     Ok(rows.max(0) as u64)
 }

@@ -1,6 +1,8 @@
 //! The PostgreSQL sink: one transaction per batch holding its offsets (fenced), fact rows,
 //! dimension rows, report rollups and dead letters; retriable failures are retried with backoff within
-//! the configured budget, so a batch is either wholly committed or not at all.
+//! the configured budget, so a batch is either wholly committed or not at all. Rows PostgreSQL
+//! refuses for a data reason (SQLSTATE class 22, 23, 54) are isolated by bisecting the
+//! batch in savepoints and become dead letters; the rest commits in the same transaction.
 
 pub mod copy;
 pub mod dims;
@@ -19,10 +21,10 @@ use crate::enrich::Enricher;
 use crate::error::{retry, Error, Result};
 use crate::metrics::Metrics;
 use crate::offsets::{self, Fence};
-use crate::pipeline::Prepared;
+use crate::pipeline::{DeadLetter, Prepared};
 use crate::topic_partition::TopicPartition;
-use crate::transform::Fact;
-use dims::{Countries, DimCaches, DimRows};
+use crate::transform::{DeadReason, Fact, Rejection};
+use dims::{Added, Countries, DimCaches, DimRows};
 use recent::RecentKeys;
 
 /// Fact keys remembered as committed (two generations of half each; ~16 MB).
@@ -41,9 +43,10 @@ pub fn tls() -> Result<MakeTlsConnector> {
     Ok(MakeTlsConnector::new(connector))
 }
 
-/// Build the connection pool (lazily connecting, so a server that is down is retried).
+/// Build the connection pool (lazily connecting, so a server that is down is retried);
+/// its sessions have the loaders' statement timeout and TCP keepalives.
 pub fn pool(cfg: &Config, size: u32) -> Result<PgPool> {
-    let manager = PostgresConnectionManager::new(cfg.postgres.pg_config(), tls()?);
+    let manager = PostgresConnectionManager::new(cfg.postgres.loader_pg_config(), tls()?);
     Ok(r2d2::Pool::builder()
         .max_size(size.max(1))
         .min_idle(Some(0))
@@ -123,7 +126,7 @@ impl Sink {
     /// retriable failures.
     pub fn write(&self, batch: &Prepared, dims: &DimRows) -> Result<Outcome> {
         let mut attempts = 0;
-        let (outcome, countries) = retry(
+        let (outcome, countries, isolated) = retry(
             "PostgreSQL write",
             self.retry_budget,
             |n| {
@@ -134,12 +137,26 @@ impl Sink {
         )?;
         Ok(match outcome {
             Outcome::Committed(mut stats) => {
-                dims.remember(&self.caches);
-                if let Some(countries) = countries {
-                    self.caches.remember_countries(&countries);
+                match isolated {
+                    None => {
+                        dims.remember(&self.caches);
+                        if let Some(countries) = countries {
+                            self.caches.remember_countries(&countries);
+                        }
+                        self.recent
+                            .insert_all(batch.facts.iter().map(Fact::sales_key));
+                    }
+                    Some(iso) => {
+                        for d in &iso.dims {
+                            d.remember(&self.caches);
+                        }
+                        self.recent
+                            .insert_all(iso.facts.iter().map(|f| f.sales_key()));
+                        for _ in &iso.refused {
+                            self.metrics.add_dead_letter(DeadReason::Rejected.code());
+                        }
+                    }
                 }
-                self.recent
-                    .insert_all(batch.facts.iter().map(Fact::sales_key));
                 stats.attempts = attempts;
                 if attempts > 1 {
                     log::info!("batch committed after {attempts} attempts");
@@ -173,12 +190,13 @@ impl Sink {
         )
     }
 
-    /// One try. Committed: with the countries the rollups used.
+    /// One try. Committed: with the countries the rollups used, or with what the
+    /// isolation of refused rows wrote.
     fn attempt<'a>(
         &self,
         batch: &'a Prepared,
         dims: &'a DimRows,
-    ) -> Result<(Outcome, Option<Countries<'a>>)> {
+    ) -> Result<(Outcome, Option<Countries<'a>>, Option<Isolated<'a>>)> {
         let mut conn = self
             .pool
             .get()
@@ -201,39 +219,159 @@ impl Sink {
         }
         if moved.is_empty() && !already.is_empty() && already.len() == batch.offsets.len() {
             // A lost commit reply: the whole batch is in already.
-            return Ok((Outcome::Committed(WriteStats::default()), None));
+            return Ok((Outcome::Committed(WriteStats::default()), None, None));
         }
         if !moved.is_empty() || !already.is_empty() {
             // Only what this transaction did not change itself is reported: the rows of
             // the other partitions were updated by us and are rolled back with `tx`. A row
             // found at this batch's own end while others were not is someone else's move.
             moved.extend(already.iter().map(|adv| (adv.tp.clone(), Some(adv.next))));
-            return Ok((Outcome::Fenced(moved), None)); // dropping `tx` rolls back
+            return Ok((Outcome::Fenced(moved), None, None)); // dropping `tx` rolls back
         }
 
-        // Facts first, then what other partitions' loaders may wait for (new dimension
-        // rows, changed products), so that is held only until the commit. Other sessions
-        // see none of it before the commit, so the order within is free. The rollup counts
-        // last: they are appended to the pending tables, which no one waits on.
-        let inserted = copy::write_facts(&mut tx, &batch.facts, &self.recent)?;
+        // The transform's dead letters, then the rows under a savepoint: should PostgreSQL
+        // refuse one of them for a data reason, the batch's rows are written again in
+        // halves (bisected) until each refused fact stands alone, and those become dead
+        // letters; offsets, good rows and all dead letters still commit together.
         copy::write_dead_letters(&mut tx, &batch.dead)?;
-        let added = dims.write(&mut tx)?;
-        dims.improve_products(&mut tx)?;
-        let countries = dims.countries(&mut tx, &inserted, &added, &self.caches)?;
-        rollup::add(&mut tx, &inserted, &countries)?;
-        let facts = inserted.len() as u64;
+        savepoint(&mut tx, "SAVEPOINT batch_rows")?;
+        let whole = self.write_rows(&mut tx, &batch.facts, dims);
+        let (facts, added, countries, isolated) = match whole {
+            Ok((inserted, added, countries)) => {
+                savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
+                (inserted.len() as u64, added.rows, Some(countries), None)
+            }
+            Err(e) if e.is_data_error() => {
+                log::warn!(
+                    "PostgreSQL refused a row of a batch of {} facts ({e}); isolating the \
+                     refused messages",
+                    batch.facts.len()
+                );
+                savepoint(&mut tx, "ROLLBACK TO SAVEPOINT batch_rows")?;
+                savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
+                let mut iso = Isolated::default();
+                self.isolate(&mut tx, &batch.facts, 0, &mut iso)?;
+                let refused: Vec<DeadLetter> = iso
+                    .refused
+                    .iter()
+                    .filter_map(|(i, e)| refused_letter(batch, *i, e))
+                    .collect();
+                for d in &refused {
+                    log::warn!(
+                        "{} offset {}: dead letter: {}",
+                        d.tp,
+                        d.offset,
+                        d.rejection.text()
+                    );
+                }
+                copy::write_dead_letters(&mut tx, &refused)?;
+                (iso.facts.len() as u64, iso.added, None, Some(iso))
+            }
+            Err(e) => return Err(e),
+        };
         tx.commit()
             .map_err(|e| Error::from_pg("committing the batch transaction", e))?;
+        let refused = isolated.as_ref().map_or(0, |i| i.refused.len()) as u64;
         let stats = WriteStats {
             facts,
-            duplicates: batch.facts.len() as u64 - facts + batch.in_batch_duplicates as u64,
-            dead_letters: batch.dead.len() as u64,
-            dim_dates: added.rows[0],
-            dim_products: added.rows[1],
-            dim_locations: added.rows[2],
-            dim_agents: added.rows[3],
+            duplicates: batch.facts.len() as u64 - refused - facts
+                + batch.in_batch_duplicates as u64,
+            dead_letters: batch.dead.len() as u64 + refused,
+            dim_dates: added[0],
+            dim_products: added[1],
+            dim_locations: added[2],
+            dim_agents: added[3],
             attempts: 0,
         };
-        Ok((Outcome::Committed(stats), Some(countries)))
+        Ok((Outcome::Committed(stats), countries, isolated))
     }
+
+    /// Facts first, then what other partitions' loaders may wait for (new dimension rows,
+    /// changed products), so that is held only until the commit. Other sessions see none
+    /// of it before the commit, so the order within is free. The rollup counts last: they
+    /// are appended to the pending tables, which no one waits on. Returns the facts that
+    /// were new, the dimension rows added and the countries the rollups used.
+    fn write_rows<'f: 'd, 'd>(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        facts: &'f [Fact],
+        dims: &'d DimRows,
+    ) -> Result<(Vec<&'f Fact>, Added, Countries<'d>)> {
+        let inserted = copy::write_facts(tx, facts, &self.recent)?;
+        let added = dims.write(tx)?;
+        dims.improve_products(tx)?;
+        let countries = dims.countries(tx, &inserted, &added, &self.caches)?;
+        rollup::add(tx, &inserted, &countries)?;
+        Ok((inserted, added, countries))
+    }
+
+    /// Write `facts` (batch indexes from `base`) with their own dimension rows under a
+    /// savepoint; when PostgreSQL refuses them for a data reason, roll back and do each
+    /// half the same way, down to single facts, which are recorded as refused.
+    fn isolate<'a>(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        facts: &'a [Fact],
+        base: usize,
+        iso: &mut Isolated<'a>,
+    ) -> Result<()> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        let dims = DimRows::collect(facts, &self.caches, &self.enricher);
+        savepoint(tx, "SAVEPOINT isolate")?;
+        match self.write_rows(tx, facts, &dims) {
+            Ok((inserted, added, _countries)) => {
+                savepoint(tx, "RELEASE SAVEPOINT isolate")?;
+                iso.facts.extend(inserted);
+                for (sum, n) in iso.added.iter_mut().zip(added.rows) {
+                    *sum += n;
+                }
+                iso.dims.push(dims);
+                Ok(())
+            }
+            Err(e) if e.is_data_error() => {
+                savepoint(tx, "ROLLBACK TO SAVEPOINT isolate")?;
+                savepoint(tx, "RELEASE SAVEPOINT isolate")?;
+                if facts.len() == 1 {
+                    iso.refused.push((base, e));
+                    return Ok(());
+                }
+                let mid = facts.len() / 2;
+                self.isolate(tx, &facts[..mid], base, iso)?;
+                self.isolate(tx, &facts[mid..], base + mid, iso)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What the isolation of refused rows wrote: the facts that were new, the dimension rows
+/// added (date, product, location, agent) and written (to remember after the commit), and
+/// the refused facts (batch index, PostgreSQL's refusal).
+#[derive(Default)]
+struct Isolated<'a> {
+    facts: Vec<&'a Fact>,
+    added: [u64; 4],
+    dims: Vec<DimRows>,
+    refused: Vec<(usize, Error)>,
+}
+
+fn savepoint(tx: &mut postgres::Transaction<'_>, sql: &str) -> Result<()> {
+    tx.batch_execute(sql)
+        .map_err(|e| Error::from_pg("isolating refused rows", e))
+}
+
+/// The dead letter of fact `index` of `batch`, which PostgreSQL refused with `err`.
+fn refused_letter(batch: &Prepared, index: usize, err: &Error) -> Option<DeadLetter> {
+    let origin = batch.origins.get(index)?;
+    Some(DeadLetter {
+        tp: origin.tp.clone(),
+        offset: origin.offset,
+        rejection: Rejection {
+            reason: DeadReason::Rejected,
+            detail: err.to_string(),
+        },
+        payload: origin.payload.clone(),
+    })
 }

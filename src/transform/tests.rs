@@ -384,3 +384,95 @@ fn ip_and_user_agent_keys() {
     // whitespace is not trimmed: " " is a (bad) address, still keyed
     assert_eq!(ok(&event(r#","ip":" ""#)).ip_key(), Some(sha(" ").as_str()));
 }
+
+/// A JSON string member of `field` holding `len` bytes of `c`, for the limit tests.
+fn member(field: &str, len: usize) -> String {
+    let value = match field {
+        "current_url" => format!("https://www.glamira.de/{}", "a".repeat(len - 23)),
+        "referrer_url" => format!("https://{}/path", "h".repeat(len)),
+        _ => "x".repeat(len),
+    };
+    format!(r#","{field}":"{value}""#)
+}
+
+#[test]
+fn every_limit_accepts_its_length_and_rejects_one_more() {
+    for (field, limit) in LIMITS {
+        let json = |len: usize| {
+            if field == "id" {
+                format!(r#"{{"id":"{}","time_stamp":1}}"#, "i".repeat(len))
+            } else {
+                event(&member(field, len))
+            }
+        };
+        let at = ok(&json(limit));
+        let stored = match field {
+            "id" => Some(at.event_id()),
+            "product_id" => at.product_key(),
+            "ip" => at.ip(),
+            "user_agent" => at.user_agent(),
+            "store_id" => at.store_id(),
+            "current_url" => at.current_url(),
+            "referrer_url" => at.referrer_url(),
+            other => panic!("no accessor for {other}"),
+        };
+        assert_eq!(stored.map(str::len), Some(limit), "{field}");
+        let r = dead_bytes(json(limit + 1).as_bytes());
+        assert_eq!(r.reason, DeadReason::TooLong, "{field}");
+        assert_eq!(r.reason.code(), "too_long");
+        assert_eq!(
+            r.text(),
+            format!(
+                "too_long: `{field}` is {} bytes, longer than its limit of {limit} bytes",
+                limit + 1
+            )
+        );
+    }
+}
+
+#[test]
+fn limits_count_bytes_and_apply_to_numbers_and_nested_values() {
+    // 128 two-byte characters: 256 bytes, one past the limit of 255
+    let r = dead_bytes(event(&format!(r#","store_id":"{}""#, "é".repeat(128))).as_bytes());
+    assert_eq!(r.reason, DeadReason::TooLong);
+    ok(&event(&format!(r#","store_id":"{}x""#, "é".repeat(127))));
+    let digits = "7".repeat(256);
+    let r = dead_bytes(event(&format!(r#","product_id":{digits}"#)).as_bytes());
+    assert!(
+        r.detail.contains("`product_id` is 256 bytes"),
+        "{}",
+        r.detail
+    );
+    let r = dead_bytes(event(&format!(r#","store_id":["{}"]"#, "s".repeat(260))).as_bytes());
+    assert_eq!(r.reason, DeadReason::TooLong);
+    // the issue's poison pill
+    let r = dead_bytes(event(&format!(r#","product_id":"{}""#, "p".repeat(4000))).as_bytes());
+    assert_eq!(
+        r.text(),
+        "too_long: `product_id` is 4000 bytes, longer than its limit of 255 bytes"
+    );
+}
+
+#[test]
+fn only_the_referrer_host_counts_against_its_limit() {
+    // a long path and query are not stored
+    let url = format!("https://www.google.com/search?q={}", "q".repeat(5000));
+    assert_eq!(
+        ok(&event(&format!(r#","referrer_url":"{url}""#))).referrer_url(),
+        Some("www.google.com")
+    );
+}
+
+#[test]
+fn fields_without_a_limit_take_long_values() {
+    for field in [
+        "_id",
+        "email_address",
+        "utm_source",
+        "utm_medium",
+        "collection",
+    ] {
+        ok(&event(&format!(r#","{field}":"{}""#, "v".repeat(10_000))));
+    }
+    assert_eq!(limit_of("email_address"), None);
+}

@@ -108,3 +108,36 @@ fn check_reports_without_leaking_the_password() {
         out.output
     );
 }
+
+/// Keys librdkafka rejects (a typo of `sasl.password`, a property it does not have) or
+/// takes but streamer does not check: no command prints their values, which librdkafka's
+/// configuration error quotes (issue 16).
+#[test]
+fn no_command_echoes_the_values_of_keys_librdkafka_rejects() {
+    let db = TestDb::create();
+    let dir = TempDir::new("cli-kafka-secrets");
+    for (key, value) in [
+        ("kafka.sasl.pasword", "Typo-s3cr3t-value"),
+        ("kafka.sasl.oauthbearer.client.secret", "Oauth-s3cr3t-value"),
+        ("kafka.sasl.oauthbearer.client.sekret", "Oauth-typo-s3cr3t"),
+        ("kafka.ssl.keystore.passwd", "Keystore-s3cr3t"),
+    ] {
+        let text = SEED.replace("DBNAME", db.name()).replace(
+            "subscribe = product_view\n",
+            &format!("{key} = {value}\nsubscribe = product_view\n"),
+        ) + "\n[pipeline]\nretry_budget_s = 1\n";
+        let cfg = write(&dir, &text);
+        for args in [
+            vec!["check", cfg.as_str()],
+            vec!["run", cfg.as_str(), "--until-caught-up"],
+        ] {
+            let out = run_to_exit_env(&args, &[("RUST_LOG", "debug")], Duration::from_secs(60));
+            assert_ne!(out.status.code(), Some(0), "{args:?}: {}", out.output);
+            assert!(
+                !out.output.contains(value) && !out.output.contains(SECRET),
+                "{args:?} with {key} printed a secret: {}",
+                out.output
+            );
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Errors say what the server said (issue 16, SPEC 8): a PostgreSQL error passed through
+//! `Error::from_pg` shows its SQLSTATE, message, detail, hint and table or constraint, keeps
+//! the `postgres::Error` as its source, and is classed retriable or fatal; a missing schema
+//! says to run `streamer warmup`; a column whose type was changed by hand is a fatal error
+//! naming table and column, never a panic.
+
+use std::error::Error as _;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use streamer::error::{column, Error};
+
+use crate::harness;
+use crate::harness::check::{cfg_path, warmup};
+use crate::harness::{run_to_exit, Broker, TempDir, TestDb};
+
+fn pg_err(db: &TestDb, sql: &str) -> postgres::Error {
+    match db.client().batch_execute(sql) {
+        Ok(()) => panic!("{sql} succeeded"),
+        Err(e) => e,
+    }
+}
+
+fn assert_contains(text: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(text.contains(p), "{p:?} missing from {text:?}");
+    }
+}
+
+#[test]
+fn a_duplicate_key_shows_sqlstate_message_detail_and_constraint() {
+    let db = TestDb::create();
+    db.client()
+        .batch_execute("CREATE TABLE t (k int PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .unwrap();
+    let e = Error::from_pg("writing t", pg_err(&db, "INSERT INTO t VALUES (1)"));
+    assert!(!e.is_retriable());
+    assert!(e.is_data_error(), "class 23 is a data error");
+    assert_eq!(e.sqlstate(), Some("23505"));
+    assert_eq!(
+        e.to_string(),
+        "writing t: duplicate key value violates unique constraint \"t_pkey\" (SQLSTATE 23505, \
+         table public.t, constraint t_pkey); detail: Key (k)=(1) already exists."
+    );
+    // the chain is kept: PgError, then the postgres::Error, then the server's DbError
+    let pg = e.source().expect("a source");
+    let client = pg.source().expect("the postgres::Error");
+    assert!(client.downcast_ref::<postgres::Error>().is_some());
+    assert!(!e.to_string().contains("db error"));
+}
+
+#[test]
+fn a_deadlock_is_retriable_with_postgres_words() {
+    let db = Arc::new(TestDb::create());
+    db.client()
+        .batch_execute(
+            "CREATE TABLE d (k int PRIMARY KEY, v int); INSERT INTO d VALUES (1, 0), (2, 0)",
+        )
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(2));
+    let lock_in_order = |first: i32, second: i32| {
+        let (db, barrier) = (Arc::clone(&db), Arc::clone(&barrier));
+        std::thread::spawn(move || -> Result<(), postgres::Error> {
+            let mut c = db.client();
+            let mut tx = c.transaction()?;
+            tx.execute("UPDATE d SET v = v + 1 WHERE k = $1", &[&first])?;
+            barrier.wait();
+            tx.execute("UPDATE d SET v = v + 1 WHERE k = $1", &[&second])?;
+            std::thread::sleep(Duration::from_millis(200));
+            tx.commit()
+        })
+    };
+    let a = lock_in_order(1, 2);
+    let b = lock_in_order(2, 1);
+    let results = [a.join().unwrap(), b.join().unwrap()];
+    let err = results
+        .into_iter()
+        .find_map(Result::err)
+        .expect("one of the two transactions is the deadlock victim");
+    let e = Error::from_pg("writing d", err);
+    assert!(e.is_retriable());
+    assert!(!e.is_data_error());
+    assert_eq!(e.sqlstate(), Some("40P01"));
+    assert_contains(
+        &e.to_string(),
+        &[
+            "writing d: deadlock detected (SQLSTATE 40P01",
+            "; detail: Process ",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_table_says_to_run_warmup() {
+    let db = TestDb::create();
+    let e = Error::from_pg(
+        "reading stream_offsets",
+        pg_err(&db, "SELECT next_offset FROM stream_offsets"),
+    );
+    assert!(!e.is_retriable());
+    assert_contains(
+        &e.to_string(),
+        &[
+            "relation \"stream_offsets\" does not exist (SQLSTATE 42P01",
+            "run `streamer warmup CONFIG`",
+        ],
+    );
+    // a table that is not streamer's gets no such hint
+    let e = Error::from_pg("reading", pg_err(&db, "SELECT * FROM not_ours"));
+    assert!(!e.to_string().contains("warmup"), "{e}");
+}
+
+#[test]
+fn errors_without_sqlstate_are_classified() {
+    // nothing listens on port 1: an I/O error connecting, which may pass
+    let err = postgres::Config::new()
+        .host("127.0.0.1")
+        .port(1)
+        .user("postgres")
+        .dbname("postgres")
+        .connect_timeout(Duration::from_secs(2))
+        .connect(postgres::NoTls)
+        .err()
+        .expect("port 1 refuses");
+    let e = Error::from_pg("connecting", err);
+    assert!(e.is_retriable(), "{e}");
+    assert!(e.sqlstate().is_none());
+    assert_contains(
+        &e.to_string(),
+        &["connecting: error connecting to server: "],
+    );
+
+    // a conversion error (an int4 read as i64) is fatal and names table and column
+    let db = TestDb::create();
+    let row = db.client().query_one("SELECT 1::int4", &[]).unwrap();
+    let e = column::<i64>(&row, 0, "stream_offsets", "next_offset").unwrap_err();
+    assert!(!e.is_retriable());
+    assert_contains(
+        &e.to_string(),
+        &[
+            "reading column next_offset of stream_offsets",
+            "error deserializing column 0: cannot convert between the Rust type `i64` and the \
+             Postgres type `int4`",
+        ],
+    );
+}
+
+#[test]
+fn run_before_warmup_exits_1_naming_the_table_and_warmup() {
+    let broker = Broker::shared();
+    let db = TestDb::create();
+    let dir = TempDir::new("errors-no-schema");
+    let topic = harness::unique_name("no_schema");
+    broker.create_topic(&topic, 1);
+    let cfg = cfg_path(
+        &dir,
+        broker,
+        &db,
+        &topic,
+        "[pipeline]\nretry_budget_s = 2\n",
+    );
+    let out = run_to_exit(&["run", &cfg, "--until-caught-up"], Duration::from_secs(90));
+    out.assert_code(1);
+    assert_contains(
+        &out.output,
+        &[
+            "does not exist (SQLSTATE 42P01",
+            "run `streamer warmup CONFIG`",
+        ],
+    );
+    assert!(!out.output.contains("db error"), "{}", out.output);
+}
+
+#[test]
+fn a_column_type_changed_by_hand_is_fatal_not_a_panic() {
+    let broker = Broker::shared();
+    let db = TestDb::create();
+    let dir = TempDir::new("errors-changed-type");
+    let topic = harness::unique_name("changed_type");
+    broker.create_topic(&topic, 1);
+    let cfg = cfg_path(
+        &dir,
+        broker,
+        &db,
+        &topic,
+        "[pipeline]\nretry_budget_s = 2\n",
+    );
+    warmup(dir.path(), &cfg, &[]);
+    db.client()
+        .batch_execute("ALTER TABLE streamer_catalog_version ALTER COLUMN locations TYPE numeric")
+        .unwrap();
+    broker.produce(
+        &topic,
+        &[(
+            None,
+            Some(br#"{"id":"a","time_stamp":1591266092}"#.to_vec()),
+        )],
+    );
+    let out = run_to_exit(&["run", &cfg, "--until-caught-up"], Duration::from_secs(90));
+    out.assert_code(1);
+    assert_contains(
+        &out.output,
+        &[
+            "reading column locations of streamer_catalog_version",
+            "cannot convert between the Rust type `i64` and the Postgres type `numeric`",
+        ],
+    );
+    assert!(!out.output.contains("panicked"), "{}", out.output);
+}
