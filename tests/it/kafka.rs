@@ -113,56 +113,68 @@ fn keys_of(messages: &[Record]) -> BTreeSet<String> {
 // SASL
 // ---------------------------------------------------------------------------------------
 
+/// A `[remote_kafka]` section as the seed writes it: SASL_PLAINTEXT with `mechanism` and a
+/// JAAS string of login module `module` (PlainLoginModule or ScramLoginModule).
+fn sasl_section(
+    bootstrap: &str,
+    mechanism: &str,
+    module: &str,
+    user: &str,
+    password: &str,
+) -> String {
+    format!(
+        "kafka.bootstrap.servers = {bootstrap}\n\
+         kafka.security.protocol = SASL_PLAINTEXT\n\
+         kafka.sasl.mechanism = {mechanism}\n\
+         kafka.sasl.jaas.config = org.apache.kafka.common.security.{module} required \
+         username=\"{user}\" password=\"{password}\";"
+    )
+}
+
+/// Loads a generated data set through `kafka` (a SASL section) in `mode`: exact tables,
+/// and `password` never printed.
+fn loads_exactly_over(kafka_of: impl Fn(&Broker) -> String, password: &str, mode: &str, seed: u64) {
+    let broker = Broker::shared();
+    let db = TestDb::create();
+    let dir = TempDir::new(&format!("sasl-{mode}"));
+    let topic = unique_name("product_view");
+    broker.create_topic(&topic, 4);
+    let ds = data_set(1500, 150, 2, seed);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let cfg = seed_config(dir.path(), &db, &kafka_of(broker), &topic, "earliest", "");
+    let out = warmup_and_drain(dir.path(), &cfg, &[("MODE", mode)]);
+    assert!(!out.contains(password), "password printed:\n{out}");
+    assert_tables(&db, &ds, &ends, &topic);
+}
+
 /// The seed job's own `[remote_kafka]` section, verbatim but for the address: SASL_PLAINTEXT,
 /// PLAIN, the JAAS PlainLoginModule string.
 #[test]
 fn the_seed_sasl_plain_section_loads_exactly() {
-    let broker = Broker::shared();
-    let db = TestDb::create();
-    let dir = TempDir::new("sasl-plain");
-    let topic = unique_name("product_view");
-    broker.create_topic(&topic, 4);
-    let ds = data_set(1500, 150, 2, 21);
-    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
-    let kafka = format!(
-        "kafka.bootstrap.servers = {}\n\
-         kafka.security.protocol = SASL_PLAINTEXT\n\
-         kafka.sasl.mechanism = PLAIN\n\
-         kafka.sasl.jaas.config = org.apache.kafka.common.security.plain.PlainLoginModule required username=\"streamer\" password=\"streamer-plain-secret\";",
-        broker.sasl_plain_bootstrap()
-    );
-    let cfg = seed_config(dir.path(), &db, &kafka, &topic, "earliest", "");
-    let out = warmup_and_drain(dir.path(), &cfg, &[]);
-    assert!(
-        !out.contains("streamer-plain-secret"),
-        "password printed:\n{out}"
-    );
-    assert_tables(&db, &ds, &ends, &topic);
+    let section = |b: &Broker| {
+        sasl_section(
+            &b.sasl_plain_bootstrap(),
+            "PLAIN",
+            "plain.PlainLoginModule",
+            "streamer",
+            "streamer-plain-secret",
+        )
+    };
+    loads_exactly_over(section, "streamer-plain-secret", "partition", 21);
 }
 
 #[test]
 fn scram_sha_512_through_the_scram_login_module_loads_exactly() {
-    let broker = Broker::shared();
-    let db = TestDb::create();
-    let dir = TempDir::new("sasl-scram");
-    let topic = unique_name("product_view");
-    broker.create_topic(&topic, 2);
-    let ds = data_set(800, 80, 1, 22);
-    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
-    let kafka = format!(
-        "kafka.bootstrap.servers = {}\n\
-         kafka.security.protocol = SASL_PLAINTEXT\n\
-         kafka.sasl.mechanism = SCRAM-SHA-512\n\
-         kafka.sasl.jaas.config = org.apache.kafka.common.security.scram.ScramLoginModule required username=\"streamer-scram\" password=\"streamer-scram-secret\";",
-        broker.sasl_scram_bootstrap()
-    );
-    let cfg = seed_config(dir.path(), &db, &kafka, &topic, "earliest", "");
-    let out = warmup_and_drain(dir.path(), &cfg, &[("MODE", "batch")]);
-    assert!(
-        !out.contains("streamer-scram-secret"),
-        "password printed:\n{out}"
-    );
-    assert_tables(&db, &ds, &ends, &topic);
+    let section = |b: &Broker| {
+        sasl_section(
+            &b.sasl_scram_bootstrap(),
+            "SCRAM-SHA-512",
+            "scram.ScramLoginModule",
+            "streamer-scram",
+            "streamer-scram-secret",
+        )
+    };
+    loads_exactly_over(section, "streamer-scram-secret", "batch", 22);
 }
 
 /// A wrong password: exit 1 at once (retrying cannot help), the broker and the mechanism
@@ -176,12 +188,12 @@ fn a_refused_login_names_broker_and_mechanism_and_writes_nothing() {
     broker.create_topic(&topic, 1);
     broker.produce(&topic, &events(10, 23));
     let wrong = "not-the-Passw0rd-4711";
-    let kafka = format!(
-        "kafka.bootstrap.servers = {}\n\
-         kafka.security.protocol = SASL_PLAINTEXT\n\
-         kafka.sasl.mechanism = PLAIN\n\
-         kafka.sasl.jaas.config = org.apache.kafka.common.security.plain.PlainLoginModule required username=\"streamer\" password=\"{wrong}\";",
-        broker.sasl_plain_bootstrap()
+    let kafka = sasl_section(
+        &broker.sasl_plain_bootstrap(),
+        "PLAIN",
+        "plain.PlainLoginModule",
+        "streamer",
+        wrong,
     );
     let cfg = seed_config(dir.path(), &db, &kafka, &topic, "earliest", "");
     warmup(dir.path(), &cfg, &[]);

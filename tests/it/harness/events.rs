@@ -192,8 +192,9 @@ pub struct DataSet {
     pub dates: BTreeSet<i64>,
 }
 
-/// `n` distinct events, then `dups` re-sends of earlier ones (same key, so same partition,
-/// some byte-identical, some with a different store_id that must lose), interleaved with
+/// `n` distinct events, then `dups` re-sends of earlier ones (half byte-identical under
+/// another key, so mostly on another partition; half with a different store_id under the
+/// original's key, so after it on its partition, where they must lose), interleaved with
 /// `bad_rounds` copies of every malformed message.
 pub fn data_set(n: usize, dups: usize, bad_rounds: usize, seed: u64) -> DataSet {
     let mut rng = Rng::new(seed);
@@ -215,17 +216,24 @@ pub fn data_set(n: usize, dups: usize, bad_rounds: usize, seed: u64) -> DataSet 
         let r = rng.below(100);
         if r < 8 && dup_left > 0 && i > 0 {
             let orig = &events[rng.below(i as u64) as usize];
-            let json = if dup_left % 2 == 0 {
-                orig.json.clone()
+            // Byte-identical re-sends go out under another key, as a client retry or a
+            // keyless producer sends them: most land on another partition than their
+            // original, whose loader may write either first. Changed re-sends keep the
+            // original's key (its partition, after it), so the original must win.
+            let (key, json) = if dup_left % 2 == 0 {
+                (format!("retry-{dup_left}-{}", orig.id), orig.json.clone())
             } else {
-                orig.json.replacen(
-                    &format!("\"store_id\":\"{}\"", orig.store_id),
-                    "\"store_id\":\"late-duplicate\"",
-                    1,
+                (
+                    orig.id.clone(),
+                    orig.json.replacen(
+                        &format!("\"store_id\":\"{}\"", orig.store_id),
+                        "\"store_id\":\"late-duplicate\"",
+                        1,
+                    ),
                 )
             };
             ds.messages
-                .push((Some(orig.id.clone().into_bytes()), Some(json.into_bytes())));
+                .push((Some(key.into_bytes()), Some(json.into_bytes())));
             dup_left -= 1;
         } else if r < 11 && bad_left > 0 {
             let (v, reason) = &bad[bad_left % bad.len()];
