@@ -29,6 +29,21 @@ pub struct ProduceArgs {
     pub topic: Option<String>,
     /// benchmarks: write `partition offset send_unix_nanos` per acknowledged message here
     pub ack_log: Option<PathBuf>,
+    /// how messages are keyed, and so where a duplicate lands
+    pub keys: Keys,
+}
+
+/// `--keys`: how synthetic messages are keyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Keys {
+    /// by event `id`: a duplicate lands on its original's partition, after it
+    #[default]
+    Id,
+    /// by event `id`, but a duplicate is sent without a key, so it lands on any partition
+    /// (a client retry through another producer, a replay keyed differently)
+    DupAnywhere,
+    /// no key at all (a keyless producer): every message lands on any partition
+    None,
 }
 
 /// Command-line flags of `streamer produce CONFIG ...` (flatten into the subcommand).
@@ -65,6 +80,11 @@ pub struct ProduceCli {
     /// message to this file (send time: when the message was handed to librdkafka).
     #[arg(long, value_name = "FILE", hide = true)]
     pub ack_log: Option<PathBuf>,
+    /// Synthetic: key messages by event id (`id`: a duplicate follows its original on its
+    /// partition), send duplicates without a key (`dup-anywhere`: on any partition), or
+    /// send every message without a key (`none`).
+    #[arg(long, value_enum, default_value_t = Keys::Id)]
+    pub keys: Keys,
 }
 
 pub const DEFAULT_DUP_RATE: f64 = 0.01;
@@ -150,6 +170,7 @@ impl ProduceCli {
             file: self.file,
             topic: self.topic,
             ack_log: self.ack_log,
+            keys: self.keys,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! `streamer produce`: owns writing synthetic or file-replayed events to the topic.
 //! Promises: messages are keyed by event `id` (so they spread over all partitions and a
-//! duplicate lands in its original's partition); every message is acknowledged by the
+//! duplicate lands in its original's partition) unless `--keys` says otherwise; every message is acknowledged by the
 //! broker (acks=all, idempotent producer) before `run` returns Ok, and any delivery error
 //! makes it return Err; synthetic output is deterministic for a seed (timestamps aside
 //! when they follow the wall clock).
@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::io::BufRead;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use args::{ProduceArgs, ProduceCli, DEFAULT_BAD_RATE, DEFAULT_DUP_RATE};
+pub use args::{Keys, ProduceArgs, ProduceCli, DEFAULT_BAD_RATE, DEFAULT_DUP_RATE};
 pub use sender::producer_config;
 pub use synth::{Kind, Message, Synth};
 
@@ -152,7 +152,12 @@ fn synthetic(out: &mut Sender, args: &ProduceArgs) -> Result<(u64, u64)> {
             Kind::Duplicate => dups += 1,
             Kind::Malformed(_) => bad += 1,
         }
-        out.send(Some(m.key), m.payload)?;
+        let key = match (args.keys, &m.kind) {
+            (Keys::Id, _) => Some(m.key),
+            (Keys::DupAnywhere, Kind::Duplicate) | (Keys::None, _) => None,
+            (Keys::DupAnywhere, _) => Some(m.key),
+        };
+        out.send(key, m.payload)?;
         index += 1;
     }
     Ok((dups, bad))

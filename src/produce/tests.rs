@@ -178,6 +178,7 @@ fn clock_paces_rate_and_spreads_a_day() {
         file: None,
         topic: None,
         ack_log: None,
+        keys: Keys::Id,
     };
     let c = Clock::new(&args(10, Some(START), Some(100)));
     assert_eq!(

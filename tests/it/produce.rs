@@ -9,7 +9,7 @@ use crate::harness;
 use crate::harness::{Broker, TempDir};
 use rdkafka::message::{Message, OwnedMessage};
 use streamer::config::Config;
-use streamer::produce::{self, ProduceArgs};
+use streamer::produce::{self, Keys, ProduceArgs};
 use streamer::transform::transform;
 
 const PARTITIONS: i32 = 4;
@@ -37,6 +37,7 @@ fn synthetic(events: u64, seed: u64) -> ProduceArgs {
         file: None,
         topic: None,
         ack_log: None,
+        keys: Keys::Id,
     }
 }
 
@@ -92,6 +93,63 @@ fn synthetic_events_arrive_keyed_spread_and_counted() {
     );
 }
 
+/// `--keys dup-anywhere`: duplicates go out without a key and land on any partition, as
+/// real re-sends do; `--keys none`: nothing is keyed. The report still counts them.
+#[test]
+fn duplicates_can_land_anywhere_and_messages_can_be_keyless() {
+    let dir = TempDir::new("produce-keys");
+    let (broker, topic, cfg) = setup(&dir);
+    let args = ProduceArgs {
+        dup_rate: 0.2,
+        keys: Keys::DupAnywhere,
+        ..synthetic(2_000, 5)
+    };
+    let report = produce::run(&cfg, &args).expect("produce");
+    let msgs = read_back(broker, &topic);
+    assert_eq!(msgs.len() as u64, report.sent);
+    let keyless = msgs.iter().filter(|m| m.key().is_none()).count() as u64;
+    assert_eq!(
+        keyless, report.duplicates,
+        "exactly the duplicates are keyless"
+    );
+    let mut copies: HashMap<Vec<u8>, Vec<(bool, i32)>> = HashMap::new();
+    for m in &msgs {
+        copies
+            .entry(m.payload().expect("payload").to_vec())
+            .or_default()
+            .push((m.key().is_some(), m.partition()));
+    }
+    let repeated: Vec<_> = copies.values().filter(|c| c.len() > 1).collect();
+    assert!(!repeated.is_empty(), "no duplicates at 20%");
+    for c in &repeated {
+        assert_eq!(
+            c.iter().filter(|(keyed, _)| *keyed).count(),
+            1,
+            "one keyed original: {c:?}"
+        );
+    }
+    assert!(
+        repeated.iter().any(|c| c.iter().any(|(_, p)| *p != c[0].1)),
+        "no duplicate landed on another partition than its original"
+    );
+
+    let dir = TempDir::new("produce-keyless");
+    let (broker, topic, cfg) = setup(&dir);
+    let args = ProduceArgs {
+        keys: Keys::None,
+        ..synthetic(2_000, 6)
+    };
+    let report = produce::run(&cfg, &args).expect("produce");
+    let msgs = read_back(broker, &topic);
+    assert_eq!(msgs.len() as u64, report.sent);
+    assert!(msgs.iter().all(|m| m.key().is_none()), "a keyed message");
+    let partitions: HashSet<i32> = msgs.iter().map(|m| m.partition()).collect();
+    assert!(
+        partitions.len() >= 2,
+        "keyless messages all on {partitions:?}"
+    );
+}
+
 #[test]
 fn replay_sends_each_line_as_one_message() {
     let dir = TempDir::new("produce-replay");
@@ -121,6 +179,7 @@ fn replay_sends_each_line_as_one_message() {
         file: Some(file),
         topic: Some(topic.clone()),
         ack_log: None,
+        keys: Keys::Id,
     };
     let report = produce::run(&cfg, &args).expect("replay");
     assert_eq!(report.sent, lines.len() as u64);
