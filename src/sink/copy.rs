@@ -1,4 +1,4 @@
-//! Binary COPY of fact rows and dead letters. Facts go straight into `fact_sales` under a
+//! Binary COPY of fact rows and dead letters. Facts go, in key order, straight into `fact_sales` under a
 //! savepoint, minus the keys found there already (looked up only for keys this process may
 //! have committed: [`RecentKeys`]); when a key is there anyway (committed before a restart or
 //! by another process), the batch falls back to a staging table and
@@ -114,17 +114,26 @@ fn is_unique_violation(e: &postgres::Error) -> bool {
     e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
-/// Write the facts (distinct keys); returns the ones that were new, in batch order.
+/// Write the facts (distinct keys) but those `held` by another open batch of this process
+/// (see `in_flight.rs`); returns the ones that were new, in key order. Rows go in key order,
+/// so two processes writing overlapping keys take their locks in one order: one waits for
+/// the other instead of both deadlocking.
 pub fn write_facts<'a>(
     tx: &mut Transaction<'_>,
     facts: &'a [Fact],
     recent: &RecentKeys,
+    held: &HashSet<String>,
 ) -> Result<Vec<&'a Fact>> {
+    let mut facts: Vec<&'a Fact> = facts
+        .iter()
+        .filter(|f| !held.contains(f.sales_key()))
+        .collect();
     if facts.is_empty() {
         return Ok(Vec::new());
     }
+    facts.sort_unstable_by(|a, b| a.sales_key().cmp(b.sales_key()));
     let ctx = "writing fact_sales";
-    let maybe = recent.maybe_seen(facts.iter().map(Fact::sales_key));
+    let maybe = recent.maybe_seen(facts.iter().map(|f| f.sales_key()));
     let stored: HashSet<String> = if maybe.is_empty() {
         HashSet::new()
     } else {
@@ -139,6 +148,7 @@ pub fn write_facts<'a>(
     };
     let fresh: Vec<&Fact> = facts
         .iter()
+        .copied()
         .filter(|f| !stored.contains(f.sales_key()))
         .collect();
     tx.batch_execute("SAVEPOINT facts_direct")
@@ -164,12 +174,14 @@ pub fn write_facts<'a>(
         "stage_fact_sales",
         "(LIKE fact_sales INCLUDING DEFAULTS)",
     )?;
-    copy_facts(tx, "stage_fact_sales", facts).map_err(|e| Error::from_pg(ctx, e))?;
+    copy_facts(tx, "stage_fact_sales", facts.iter().copied())
+        .map_err(|e| Error::from_pg(ctx, e))?;
     let inserted: HashSet<String> = tx
         .query(
             &format!(
                 "INSERT INTO fact_sales ({FACT_COLUMNS}) SELECT {FACT_COLUMNS} \
-                 FROM stage_fact_sales ON CONFLICT (sales_key) DO NOTHING RETURNING sales_key"
+                 FROM stage_fact_sales ORDER BY sales_key \
+                 ON CONFLICT (sales_key) DO NOTHING RETURNING sales_key"
             ),
             &[],
         )
@@ -178,7 +190,7 @@ pub fn write_facts<'a>(
         .map(|r| column(r, 0, "fact_sales", "sales_key"))
         .collect::<Result<_>>()?;
     Ok(facts
-        .iter()
+        .into_iter()
         .filter(|f| inserted.contains(f.sales_key()))
         .collect())
 }

@@ -7,9 +7,11 @@
 pub mod copy;
 pub mod dims;
 pub mod fold;
+pub mod in_flight;
 pub mod recent;
 pub mod rollup;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ use crate::pipeline::{DeadLetter, Prepared};
 use crate::topic_partition::TopicPartition;
 use crate::transform::{DeadReason, Fact, Rejection};
 use dims::{Added, Countries, DimCaches, DimRows};
+use in_flight::InFlight;
 use recent::RecentKeys;
 
 /// Fact keys remembered as committed (two generations of half each; ~16 MB).
@@ -84,6 +87,8 @@ pub struct Sink {
     enricher: Arc<Enricher>,
     caches: DimCaches,
     recent: RecentKeys,
+    /// keys of the batches being written now, see [`in_flight`]
+    in_flight: InFlight,
     retry_budget: Duration,
     metrics: Arc<Metrics>,
 }
@@ -102,6 +107,7 @@ impl Sink {
             enricher,
             caches: DimCaches::new(200_000),
             recent: RecentKeys::new(RECENT_KEYS),
+            in_flight: InFlight::default(),
             retry_budget,
             metrics,
         }
@@ -126,12 +132,15 @@ impl Sink {
     /// retriable failures.
     pub fn write(&self, batch: &Prepared, dims: &DimRows) -> Result<Outcome> {
         let mut attempts = 0;
+        // Held until the outcome is known and, on commit, the keys are in `recent`.
+        let claim = self.in_flight.claim(&batch.facts);
+        let held = &claim.held_elsewhere;
         let (outcome, countries, isolated) = retry(
             "PostgreSQL write",
             self.retry_budget,
             |n| {
                 attempts = n;
-                self.attempt(batch, dims)
+                self.attempt(batch, dims, held)
             },
             |_| self.metrics.write_failed(),
         )?;
@@ -196,6 +205,7 @@ impl Sink {
         &self,
         batch: &'a Prepared,
         dims: &'a DimRows,
+        held: &HashSet<String>,
     ) -> Result<(Outcome, Option<Countries<'a>>, Option<Isolated<'a>>)> {
         let mut conn = self
             .pool
@@ -235,7 +245,7 @@ impl Sink {
         // letters; offsets, good rows and all dead letters still commit together.
         copy::write_dead_letters(&mut tx, &batch.dead)?;
         savepoint(&mut tx, "SAVEPOINT batch_rows")?;
-        let whole = self.write_rows(&mut tx, &batch.facts, dims);
+        let whole = self.write_rows(&mut tx, &batch.facts, dims, held);
         let (facts, added, countries, isolated) = match whole {
             Ok((inserted, added, countries)) => {
                 savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
@@ -250,7 +260,7 @@ impl Sink {
                 savepoint(&mut tx, "ROLLBACK TO SAVEPOINT batch_rows")?;
                 savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
                 let mut iso = Isolated::default();
-                self.isolate(&mut tx, &batch.facts, 0, &mut iso)?;
+                self.isolate(&mut tx, &batch.facts, 0, &mut iso, held)?;
                 let refused: Vec<DeadLetter> = iso
                     .refused
                     .iter()
@@ -296,8 +306,9 @@ impl Sink {
         tx: &mut postgres::Transaction<'_>,
         facts: &'f [Fact],
         dims: &'d DimRows,
+        held: &HashSet<String>,
     ) -> Result<(Vec<&'f Fact>, Added, Countries<'d>)> {
-        let inserted = copy::write_facts(tx, facts, &self.recent)?;
+        let inserted = copy::write_facts(tx, facts, &self.recent, held)?;
         let added = dims.write(tx)?;
         dims.improve_products(tx)?;
         let countries = dims.countries(tx, &inserted, &added, &self.caches)?;
@@ -314,13 +325,14 @@ impl Sink {
         facts: &'a [Fact],
         base: usize,
         iso: &mut Isolated<'a>,
+        held: &HashSet<String>,
     ) -> Result<()> {
         if facts.is_empty() {
             return Ok(());
         }
         let dims = DimRows::collect(facts, &self.caches, &self.enricher);
         savepoint(tx, "SAVEPOINT isolate")?;
-        match self.write_rows(tx, facts, &dims) {
+        match self.write_rows(tx, facts, &dims, held) {
             Ok((inserted, added, _countries)) => {
                 savepoint(tx, "RELEASE SAVEPOINT isolate")?;
                 iso.facts.extend(inserted);
@@ -338,8 +350,8 @@ impl Sink {
                     return Ok(());
                 }
                 let mid = facts.len() / 2;
-                self.isolate(tx, &facts[..mid], base, iso)?;
-                self.isolate(tx, &facts[mid..], base + mid, iso)
+                self.isolate(tx, &facts[..mid], base, iso, held)?;
+                self.isolate(tx, &facts[mid..], base + mid, iso, held)
             }
             Err(e) => Err(e),
         }
