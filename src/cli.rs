@@ -199,12 +199,14 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     drop(progress);
     let m = &run.metrics;
     log::info!(
-        "stopped: {} messages, {} facts, {} duplicates, {} dead letters in {} batches",
+        "stopped: {} messages, {} facts, {} duplicates, {} dead letters in {} batches \
+         ({} through the staging path)",
         m.messages.get(),
         m.rows_of("fact_sales"),
         m.duplicates.get(),
         m.dead_letters_total(),
         m.batches.get(),
+        m.staging.get(),
     );
     result
 }

@@ -52,6 +52,8 @@ pub struct Metrics {
     pub transform_seconds: Counter<f64, AtomicU64>,
     pub load_seconds: Counter<f64, AtomicU64>,
     pub pg_retries: Counter,
+    /// batches whose facts went through the staging table (a key was stored already)
+    pub staging: Counter,
     pub lag: Family<PartitionLabel, Gauge>,
     /// offsets skipped because the log no longer held them (`on_offset_out_of_range`)
     pub skipped: Family<PartitionLabel, Counter>,
@@ -92,6 +94,7 @@ impl Metrics {
             transform_seconds: Counter::default(),
             load_seconds: Counter::default(),
             pg_retries: Counter::default(),
+            staging: Counter::default(),
             lag: Family::default(),
             skipped: Family::default(),
             rss_bytes: Gauge::default(),
@@ -130,6 +133,11 @@ impl Metrics {
             "load_seconds",
             "Time spent writing to PostgreSQL",
             m.load_seconds.clone(),
+        );
+        registry.register(
+            "staging_batches",
+            "Batches whose facts went through the staging table because a key was stored already",
+            m.staging.clone(),
         );
         registry.register(
             "pg_retries",

@@ -188,6 +188,10 @@ pub(super) struct Sender {
     sent: u64,
     began: Instant,
     last_log: (Instant, u64),
+    /// partitions of the topic, and keyless messages sent: those go round the partitions
+    /// one by one (librdkafka's sticky partitioner would put a fast run on one partition)
+    partitions: usize,
+    keyless: u64,
 }
 
 /// Time between progress lines.
@@ -247,6 +251,8 @@ impl Sender {
             sent: 0,
             began: now,
             last_log: (now, 0),
+            partitions,
+            keyless: 0,
         })
     }
 
@@ -295,8 +301,13 @@ impl Sender {
             0
         };
         let mut record = BaseRecord::with_opaque_to(&self.topic, sent_ns).payload(payload);
-        if let Some(k) = key {
-            record = record.key(k);
+        match key {
+            Some(k) => record = record.key(k),
+            None => {
+                let p = self.keyless % self.partitions.max(1) as u64;
+                record = record.partition(i32::try_from(p).unwrap_or(0));
+                self.keyless += 1;
+            }
         }
         loop {
             match self.producer.send(record) {

@@ -115,7 +115,8 @@ fn is_unique_violation(e: &postgres::Error) -> bool {
 }
 
 /// Write the facts (distinct keys) but those `held` by another open batch of this process
-/// (see `in_flight.rs`); returns the ones that were new, in key order. Rows go in key order,
+/// (see `in_flight.rs`); returns the ones that were new, in key order, and whether the
+/// staging path was taken. Rows go in key order,
 /// so two processes writing overlapping keys take their locks in one order: one waits for
 /// the other instead of both deadlocking.
 pub fn write_facts<'a>(
@@ -123,13 +124,13 @@ pub fn write_facts<'a>(
     facts: &'a [Fact],
     recent: &RecentKeys,
     held: &HashSet<String>,
-) -> Result<Vec<&'a Fact>> {
+) -> Result<(Vec<&'a Fact>, bool)> {
     let mut facts: Vec<&'a Fact> = facts
         .iter()
         .filter(|f| !held.contains(f.sales_key()))
         .collect();
     if facts.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     facts.sort_unstable_by(|a, b| a.sales_key().cmp(b.sales_key()));
     let ctx = "writing fact_sales";
@@ -157,7 +158,7 @@ pub fn write_facts<'a>(
         Ok(()) => {
             tx.batch_execute("RELEASE SAVEPOINT facts_direct")
                 .map_err(|e| Error::from_pg(ctx, e))?;
-            return Ok(fresh);
+            return Ok((fresh, false));
         }
         Err(e) if is_unique_violation(&e) => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT facts_direct")
@@ -189,10 +190,13 @@ pub fn write_facts<'a>(
         .iter()
         .map(|r| column(r, 0, "fact_sales", "sales_key"))
         .collect::<Result<_>>()?;
-    Ok(facts
-        .into_iter()
-        .filter(|f| inserted.contains(f.sales_key()))
-        .collect())
+    Ok((
+        facts
+            .into_iter()
+            .filter(|f| inserted.contains(f.sales_key()))
+            .collect(),
+        true,
+    ))
 }
 
 /// Append dead letters (the batch's offsets are fenced, so they are never written twice).

@@ -308,7 +308,10 @@ impl Sink {
         dims: &'d DimRows,
         held: &HashSet<String>,
     ) -> Result<(Vec<&'f Fact>, Added, Countries<'d>)> {
-        let inserted = copy::write_facts(tx, facts, &self.recent, held)?;
+        let (inserted, staged) = copy::write_facts(tx, facts, &self.recent, held)?;
+        if staged {
+            self.metrics.staging.inc();
+        }
         let added = dims.write(tx)?;
         dims.improve_products(tx)?;
         let countries = dims.countries(tx, &inserted, &added, &self.caches)?;
