@@ -123,7 +123,7 @@ pub fn write_facts<'a>(
     tx: &mut Transaction<'_>,
     facts: &'a [Fact],
     recent: &RecentKeys,
-    held: &HashSet<String>,
+    held: &HashSet<&str>,
 ) -> Result<(Vec<&'a Fact>, bool)> {
     let mut facts: Vec<&'a Fact> = facts
         .iter()

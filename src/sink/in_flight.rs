@@ -20,12 +20,13 @@ pub struct InFlight {
     keys: Mutex<HashSet<String>>,
 }
 
-/// The keys one batch claimed; released when dropped.
+/// The keys one batch claimed (those of its facts not held elsewhere); released when
+/// dropped.
 pub struct Claim<'a> {
     owner: &'a InFlight,
-    claimed: Vec<String>,
+    facts: &'a [Fact],
     /// keys of the batch that another open batch holds: not to be written by this one
-    pub held_elsewhere: HashSet<String>,
+    pub held_elsewhere: HashSet<&'a str>,
 }
 
 impl InFlight {
@@ -35,22 +36,20 @@ impl InFlight {
     }
 
     /// Claim the keys of `facts` (distinct within the batch) that no open batch holds.
-    pub fn claim(&self, facts: &[Fact]) -> Claim<'_> {
+    pub fn claim<'a>(&'a self, facts: &'a [Fact]) -> Claim<'a> {
         let mut keys = self.lock();
-        let mut claimed = Vec::with_capacity(facts.len());
         let mut held_elsewhere = HashSet::new();
         for f in facts {
             let k = f.sales_key();
             if keys.contains(k) {
-                held_elsewhere.insert(k.to_string());
+                held_elsewhere.insert(k);
             } else {
                 keys.insert(k.to_string());
-                claimed.push(k.to_string());
             }
         }
         Claim {
             owner: self,
-            claimed,
+            facts,
             held_elsewhere,
         }
     }
@@ -64,8 +63,10 @@ impl InFlight {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         let mut keys = self.owner.lock();
-        for k in &self.claimed {
-            keys.remove(k);
+        for k in self.facts.iter().map(Fact::sales_key) {
+            if !self.held_elsewhere.contains(k) {
+                keys.remove(k);
+            }
         }
     }
 }
@@ -88,10 +89,7 @@ mod tests {
         let first = registry.claim(&a);
         assert!(first.held_elsewhere.is_empty());
         let second = registry.claim(&b);
-        assert_eq!(
-            second.held_elsewhere,
-            HashSet::from([b[0].sales_key().to_string()])
-        );
+        assert_eq!(second.held_elsewhere, HashSet::from([b[0].sales_key()]));
         drop(first);
         assert_eq!(registry.len(), 1, "only c is still held");
         let third = registry.claim(&a);

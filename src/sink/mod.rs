@@ -205,7 +205,7 @@ impl Sink {
         &self,
         batch: &'a Prepared,
         dims: &'a DimRows,
-        held: &HashSet<String>,
+        held: &HashSet<&str>,
     ) -> Result<(Outcome, Option<Countries<'a>>, Option<Isolated<'a>>)> {
         let mut conn = self
             .pool
@@ -306,7 +306,7 @@ impl Sink {
         tx: &mut postgres::Transaction<'_>,
         facts: &'f [Fact],
         dims: &'d DimRows,
-        held: &HashSet<String>,
+        held: &HashSet<&str>,
     ) -> Result<(Vec<&'f Fact>, Added, Countries<'d>)> {
         let (inserted, staged) = copy::write_facts(tx, facts, &self.recent, held)?;
         if staged {
@@ -328,7 +328,7 @@ impl Sink {
         facts: &'a [Fact],
         base: usize,
         iso: &mut Isolated<'a>,
-        held: &HashSet<String>,
+        held: &HashSet<&str>,
     ) -> Result<()> {
         if facts.is_empty() {
             return Ok(());

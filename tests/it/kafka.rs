@@ -60,6 +60,28 @@ fn run_to_end(dir: &Path, cfg: &str, envs: &[(&str, &str)], timeout: Duration) -
     (st.code().unwrap_or(-1), s.output())
 }
 
+/// `topic` loaded through `kafka` into a fresh database by `run --until-caught-up`, once in
+/// each mode, which must exit 0; yields each database and run output for the checks.
+fn load_in_both_modes(name: &str, kafka: &str, topic: &str) -> Vec<(TestDb, String)> {
+    ["partition", "batch"]
+        .into_iter()
+        .map(|mode| {
+            let db = TestDb::create();
+            let dir = TempDir::new(&format!("{name}-{mode}"));
+            let cfg = seed_config(dir.path(), &db, kafka, topic, "earliest", "");
+            warmup(dir.path(), &cfg, &[]);
+            let (code, out) = run_to_end(
+                dir.path(),
+                &cfg,
+                &[("MODE", mode)],
+                Duration::from_secs(120),
+            );
+            assert_eq!(code, 0, "{mode}: run failed:\n{out}");
+            (db, out)
+        })
+        .collect()
+}
+
 /// The broker's end offset of each partition of `topic` (read_committed when asked).
 fn end_offsets(
     broker: &Broker,
@@ -241,32 +263,21 @@ fn a_transactional_topic_read_committed_loads_committed_events_only() {
         .collect();
     broker.produce_transactional(&topic, &batches);
     let ends = end_offsets(broker, &topic, 2, true);
-    for mode in ["partition", "batch"] {
-        let db = TestDb::create();
-        let dir = TempDir::new(&format!("tx-{mode}"));
-        let kafka = format!(
-            "{}\nkafka.isolation.level = read_committed",
-            plaintext(broker)
-        );
-        let cfg = seed_config(dir.path(), &db, &kafka, &topic, "earliest", "");
-        warmup(dir.path(), &cfg, &[]);
-        let (code, out) = run_to_end(
-            dir.path(),
-            &cfg,
-            &[("MODE", mode)],
-            Duration::from_secs(120),
-        );
-        assert_eq!(code, 0, "{mode}: run failed:\n{out}");
-        assert_eq!(sales_keys(&db), keys_of(&committed), "{mode}: fact keys");
-        assert_eq!(count(&db, "dead_letter"), 0, "{mode}: dead letters");
+    let kafka = format!(
+        "{}\nkafka.isolation.level = read_committed",
+        plaintext(broker)
+    );
+    for (db, out) in load_in_both_modes("tx", &kafka, &topic) {
+        assert_eq!(sales_keys(&db), keys_of(&committed), "fact keys");
+        assert_eq!(count(&db, "dead_letter"), 0, "dead letters");
         assert_eq!(
             stored_offsets(&db, &topic),
             ends,
-            "{mode}: rows at the last stable offsets"
+            "rows at the last stable offsets"
         );
         assert!(
             !out.contains("re-reading"),
-            "{mode}: a partition was re-read:\n{out}"
+            "a partition was re-read:\n{out}"
         );
     }
 }
@@ -301,24 +312,9 @@ fn a_compacted_topic_loads_exactly_and_ends_caught_up() {
     let ends = end_offsets(broker, &topic, 1, false);
     let mut want = keys_of(&originals);
     want.extend(keys_of(std::slice::from_ref(&last)));
-    for mode in ["partition", "batch"] {
-        let db = TestDb::create();
-        let dir = TempDir::new(&format!("compact-{mode}"));
-        let cfg = seed_config(dir.path(), &db, &plaintext(broker), &topic, "earliest", "");
-        warmup(dir.path(), &cfg, &[]);
-        let (code, out) = run_to_end(
-            dir.path(),
-            &cfg,
-            &[("MODE", mode)],
-            Duration::from_secs(120),
-        );
-        assert_eq!(code, 0, "{mode}: run failed:\n{out}");
-        assert_eq!(sales_keys(&db), want, "{mode}: fact keys");
-        assert_eq!(
-            stored_offsets(&db, &topic),
-            ends,
-            "{mode}: rows at the log's end"
-        );
+    for (db, _) in load_in_both_modes("compact", &plaintext(broker), &topic) {
+        assert_eq!(sales_keys(&db), want, "fact keys");
+        assert_eq!(stored_offsets(&db, &topic), ends, "rows at the log's end");
     }
 }
 
