@@ -97,7 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut client = cfg
                 .postgres
                 .pg_config()
-                .connect(sink::tls()?)
+                .connect(sink::tls::connector(&cfg.postgres)?)
                 .map_err(|e| Error::from_pg("report: connecting to PostgreSQL", e))?;
             let stdout = std::io::stdout();
             report::run(
@@ -191,7 +191,11 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     // progress_interval 0: no progress lines.
     let every = run.cfg.progress_interval;
     let progress = (!every.is_zero()).then(|| spawn_progress(run.clone(), every));
-    let folder = Folder::spawn(run.cfg.postgres.pg_config(), FOLD_EVERY)?;
+    let folder = Folder::spawn(
+        run.cfg.postgres.pg_config(),
+        sink::tls::connector(&run.cfg.postgres)?,
+        FOLD_EVERY,
+    )?;
     let result = modes::run(run.clone());
     folder.finish();
     run.torn_down
@@ -243,7 +247,11 @@ fn check(path: &std::path::Path) -> Result<()> {
     let cfg = Config::load(path)?;
     println!("config: ok ({})", path.display());
     let mut failures = 0;
-    match cfg.postgres.pg_config().connect(sink::tls()?) {
+    match cfg
+        .postgres
+        .pg_config()
+        .connect(sink::tls::connector(&cfg.postgres)?)
+    {
         Ok(mut c) => match c.simple_query("SELECT 1") {
             Ok(_) => println!(
                 "postgres: ok ({}:{}/{})",
@@ -251,14 +259,18 @@ fn check(path: &std::path::Path) -> Result<()> {
             ),
             Err(e) => {
                 failures += 1;
-                println!("postgres: FAILED: {e}");
+                println!("postgres: FAILED: {}", crate::error::PgError(e));
             }
         },
         Err(e) => {
             failures += 1;
             println!(
-                "postgres: FAILED to connect to {}:{}/{}: {e}",
-                cfg.postgres.host, cfg.postgres.port, cfg.postgres.database
+                "postgres: FAILED to connect to {}:{}/{} (sslmode {}): {}",
+                cfg.postgres.host,
+                cfg.postgres.port,
+                cfg.postgres.database,
+                cfg.postgres.sslmode,
+                crate::error::PgError(e)
             );
         }
     }
@@ -282,7 +294,10 @@ fn check(path: &std::path::Path) -> Result<()> {
                     }
                     Err(e) => {
                         failures += 1;
-                        println!("kafka: FAILED to reach the brokers for topic {topic}: {e}");
+                        println!(
+                            "kafka: FAILED to reach the brokers {} for topic {topic}: {e}",
+                            cfg.kafka.property("bootstrap.servers").unwrap_or_default()
+                        );
                     }
                 }
             }

@@ -23,8 +23,14 @@
 //!   for trust auth), `host_in`/`port_in` when `STREAMER_IN_DOCKER=1`, else
 //!   `host_out`/`port_out`; the host of the pair in use is required, its port defaults to
 //!   5432.
-//! - `[postgres]`: `sslmode` = `disable` | `prefer` | `require` (`disable`: the local stack has
-//!   no TLS); `statement_timeout_ms` (60000; 0 = none): the loaders' statement timeout.
+//! - `[postgres]`: `sslmode` = `disable` | `prefer` | `require` | `verify-ca` | `verify-full`
+//!   (`disable`: the local stack has no TLS), as libpq: `prefer` and `require` encrypt without
+//!   verifying the server, `verify-ca` checks its certificate against `sslrootcert`,
+//!   `verify-full` also that it names the host; `sslrootcert`: a PEM file of root
+//!   certificates, or `system` for the system's trusted roots (libpq's
+//!   `~/.postgresql/root.crt` when not given; given with `require`, `require` verifies like
+//!   `verify-ca`, as in libpq); `statement_timeout_ms` (60000; 0 = none): the loaders'
+//!   statement timeout.
 //! - `[remote_kafka]` (required): `subscribe` (required: comma-separated topics),
 //!   `startingOffsets` = `earliest` | `latest` (`latest`; only for partitions with no stored
 //!   offset), and every `kafka.X` key, passed to librdkafka as `X`, except:
@@ -110,6 +116,8 @@ pub const DEFAULT_PROGRESS_INTERVAL_S: u64 = 10;
 pub const DEFAULT_PG_PORT: u16 = 5432;
 /// `[postgres] sslmode` default.
 pub const DEFAULT_SSLMODE: &str = "disable";
+/// `[postgres] sslmode` values, libpq's minus `allow`.
+const SSLMODES: [&str; 5] = ["disable", "prefer", "require", "verify-ca", "verify-full"];
 /// `[postgres] statement_timeout_ms` default: one minute.
 pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 60_000;
 /// `application_name` of PostgreSQL sessions when the app name is empty.
@@ -230,13 +238,25 @@ pub struct PostgresConfig {
     pub user: String,
     /// empty: no password is sent (trust authentication)
     pub password: Secret,
-    /// `disable` (default), `prefer` or `require`
+    /// `disable` (default), `prefer`, `require`, `verify-ca` or `verify-full`
     pub sslmode: String,
+    /// `[postgres] sslrootcert`: root certificates (a PEM file, or `system`)
+    pub sslrootcert: Option<std::path::PathBuf>,
     /// `application_name` of the sessions: the app name
     pub application_name: String,
     /// `[postgres] statement_timeout_ms`: longest a statement may run on a connection of
     /// the pool (loaders, warmup excepted), 0 = no limit
     pub statement_timeout_ms: u64,
+}
+
+impl KafkaConfig {
+    /// The value given for librdkafka property `key`, if any.
+    pub fn property(&self, key: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.0.as_str())
+    }
 }
 
 impl PostgresConfig {
@@ -263,7 +283,7 @@ impl PostgresConfig {
             .keepalives_interval(std::time::Duration::from_secs(5))
             .keepalives_retries(3)
             .ssl_mode(match self.sslmode.as_str() {
-                "require" => SslMode::Require,
+                "require" | "verify-ca" | "verify-full" => SslMode::Require,
                 "prefer" => SslMode::Prefer,
                 _ => SslMode::Disable,
             });
@@ -632,15 +652,29 @@ fn postgres_section(r: &Reader<'_>, in_docker: bool, app_name: &str) -> Result<P
         None => DEFAULT_SSLMODE.to_string(),
         Some(e) => {
             let v = e.value.trim().to_ascii_lowercase();
-            if !["disable", "prefer", "require"].contains(&v.as_str()) {
+            if !SSLMODES.contains(&v.as_str()) {
                 return Err(at(
                     "postgres",
                     e,
-                    format!("expected disable, prefer or require, got {}", shown(e)),
+                    format!(
+                        "expected disable, prefer, require, verify-ca or verify-full, got {}",
+                        shown(e)
+                    ),
                 ));
             }
             v
         }
+    };
+    let sslrootcert = match r.get("postgres", "sslrootcert") {
+        Some(e) if e.value.trim().is_empty() => {
+            return Err(at(
+                "postgres",
+                e,
+                "expected a file or `system`, got nothing",
+            ))
+        }
+        Some(e) => Some(std::path::PathBuf::from(e.value.trim())),
+        None => None,
     };
     let statement_timeout_ms = r.number(
         "postgres",
@@ -656,6 +690,7 @@ fn postgres_section(r: &Reader<'_>, in_docker: bool, app_name: &str) -> Result<P
         user: user.to_string(),
         password: Secret(password),
         sslmode,
+        sslrootcert,
         application_name: app_name.to_string(),
     })
 }

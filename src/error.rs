@@ -50,13 +50,17 @@ impl fmt::Display for PgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(db) = self.db() else {
             // the client library's kind ("error connecting to server"), then its causes
-            write!(f, "{}", self.0)?;
+            // (a cause whose words were already said, as TLS errors repeat theirs, is skipped)
+            let mut said = self.0.to_string();
             let mut cause = std::error::Error::source(&self.0);
             while let Some(c) = cause {
-                write!(f, ": {c}")?;
+                let text = c.to_string();
+                if !said.contains(&text) {
+                    said = format!("{said}: {text}");
+                }
                 cause = c.source();
             }
-            return Ok(());
+            return f.write_str(&said);
         };
         write!(f, "{} (SQLSTATE {}", db.message(), db.code().code())?;
         if let Some(table) = db.table() {
@@ -251,14 +255,6 @@ impl Error {
             Error::Retriable { context, source }
         } else {
             Error::Fatal { context, source }
-        }
-    }
-
-    /// A pool checkout failure is always retriable: the server may come back.
-    pub fn from_pool(context: impl Into<String>, err: r2d2::Error) -> Self {
-        Error::Retriable {
-            context: context.into(),
-            source: Box::new(err),
         }
     }
 }

@@ -23,9 +23,7 @@ pub fn run(pool: &PgPool, catalog: &CatalogConfig, budget: Duration) -> Result<(
 }
 
 fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
-    let mut conn = pool
-        .get()
-        .map_err(|e| Error::from_pool("warmup: connecting to PostgreSQL", e))?;
+    let mut conn = pool.get("warmup: connecting to PostgreSQL")?;
     let mut tx = conn
         .transaction()
         .map_err(|e| Error::from_pg("warmup: beginning", e))?;

@@ -84,7 +84,7 @@ pub(crate) const SCHEMA: &[SectionSchema] = &[
     },
     SectionSchema {
         name: "postgres",
-        keys: &["sslmode", "statement_timeout_ms"],
+        keys: &["sslmode", "sslrootcert", "statement_timeout_ms"],
         ignored: &[],
         open_prefix: None,
     },

@@ -556,7 +556,7 @@ fn bad_choices() {
         &no_env(),
         &["[remote_kafka]", "startingOffsets", "line 19"],
     );
-    let text = format!("{SEED}[postgres]\nsslmode = verify-full\n");
+    let text = format!("{SEED}[postgres]\nsslmode = allow\n");
     config_error(&text, &no_env(), &["[postgres]", "sslmode", "line 21"]);
     let text = SEED.replace("subscribe = product_view", "subscribe = product view");
     config_error(
@@ -769,6 +769,27 @@ fn pg_config_mapping() {
     let pg = p.pg_config();
     assert_eq!(pg.get_ssl_mode(), SslMode::Require);
     assert_eq!(pg.get_application_name(), Some("streamer"));
+}
+
+#[test]
+fn verifying_sslmodes_need_tls_and_take_a_root_certificate_file() {
+    for mode in ["verify-ca", "verify-full", "VERIFY-FULL"] {
+        let text = format!("{SEED}[postgres]\nsslmode = {mode}\nsslrootcert = /etc/ca.pem\n");
+        let c = Config::parse(&text, &no_env()).expect("verifying sslmode");
+        assert_eq!(c.postgres.sslmode, mode.to_ascii_lowercase());
+        assert_eq!(
+            c.postgres.sslrootcert.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        assert_eq!(
+            c.postgres.pg_config().get_ssl_mode(),
+            postgres::config::SslMode::Require
+        );
+    }
+    let text = format!("{SEED}[postgres]\nsslmode = verify-ca\nsslrootcert =\n");
+    config_error(&text, &no_env(), &["[postgres]", "sslrootcert", "line 22"]);
+    let c = Config::parse(include_str!("../../config.ini"), &no_env()).expect("ini");
+    assert_eq!(c.postgres.sslrootcert, None);
 }
 
 #[test]

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::offsets;
 use crate::source::Source;
 use crate::topic_partition::TopicPartition;
@@ -73,11 +73,7 @@ fn whole_topic_committed(run: &Run, source: &Source) -> Result<Option<()>> {
     for tp in &parts {
         by_topic.entry(tp.topic()).or_default().push(tp.partition);
     }
-    let mut conn = run
-        .sink
-        .pool()
-        .get()
-        .map_err(|e| Error::from_pool("connecting to PostgreSQL", e))?;
+    let mut conn = run.sink.pool().get("connecting to PostgreSQL")?;
     let mut stored: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     for (topic, partitions) in by_topic {
         for (p, n) in offsets::load(&mut *conn, run.sink.group(), topic, &partitions)? {

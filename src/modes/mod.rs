@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Mode};
-use crate::error::{retry, Error, Result};
+use crate::error::{retry, Result};
 use crate::metrics::Metrics;
 use crate::offsets;
 use crate::pipeline::{prepare, Msg, Prepared};
@@ -94,11 +94,7 @@ impl Run {
         source: &Source,
         parts: &[TopicPartition],
     ) -> Result<Vec<(TopicPartition, i64)>> {
-        let mut conn = self
-            .sink
-            .pool()
-            .get()
-            .map_err(|e| Error::from_pool("connecting to PostgreSQL", e))?;
+        let mut conn = self.sink.pool().get("connecting to PostgreSQL")?;
         let group = self.sink.group();
         let mut out = Vec::with_capacity(parts.len());
         for tp in parts {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use postgres::Client;
+use postgres_native_tls::MakeTlsConnector;
 
 use crate::error::{column, Error, Result};
 
@@ -32,7 +33,11 @@ pub struct Folder {
 impl Folder {
     /// Start folding every `every` on connections made from `pg` (a fold waits at most
     /// 10 s for a lock, so it can never hold up a shutdown for long).
-    pub fn spawn(mut pg: postgres::Config, every: Duration) -> Result<Folder> {
+    pub fn spawn(
+        mut pg: postgres::Config,
+        tls: MakeTlsConnector,
+        every: Duration,
+    ) -> Result<Folder> {
         pg.options("-c lock_timeout=10s -c statement_timeout=0");
         let (stop, stopped) = bounded::<()>(1);
         let handle = std::thread::Builder::new()
@@ -43,7 +48,7 @@ impl Folder {
                 loop {
                     let last =
                         !matches!(stopped.recv_timeout(every), Err(RecvTimeoutError::Timeout));
-                    match fold(&pg, &mut conn) {
+                    match fold(&pg, &tls, &mut conn) {
                         Ok(rows) => {
                             log::debug!("rollup fold: {rows} rollup rows added or updated");
                             folds += 1;
@@ -102,11 +107,15 @@ fn vacuum(conn: &mut Option<Client>) {
 
 /// One fold in one transaction, connecting first when `conn` is None. Returns the rollup
 /// rows added or updated.
-pub fn fold(pg: &postgres::Config, conn: &mut Option<Client>) -> Result<u64> {
+pub fn fold(
+    pg: &postgres::Config,
+    tls: &MakeTlsConnector,
+    conn: &mut Option<Client>,
+) -> Result<u64> {
     let client = match conn {
         Some(client) => client,
         None => conn.insert(
-            pg.connect(super::tls()?)
+            pg.connect(tls.clone())
                 .map_err(|e| Error::from_pg("rollup folder: connecting to PostgreSQL", e))?,
         ),
     };

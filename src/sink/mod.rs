@@ -8,17 +8,15 @@ pub mod copy;
 pub mod dims;
 pub mod fold;
 pub mod in_flight;
+pub mod pool;
 pub mod recent;
 pub mod rollup;
+pub mod tls;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use postgres_native_tls::MakeTlsConnector;
-use r2d2_postgres::PostgresConnectionManager;
-
-use crate::config::Config;
 use crate::enrich::Enricher;
 use crate::error::{retry, Error, Result};
 use crate::metrics::Metrics;
@@ -30,32 +28,10 @@ use dims::{Added, Countries, DimCaches, DimRows};
 use in_flight::InFlight;
 use recent::RecentKeys;
 
+pub use pool::{pool, PgConn, PgPool};
+
 /// Fact keys remembered as committed (two generations of half each; ~16 MB).
 const RECENT_KEYS: usize = 1_000_000;
-
-pub type PgPool = r2d2::Pool<PostgresConnectionManager<MakeTlsConnector>>;
-
-/// The TLS connector for `[postgres] sslmode`. As in libpq, `prefer` and `require`
-/// encrypt without verifying the server certificate (`disable` never starts TLS).
-pub fn tls() -> Result<MakeTlsConnector> {
-    let connector = native_tls::TlsConnector::builder()
-        .danger_accept_invalid_certs(true)
-        .danger_accept_invalid_hostnames(true)
-        .build()
-        .map_err(|e| Error::fatal("setting up TLS for PostgreSQL", e))?;
-    Ok(MakeTlsConnector::new(connector))
-}
-
-/// Build the connection pool (lazily connecting, so a server that is down is retried);
-/// its sessions have the loaders' statement timeout and TCP keepalives.
-pub fn pool(cfg: &Config, size: u32) -> Result<PgPool> {
-    let manager = PostgresConnectionManager::new(cfg.postgres.loader_pg_config(), tls()?);
-    Ok(r2d2::Pool::builder()
-        .max_size(size.max(1))
-        .min_idle(Some(0))
-        .connection_timeout(Duration::from_secs(5))
-        .build_unchecked(manager))
-}
 
 /// What became of one batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,10 +159,7 @@ impl Sink {
             "moving a stored offset",
             self.retry_budget,
             |_| {
-                let mut conn = self
-                    .pool
-                    .get()
-                    .map_err(|e| Error::from_pool("connecting to PostgreSQL", e))?;
+                let mut conn = self.pool.get("connecting to PostgreSQL")?;
                 let mut tx = conn
                     .transaction()
                     .map_err(|e| Error::from_pg("beginning an offset move", e))?;
@@ -207,10 +180,7 @@ impl Sink {
         dims: &'a DimRows,
         held: &HashSet<&str>,
     ) -> Result<(Outcome, Option<Countries<'a>>, Option<Isolated<'a>>)> {
-        let mut conn = self
-            .pool
-            .get()
-            .map_err(|e| Error::from_pool("connecting to PostgreSQL", e))?;
+        let mut conn = self.pool.get("connecting to PostgreSQL")?;
         let mut tx = conn
             .transaction()
             .map_err(|e| Error::from_pg("beginning the batch transaction", e))?;

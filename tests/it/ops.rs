@@ -135,7 +135,7 @@ fn sslmode_require_connects_with_tls() {
     );
     let cfg = streamer::config::Config::parse(&text, &[]).expect("config");
     let pool = streamer::sink::pool(&cfg, 1).expect("pool");
-    let mut conn = pool.get().expect("connect with sslmode=require");
+    let mut conn = pool.get("test").expect("connect with sslmode=require");
     let ssl: bool = conn
         .query_one(
             "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
@@ -148,7 +148,7 @@ fn sslmode_require_connects_with_tls() {
     let plain = streamer::config::Config::parse(&text.replace("require", "disable"), &[]).unwrap();
     let pool = streamer::sink::pool(&plain, 1).unwrap();
     let ssl: bool = pool
-        .get()
+        .get("test")
         .unwrap()
         .query_one(
             "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",

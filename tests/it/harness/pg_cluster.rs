@@ -21,6 +21,8 @@ pub struct PgCluster {
     log_path: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// more `-c name=value` server options (TLS)
+    extra_opts: String,
     // Last: removed after the server is stopped.
     dir: TempDir,
 }
@@ -91,22 +93,30 @@ fn running_as_root() -> bool {
 impl PgCluster {
     /// initdb, start the server on a free port, wait until it accepts connections.
     pub fn start() -> PgCluster {
+        PgCluster::start_with(|_| String::new())
+    }
+
+    /// [`PgCluster::start`], with `setup` first writing files into the cluster's dir
+    /// (given to the server's user afterwards) and returning more server options.
+    pub fn start_with(setup: impl FnOnce(&std::path::Path) -> String) -> PgCluster {
         let bin = pg_bin_dir();
         let as_postgres = running_as_root();
         let dir = TempDir::new("streamer-pgcluster");
         let data = dir.join("data");
         let log_path = dir.join("postgres.log");
+        let extra_opts = setup(dir.path());
         let mut cluster = PgCluster {
             bin,
             data,
             log_path,
             port: 0,
             as_postgres,
+            extra_opts,
             dir,
         };
         if as_postgres {
             let st = Command::new("chown")
-                .args(["postgres:postgres"])
+                .args(["-R", "postgres:postgres"])
                 .arg(cluster.dir.path())
                 .status()
                 .expect("run chown");
@@ -195,9 +205,10 @@ impl PgCluster {
     fn try_start(&self) -> Result<(), String> {
         let data = self.data.to_string_lossy().into_owned();
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40 {}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.extra_opts
         );
         let log = self.log_path.to_string_lossy().into_owned();
         let out = self.pg(
