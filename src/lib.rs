@@ -7,6 +7,7 @@ pub mod config;
 pub mod enrich;
 pub mod error;
 pub mod hash;
+mod lock;
 pub mod metrics;
 pub mod modes;
 pub mod offsets;

@@ -8,8 +8,12 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = streamer::cli::Cli::parse();
     if let Err(e) = streamer::cli::run(cli) {
-        log::error!("{e}");
-        eprintln!("streamer: {e}");
+        // once: in the log when errors are logged, else on stderr
+        if log::log_enabled!(log::Level::Error) {
+            log::error!("{e}");
+        } else {
+            eprintln!("streamer: {e}");
+        }
         std::process::exit(e.exit_code());
     }
 }

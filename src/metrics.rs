@@ -163,7 +163,7 @@ impl Metrics {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.state)
     }
 
     pub fn add_rows(&self, table: &str, n: u64) {

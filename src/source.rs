@@ -19,6 +19,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use crate::config::{Config, StartingOffsets};
 use crate::error::{Error, Result};
+use crate::lock::lock;
 use crate::metrics::Metrics;
 use crate::pipeline::Msg;
 use crate::topic_partition::TopicPartition;
@@ -41,6 +42,8 @@ pub struct Ctx {
     down_since: Mutex<Option<Instant>>,
     /// librdkafka's words when the broker refused our SASL login
     auth_failed: Mutex<Option<String>>,
+    /// librdkafka's words for its last error (they name the broker: `host:port/id: ...`)
+    last_error: Mutex<Option<String>>,
     /// set once the loop has stopped its readers: revocations are then answered at once
     /// (librdkafka's close waits for them)
     closing: AtomicBool,
@@ -50,11 +53,6 @@ impl Ctx {
     fn take(&self) -> Vec<Rebalance> {
         std::mem::take(&mut *lock(&self.events))
     }
-}
-
-/// A poisoned lock still guards valid data here (plain values, no invariants).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ClientContext for Ctx {
@@ -82,12 +80,16 @@ impl ClientContext for Ctx {
                 lock(&self.down_since).get_or_insert_with(Instant::now);
                 log::warn!("kafka: {error}: {reason}");
             }
+            _ if reason.is_empty() => log::warn!("kafka: {error}"),
             // A refused login does not pass by retrying: the loop stops on it.
             KafkaError::Global(RDKafkaErrorCode::Authentication) => {
                 lock(&self.auth_failed).get_or_insert_with(|| reason.to_string());
                 log::debug!("kafka: {error}: {reason}");
             }
-            _ => log::warn!("kafka: {error}: {reason}"),
+            _ => {
+                *lock(&self.last_error) = Some(reason.to_string());
+                log::warn!("kafka: {error}: {reason}");
+            }
         }
     }
 }
@@ -143,6 +145,8 @@ pub struct Source {
     pub consumer: Arc<Consumer_>,
     /// `security.protocol` and `sasl.mechanism(s)` as configured, for error messages
     auth: String,
+    /// `bootstrap.servers` as configured, for error messages
+    brokers: String,
     /// A second client of the same configuration that never fetches, for metadata and
     /// watermarks: the consumer's connection is often held by a fetch that the broker
     /// keeps waiting up to `fetch.wait.max.ms`, and requests on it queue behind that.
@@ -234,14 +238,30 @@ impl Source {
                 .or_else(|| setting("sasl.mechanisms"))
                 .unwrap_or_else(|| "none".into())
         );
+        let brokers = setting("bootstrap.servers").unwrap_or_default();
         Ok(Source {
             consumer: Arc::new(consumer),
             auth,
+            brokers,
             meta,
             fetching: Mutex::new(HashMap::new()),
             starting: cfg.kafka.starting_offsets,
             retry_budget: cfg.pipeline.retry_budget,
         })
+    }
+
+    /// A retriable Kafka error in `context`, naming the brokers and what librdkafka last
+    /// said about them (which broker, which failure), when it said something.
+    fn kafka_error(&self, context: String, e: KafkaError) -> Error {
+        let said = lock(&self.consumer.context().last_error).clone();
+        let context = match said {
+            Some(said) => format!(
+                "{context} (brokers {}; librdkafka's last error: {said})",
+                self.brokers
+            ),
+            None => format!("{context} (brokers {})", self.brokers),
+        };
+        Error::retriable(context, e)
     }
 
     /// How long no broker has been reachable (None: one is).
@@ -264,9 +284,12 @@ impl Source {
             Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) => {
                 if matches!(e, KafkaError::MessageConsumptionFatal(_)) {
-                    return Err(Error::fatal("kafka consumer", e));
+                    return Err(Error::fatal(
+                        format!("kafka consumer (brokers {})", self.brokers),
+                        e,
+                    ));
                 }
-                log::warn!("kafka: {e}");
+                log::warn!("kafka (brokers {}): {e}", self.brokers);
             }
         }
         if let Some(reason) = lock(&self.consumer.context().auth_failed).clone() {
@@ -276,11 +299,14 @@ impl Source {
             ));
         }
         if let Some(d) = self.down_for().filter(|d| *d > self.retry_budget) {
+            let said = lock(&self.consumer.context().last_error).clone();
             return Err(Error::fatal(
-                "kafka",
+                format!("kafka (brokers {})", self.brokers),
                 format!(
-                    "no broker reachable for {} s (retry budget spent)",
-                    d.as_secs()
+                    "no broker reachable for {} s (retry budget spent); librdkafka's last \
+                     error: {}",
+                    d.as_secs(),
+                    said.as_deref().unwrap_or("none")
                 ),
             ));
         }
@@ -301,7 +327,7 @@ impl Source {
     pub fn watermarks(&self, tp: &TopicPartition) -> Result<(i64, i64)> {
         self.meta
             .fetch_watermarks(tp.topic(), tp.partition, Duration::from_secs(10))
-            .map_err(|e| Error::retriable(format!("reading the offsets of {tp} from Kafka"), e))
+            .map_err(|e| self.kafka_error(format!("reading the offsets of {tp} from Kafka"), e))
     }
 
     /// Partitions of the subscribed topics, as the broker's metadata has them now.
@@ -311,7 +337,7 @@ impl Source {
             let md = self
                 .meta
                 .fetch_metadata(Some(topic), Duration::from_secs(10))
-                .map_err(|e| Error::retriable(format!("reading the metadata of {topic}"), e))?;
+                .map_err(|e| self.kafka_error(format!("reading the metadata of {topic}"), e))?;
             for t in md.topics().iter().filter(|t| t.name() == topic) {
                 if t.error().is_none() {
                     out.extend(

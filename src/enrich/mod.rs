@@ -8,11 +8,12 @@ pub mod agent;
 pub mod geo;
 pub mod product;
 
+use crate::lock::lock;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use crate::error::Result;
 
@@ -193,11 +194,6 @@ impl<V: Clone> BoundedCache<V> {
         self.insert(key, value.clone());
         value
     }
-}
-
-/// A poisoned shard only means another thread panicked mid-insert; the map is still valid.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! With an ack log (benchmarks), every acknowledged message adds one line
 //! `partition offset send_unix_nanos` to it, or `finish` fails.
 
+use crate::lock::lock;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -81,7 +82,7 @@ fn unix_nanos() -> usize {
 impl Ctx {
     fn fail(&self, what: String) {
         self.failed.fetch_add(1, Ordering::Relaxed);
-        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        let mut first = lock(&self.first_error);
         if first.is_none() {
             *first = Some(what);
         }
@@ -107,11 +108,7 @@ impl ProducerContext for Ctx {
                 self.acked.fetch_add(1, Ordering::Relaxed);
                 if let Some(log) = &self.ack_log {
                     use rdkafka::Message as _;
-                    log.lock().unwrap_or_else(|p| p.into_inner()).write(
-                        m.partition(),
-                        m.offset(),
-                        sent_ns,
-                    );
+                    lock(log).write(m.partition(), m.offset(), sent_ns);
                 }
             }
             Err((e, m)) => {
@@ -266,12 +263,7 @@ impl Sender {
     fn check(&self) -> Result<()> {
         let ctx = self.producer.context();
         if ctx.failed.load(Ordering::Relaxed) > 0 {
-            let first = ctx
-                .first_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-                .unwrap_or_default();
+            let first = lock(&ctx.first_error).clone().unwrap_or_default();
             return Err(Error::fatal(
                 format!("produce to {}", self.topic),
                 format!(
@@ -361,7 +353,7 @@ impl Sender {
         }
         let elapsed = self.began.elapsed();
         if let Some(log) = &self.producer.context().ack_log {
-            log.lock().unwrap_or_else(|p| p.into_inner()).finish()?;
+            lock(log).finish()?;
         }
         let acked = self.producer.context().acked.load(Ordering::Relaxed);
         if acked != self.sent {

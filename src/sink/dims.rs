@@ -32,7 +32,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Map<K, V>> {
         // A poisoned cache is still a valid cache: it only ever holds committed keys.
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.map)
     }
 
     /// The keys of `keys` that `keep` says still need writing, given what is known of
@@ -124,10 +124,7 @@ impl DimCaches {
 
     /// A transaction read `version`: if the catalog moved since, forget every country.
     pub fn locations_at(&self, version: i64) {
-        let mut v = self
-            .location_version
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut v = crate::lock::lock(&self.location_version);
         if *v != Some(version) {
             self.locations.clear();
             *v = Some(version);
@@ -137,10 +134,7 @@ impl DimCaches {
     /// After a commit: remember the countries a batch learned, unless the catalog version
     /// they were read at is outdated.
     pub fn remember_countries(&self, countries: &Countries<'_>) {
-        let v = self
-            .location_version
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let v = crate::lock::lock(&self.location_version);
         if *v == Some(countries.version) {
             self.locations
                 .insert_all(countries.learned.iter().filter_map(|k| {

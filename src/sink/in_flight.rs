@@ -32,7 +32,7 @@ pub struct Claim<'a> {
 impl InFlight {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         // Poisoned or not, the set only holds keys of open batches.
-        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.keys)
     }
 
     /// Claim the keys of `facts` (distinct within the batch) that no open batch holds.

@@ -47,7 +47,7 @@ impl RecentKeys {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (Set, Set)> {
         // Poisoned or not, the sets only ever hold committed keys.
-        self.generations.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.generations)
     }
 
     /// The keys of `keys` that may have been committed already (one lock per call).

@@ -207,3 +207,41 @@ fn a_column_type_changed_by_hand_is_fatal_not_a_panic() {
     );
     assert!(!out.output.contains("panicked"), "{}", out.output);
 }
+
+#[test]
+fn an_unreachable_broker_is_named_with_librdkafkas_words() {
+    let db = TestDb::create();
+    let dir = TempDir::new("errors-no-broker");
+    let port = harness::free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let cfg = harness::write_config(
+        dir.path(),
+        &brokers,
+        db.name(),
+        "nowhere",
+        "[pipeline]\nretry_budget_s = 2\n",
+    )
+    .to_string_lossy()
+    .into_owned();
+    warmup(dir.path(), &cfg, &[]);
+    let out = run_to_exit(&["run", &cfg, "--until-caught-up"], Duration::from_secs(90));
+    out.assert_code(1);
+    // the error names the brokers as configured, and what librdkafka said about the one
+    // it tried
+    let last = out.output.lines().rev().find(|l| !l.trim().is_empty());
+    assert_contains(
+        last.unwrap_or_default(),
+        &[
+            &format!("(brokers {brokers}"),
+            &format!("{brokers}/bootstrap: Connect to ipv4#{brokers} failed: Connection refused"),
+        ],
+    );
+    let out = run_to_exit(&["check", &cfg], Duration::from_secs(60));
+    out.assert_code(1);
+    assert_contains(
+        &out.output,
+        &[&format!(
+            "kafka: FAILED to reach the brokers {brokers} for topic nowhere"
+        )],
+    );
+}
