@@ -596,11 +596,46 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                                   GROUP BY r.product_key HAVING sum(r.views) > 0) p)
 $$;
 
--- 1. Top 10 products by views.
+-- A readable product name from a product URL's slug, for products no catalog names:
+-- the last path segment, its extension and a trailing SKU token (`-skug870198`) dropped,
+-- dashes and underscores as spaces, title case:
+-- https://www.glamira.de/glamira-armband-seldor-skug870198.html -> Glamira Armband Seldor.
+-- NULL when the URL has no such segment or it holds no letter (`/id/110474`).
+CREATE OR REPLACE FUNCTION streamer_product_name(url text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN n ~ '[[:alpha:]]' THEN n END
+    FROM (SELECT initcap(btrim(regexp_replace(
+                     regexp_replace(
+                         regexp_replace(
+                             substring(url FROM
+                                 '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*/(?:[^?#]*/)?([^/?#]+)'),
+                             '\.[A-Za-z0-9]{1,5}$', ''),
+                         '(^|[-_])sku[A-Za-z]*[0-9][A-Za-z0-9]*$', '', 'i'),
+                     '[-_+ ]+', ' ', 'g'))) AS n) s
+$$;
+
+-- The version of report 1 without name_source.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc
+               WHERE proname = 'report_top_products'
+                 AND NOT ('name_source' = ANY (proargnames))) THEN
+        DROP FUNCTION report_top_products(date);
+    END IF;
+END
+$$;
+
+-- 1. Top 10 products by views. `name` is the catalog's (name_source 'catalog'), else one
+-- derived from the product URL (name_source 'derived'), else NULL.
 CREATE OR REPLACE FUNCTION report_top_products(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
-RETURNS TABLE (rank integer, product_key text, name text, current_url text, views bigint)
+RETURNS TABLE (rank integer, product_key text, name text, current_url text, views bigint,
+               name_source text)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT t.rnk, t.key, p.name, p.current_url, t.n
+    SELECT t.rnk, t.key, coalesce(p.name, streamer_product_name(p.current_url)),
+           p.current_url, t.n,
+           CASE WHEN p.name IS NOT NULL THEN 'catalog'
+                WHEN streamer_product_name(p.current_url) IS NOT NULL THEN 'derived' END
     FROM (SELECT r.product_key AS key, sum(r.views)::bigint AS n,
                  row_number() OVER (ORDER BY sum(r.views) DESC,
                                              r.product_key COLLATE "C")::integer AS rnk

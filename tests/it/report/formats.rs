@@ -111,7 +111,7 @@ fn csv_format_has_one_block_per_report() {
     assert_eq!(
         headers,
         [
-            "report,rank,product_key,name,current_url,views",
+            "report,rank,product_key,name,current_url,views,name_source",
             "report,rank,country_code,country_name,views",
             "report,rank,referrer_host,views",
             "report,rank,store_id,country_code,country_name,views,store_share",
@@ -123,7 +123,7 @@ fn csv_format_has_one_block_per_report() {
     assert_eq!(lines(0).len(), 10);
     assert_eq!(
         lines(0)[0],
-        r#"top_products,1,10,"Ring <b>&""'",https://www.glamira.de/ring-10.html,5"#
+        r#"top_products,1,10,"Ring <b>&""'",https://www.glamira.de/ring-10.html,5,catalog"#
     );
     assert_eq!(lines(1)[2], "top_countries,3,,unknown,8");
     assert_eq!(lines(3)[0], "store_performance,1,1,DE,Germany,11,73.3");
@@ -161,7 +161,9 @@ fn json_format_is_one_object() {
     assert_eq!(len("hourly_product_views"), 240);
     assert_eq!(len("hourly_browser_os"), 144);
     assert_eq!(v["top_products"][0]["name"], "Ring <b>&\"'");
-    assert_eq!(v["top_products"][3]["name"], serde_json::Value::Null);
+    assert_eq!(v["top_products"][3]["name"], "Glamira Armband Seldor");
+    assert_eq!(v["top_products"][3]["name_source"], "derived");
+    assert_eq!(v["top_products"][4]["name"], serde_json::Value::Null);
     assert_eq!(
         v["top_countries"][2]["country_code"],
         serde_json::Value::Null

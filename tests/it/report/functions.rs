@@ -7,10 +7,17 @@ use super::{rows, seeded};
 #[test]
 fn top_products_ranks_by_views_then_key_bytes() {
     let db = seeded();
-    type Row = (i32, String, Option<String>, Option<String>, i64);
+    type Row = (
+        i32,
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        Option<String>,
+    );
     let got: Vec<Row> = rows(&db, "SELECT * FROM report_top_products('2020-03-10')")
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
         .collect();
     let s = |x: &str| Some(x.to_owned());
     // "10" and "2" tie at 5 ("10" < "2" in byte order); seven products tie at 2, of which
@@ -22,6 +29,7 @@ fn top_products_ranks_by_views_then_key_bytes() {
             s("Ring <b>&\"'"),
             s("https://www.glamira.de/ring-10.html"),
             5,
+            s("catalog"),
         ),
         (
             2,
@@ -29,17 +37,84 @@ fn top_products_ranks_by_views_then_key_bytes() {
             s("Necklace"),
             s("https://www.glamira.fr/necklace-2.html"),
             5,
+            s("catalog"),
         ),
-        (3, "7".into(), s("Bague élégante"), None, 4),
-        (4, "1".into(), None, None, 3),
-        (5, "11".into(), None, None, 2),
-        (6, "3".into(), None, None, 2),
-        (7, "4".into(), None, None, 2),
-        (8, "5".into(), None, None, 2),
-        (9, "6".into(), None, None, 2),
-        (10, "8".into(), None, None, 2),
+        (3, "7".into(), s("Bague élégante"), None, 4, s("catalog")),
+        // no catalog name: derived from the URL's slug, its SKU token dropped
+        (
+            4,
+            "1".into(),
+            s("Glamira Armband Seldor"),
+            s("https://www.glamira.de/glamira-armband-seldor-skug870198.html"),
+            3,
+            s("derived"),
+        ),
+        (5, "11".into(), None, None, 2, None),
+        (6, "3".into(), None, None, 2, None),
+        (7, "4".into(), None, None, 2, None),
+        (8, "5".into(), None, None, 2, None),
+        (9, "6".into(), None, None, 2, None),
+        (10, "8".into(), None, None, 2, None),
     ];
+
     assert_eq!(got, want);
+}
+
+#[test]
+fn product_names_are_derived_from_the_url_slug() {
+    let db = seeded();
+    for (url, want) in [
+        (
+            "https://www.glamira.de/glamira-armband-seldor-skug870198.html",
+            Some("Glamira Armband Seldor"),
+        ),
+        (
+            "https://www.glamira.fr/glamira-anillo-saphira-skug100335.html?alloy=white",
+            Some("Glamira Anillo Saphira"),
+        ),
+        (
+            "https://www.glamira.de/glamira_pendant__love-SKU12.htm#x",
+            Some("Glamira Pendant Love"),
+        ),
+        (
+            "https://www.glamira.de/glamira-ring-100123.html",
+            Some("Glamira Ring 100123"),
+        ),
+        // no segment, or one without a letter, or no URL at all: no name
+        ("https://www.glamira.de/", None),
+        ("https://www.glamira.de", None),
+        (
+            "https://www.glamira.de/catalog/product/view/id/110474",
+            None,
+        ),
+        ("not a url", None),
+    ] {
+        let got: Option<String> = db
+            .client()
+            .query_one("SELECT streamer_product_name($1)", &[&url])
+            .unwrap()
+            .get(0);
+        assert_eq!(got.as_deref(), want, "{url}");
+    }
+    // A catalog name wins over the slug.
+    let mut c = db.client();
+    c.execute(
+        "UPDATE dim_product SET name = 'Armband Seldor 585 Weißgold' WHERE product_key = '1'",
+        &[],
+    )
+    .unwrap();
+    let row = c
+        .query_one(
+            "SELECT name, name_source FROM report_top_products('2020-03-10') \
+             WHERE product_key = '1'",
+            &[],
+        )
+        .unwrap();
+    let got: (String, String) = (row.get(0), row.get(1));
+    assert_eq!(
+        got,
+        ("Armband Seldor 585 Weißgold".into(), "catalog".into())
+    );
 }
 
 #[test]

@@ -92,7 +92,8 @@ fn seeded() -> TestDb {
           ('10', 'Ring <b>&"''', 'https://www.glamira.de/ring-10.html', 'de'),
           ('2', 'Necklace', 'https://www.glamira.fr/necklace-2.html', 'fr'),
           ('7', 'Bague élégante', NULL, 'fr'),
-          ('1', NULL, NULL, NULL), ('3', NULL, NULL, NULL), ('4', NULL, NULL, NULL),
+          ('1', NULL, 'https://www.glamira.de/glamira-armband-seldor-skug870198.html', 'de'),
+          ('3', NULL, NULL, NULL), ('4', NULL, NULL, NULL),
           ('5', NULL, NULL, NULL), ('6', NULL, NULL, NULL), ('8', NULL, NULL, NULL),
           ('9', NULL, NULL, NULL), ('11', NULL, NULL, NULL);
         INSERT INTO dim_location (ip_key, ip_address, country_code, country_name) VALUES
