@@ -85,6 +85,17 @@ CREATE TABLE IF NOT EXISTS stream_offsets (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer_group, topic, partition)
 );
+-- What the committed batches of each partition held, counted in their own transactions
+-- (so exactly as committed): `streamer status` reconciles them. start_offset: where this
+-- group began (NULL for rows stored before it was kept); records: messages read;
+-- facts: fact rows those messages added; dead_letters: messages dead-lettered. The rest
+-- of the records were duplicates; offsets between start and next without a record are
+-- gaps (transaction markers, aborted or compacted records, skipped out-of-range offsets).
+ALTER TABLE stream_offsets
+    ADD COLUMN IF NOT EXISTS start_offset bigint,
+    ADD COLUMN IF NOT EXISTS records bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS facts bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS dead_letters bigint NOT NULL DEFAULT 0;
 
 -- Messages that could not become a fact row (SPEC 4), committed with their batch.
 CREATE TABLE IF NOT EXISTS dead_letter (

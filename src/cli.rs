@@ -56,6 +56,22 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
+    /// Per partition: committed offset, broker end, lag, last commit, and the
+    /// reconciliation of what was consumed.
+    Status {
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = crate::status::StatusFormat::Table)]
+        format: crate::status::StatusFormat,
+        /// Exit 1 when the total lag (messages) is over this bound (cron, alerting).
+        #[arg(long, value_name = "MESSAGES")]
+        max_lag: Option<i64>,
+    },
+    /// Move this group's stored offsets (replay or skip), printing before and after.
+    Reset {
+        config: PathBuf,
+        #[command(flatten)]
+        args: crate::reset::ResetArgs,
+    },
     /// Write synthetic or replayed events to the topic (demo, load tests).
     Produce {
         config: PathBuf,
@@ -84,6 +100,17 @@ pub fn run(cli: Cli) -> Result<()> {
             warmup::run(&pool, &cfg.catalog, cfg.pipeline.retry_budget)
         }
         (None, Some(Command::Check { config })) => check(&config),
+        (
+            None,
+            Some(Command::Status {
+                config,
+                format,
+                max_lag,
+            }),
+        ) => crate::status::run(&Config::load(&config)?, format, max_lag),
+        (None, Some(Command::Reset { config, args })) => {
+            crate::reset::run(&Config::load(&config)?, &args)
+        }
         (
             None,
             Some(Command::Report {

@@ -15,6 +15,8 @@ pub struct OffsetAdvance {
     /// `next_offset` as this owner last saw it in PostgreSQL
     pub expected: i64,
     pub next: i64,
+    /// records (not gap markers) the batch read from the partition
+    pub records: u64,
 }
 
 /// What the fence found for one partition.
@@ -66,8 +68,9 @@ pub fn store_start(
     let ctx = || format!("storing the start offset of {group}/{tp}");
     client
         .execute(
-            "INSERT INTO stream_offsets (consumer_group, topic, partition, next_offset) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            "INSERT INTO stream_offsets \
+             (consumer_group, topic, partition, next_offset, start_offset) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING",
             &[&group, &tp.topic(), &tp.partition, &start],
         )
         .map_err(|e| Error::from_pg(ctx(), e))?;
@@ -110,4 +113,40 @@ pub fn advance(client: &mut impl GenericClient, group: &str, adv: &OffsetAdvance
     } else {
         Fence::Moved(current)
     })
+}
+
+/// What one committed batch held from one partition, added to its row's counters (in
+/// the batch's transaction, after [`advance`] locked the row).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub records: i64,
+    pub facts: i64,
+    pub dead_letters: i64,
+}
+
+/// Add `counts` to the rows of `group`, one statement for the whole batch.
+pub fn count(
+    client: &mut impl GenericClient,
+    group: &str,
+    counts: &std::collections::BTreeMap<TopicPartition, Counted>,
+) -> Result<()> {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let topics: Vec<&str> = counts.keys().map(TopicPartition::topic).collect();
+    let partitions: Vec<i32> = counts.keys().map(|tp| tp.partition).collect();
+    let records: Vec<i64> = counts.values().map(|c| c.records).collect();
+    let facts: Vec<i64> = counts.values().map(|c| c.facts).collect();
+    let dead: Vec<i64> = counts.values().map(|c| c.dead_letters).collect();
+    client
+        .execute(
+            "UPDATE stream_offsets s SET records = s.records + u.r, facts = s.facts + u.f, \
+             dead_letters = s.dead_letters + u.d \
+             FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::bigint[]) \
+                  AS u(t, p, r, f, d) \
+             WHERE s.consumer_group = $1 AND s.topic = u.t AND s.partition = u.p",
+            &[&group, &topics, &partitions, &records, &facts, &dead],
+        )
+        .map_err(|e| Error::from_pg(format!("counting a batch in stream_offsets of {group}"), e))?;
+    Ok(())
 }

@@ -68,10 +68,12 @@ pub fn prepare(
     msgs: Vec<Msg>,
     expected: impl Fn(&TopicPartition) -> i64,
 ) -> Prepared {
-    let mut next: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    // per partition: the next offset, and the records (gap markers are not)
+    let mut next: BTreeMap<TopicPartition, (i64, u64)> = BTreeMap::new();
     for m in &msgs {
-        let e = next.entry(m.tp.clone()).or_insert(m.offset + 1);
-        *e = (*e).max(m.offset + 1);
+        let e = next.entry(m.tp.clone()).or_insert((m.offset + 1, 0));
+        e.0 = e.0.max(m.offset + 1);
+        e.1 += u64::from(!m.gap);
     }
     let mut msgs = msgs;
     msgs.retain(|m| !m.gap);
@@ -119,10 +121,11 @@ pub fn prepare(
     }
     out.offsets = next
         .into_iter()
-        .map(|(tp, n)| OffsetAdvance {
+        .map(|(tp, (n, records))| OffsetAdvance {
             expected: expected(&tp),
             tp,
             next: n,
+            records,
         })
         .collect();
     out

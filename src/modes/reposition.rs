@@ -52,6 +52,7 @@ impl Run {
             tp: tp.clone(),
             expected: from,
             next: to,
+            records: 0,
         };
         let next = match self.sink.move_offset(&adv)? {
             Fence::Advanced | Fence::AlreadyCommitted => {

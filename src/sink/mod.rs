@@ -219,6 +219,7 @@ impl Sink {
         let (facts, added, countries, isolated) = match whole {
             Ok((inserted, added, countries)) => {
                 savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
+                offsets::count(&mut tx, &self.group, &counted(batch, &inserted, &[]))?;
                 (inserted.len() as u64, added.rows, Some(countries), None)
             }
             Err(e) if e.is_data_error() => {
@@ -245,6 +246,7 @@ impl Sink {
                     );
                 }
                 copy::write_dead_letters(&mut tx, &refused)?;
+                offsets::count(&mut tx, &self.group, &counted(batch, &iso.facts, &refused))?;
                 (iso.facts.len() as u64, iso.added, None, Some(iso))
             }
             Err(e) => return Err(e),
@@ -334,6 +336,41 @@ impl Sink {
 /// What the isolation of refused rows wrote: the facts that were new, the dimension rows
 /// added (date, product, location, agent) and written (to remember after the commit), and
 /// the refused facts (batch index, PostgreSQL's refusal).
+/// Per partition, what `batch` adds to the counters of `stream_offsets`: its records,
+/// the facts of `inserted` that came from it, its dead letters (the transform's and
+/// those PostgreSQL `refused`).
+fn counted(
+    batch: &Prepared,
+    inserted: &[&Fact],
+    refused: &[DeadLetter],
+) -> std::collections::BTreeMap<TopicPartition, offsets::Counted> {
+    let mut counts: std::collections::BTreeMap<TopicPartition, offsets::Counted> = batch
+        .offsets
+        .iter()
+        .map(|adv| {
+            let c = offsets::Counted {
+                records: adv.records as i64,
+                ..Default::default()
+            };
+            (adv.tp.clone(), c)
+        })
+        .collect();
+    let new: HashSet<&str> = inserted.iter().map(|f| f.sales_key()).collect();
+    for (fact, origin) in batch.facts.iter().zip(&batch.origins) {
+        if new.contains(fact.sales_key()) {
+            if let Some(c) = counts.get_mut(&origin.tp) {
+                c.facts += 1;
+            }
+        }
+    }
+    for d in batch.dead.iter().chain(refused) {
+        if let Some(c) = counts.get_mut(&d.tp) {
+            c.dead_letters += 1;
+        }
+    }
+    counts
+}
+
 #[derive(Default)]
 struct Isolated<'a> {
     facts: Vec<&'a Fact>,

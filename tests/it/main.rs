@@ -17,4 +17,5 @@ mod ops;
 mod poison;
 mod produce;
 mod report;
+mod status;
 mod tls;
