@@ -17,7 +17,7 @@ mod tests_fields;
 #[cfg(test)]
 mod tests_json;
 
-pub use fact::{Col, Fact, TEXT_COLUMNS};
+pub use fact::{Col, Fact, Rule, Stored, TEXT_COLUMNS, TIME_COLUMNS};
 pub use host::referrer_host;
 
 use chrono::DateTime;
@@ -135,7 +135,7 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     };
     let text =
         std::str::from_utf8(bytes).map_err(|e| reject(DeadReason::NotUtf8, e.to_string()))?;
-    let raw: RawEvent<'_> = match json::parse(text) {
+    let mut raw: RawEvent<'_> = match json::parse(text) {
         Ok(Top::Object(raw)) => raw,
         Ok(Top::Other(kind)) => {
             return Err(reject(
@@ -146,7 +146,7 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
         Err(e) => return Err(reject(DeadReason::NotJson, e.to_string())),
     };
 
-    let event_id = match raw.id {
+    let event_id = match raw.take(Col::EventId) {
         Some(Field::String(id)) if !id.is_empty() => id,
         Some(Field::String(_)) => return Err(reject(DeadReason::MissingId, "`id` is empty")),
         Some(other) => {
@@ -173,7 +173,7 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     // stored is checked, in this order (a rejection names the first such field).
     check_nul("id", &event_id)?;
     check_len("id", &event_id)?;
-    let product_text = stored_text("product_id", raw.product_id)?;
+    let product_text = stored_text("product_id", raw.take(Col::ProductKey))?;
     let sales_key = hex_digest(
         Sha256::new()
             .chain_update(event_id.as_bytes())
@@ -182,10 +182,10 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     // Decision: an empty-string `product_id` adds "" to `sales_key` (same as absent) and
     // gives a NULL `product_key`: an empty key would be a meaningless `dim_product` row.
     let product_key = product_text.filter(|p| !p.is_empty());
-    let ip = non_empty(stored_text("ip", raw.ip)?);
-    let user_agent = non_empty(stored_text("user_agent", raw.user_agent)?);
+    let ip = non_empty(stored_text("ip", raw.take(Col::Ip))?);
+    let user_agent = non_empty(stored_text("user_agent", raw.take(Col::UserAgent))?);
     // Only the host is stored, so only the host is checked (U+0000, length).
-    let referrer_url = match raw.referrer_url.and_then(text_of) {
+    let referrer_url = match raw.take(Col::ReferrerUrl).and_then(text_of) {
         Some(Cow::Borrowed(url)) => referrer_host(url),
         Some(Cow::Owned(url)) => referrer_host(&url).map(|host| Cow::Owned(host.into_owned())),
         None => None,
@@ -201,7 +201,6 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     let mut set = |col: Col, value| columns[col as usize] = value;
     set(Col::SalesKey, Some(Cow::Borrowed(hex_text(&sales_key))));
     set(Col::EventId, Some(event_id));
-    set(Col::DocId, stored_text("_id", raw.doc_id)?);
     set(
         Col::IpKey,
         ip_key.as_ref().map(|k| Cow::Borrowed(hex_text(k))),
@@ -214,24 +213,13 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     set(Col::UserAgent, user_agent);
     set(Col::ProductKey, product_key);
     set(Col::ReferrerUrl, referrer_url);
-    set(Col::Option, option_json(raw.option)?);
-    // SPEC 5 "other text columns": each JSON key is the column's name.
-    for (col, value) in [
-        (Col::Resolution, raw.resolution),
-        (Col::UserIdDb, raw.user_id_db),
-        (Col::DeviceId, raw.device_id),
-        (Col::ApiVersion, raw.api_version),
-        (Col::StoreId, raw.store_id),
-        (Col::LocalTime, raw.local_time),
-        (Col::ShowRecommendation, raw.show_recommendation),
-        (Col::CurrentUrl, raw.current_url),
-        (Col::EmailAddress, raw.email_address),
-        (Col::Recommendation, raw.recommendation),
-        (Col::UtmSource, raw.utm_source),
-        (Col::UtmMedium, raw.utm_medium),
-        (Col::Collection, raw.collection),
-    ] {
-        set(col, stored_text(col.name(), value)?);
+    set(Col::Option, option_json(raw.take(Col::Option))?);
+    // The "other text columns": each from its JSON key, as text.
+    for col in Col::ALL {
+        if col.rule() == Rule::Text {
+            let key = col.json_key().unwrap_or(col.name());
+            set(col, stored_text(key, raw.take(col))?);
+        }
     }
     Ok(Fact::new(&columns, time_stamp, full_date, full_time))
 }
@@ -303,61 +291,29 @@ fn epoch_seconds(value: Option<&Field<'_>>) -> Result<i64, String> {
     }
 }
 
-/// The fields the transform reads; everything else in the event is dropped unread.
+/// The fields the transform reads (`time_stamp` and, by column, the field of each
+/// column's JSON key, see [`Col::json_key`]); everything else in the event is dropped
+/// unread.
 #[derive(Default)]
 struct RawEvent<'a> {
-    doc_id: Option<Field<'a>>,
-    id: Option<Field<'a>>,
     time_stamp: Option<Field<'a>>,
-    ip: Option<Field<'a>>,
-    user_agent: Option<Field<'a>>,
-    resolution: Option<Field<'a>>,
-    user_id_db: Option<Field<'a>>,
-    device_id: Option<Field<'a>>,
-    api_version: Option<Field<'a>>,
-    store_id: Option<Field<'a>>,
-    local_time: Option<Field<'a>>,
-    show_recommendation: Option<Field<'a>>,
-    current_url: Option<Field<'a>>,
-    referrer_url: Option<Field<'a>>,
-    email_address: Option<Field<'a>>,
-    recommendation: Option<Field<'a>>,
-    utm_source: Option<Field<'a>>,
-    utm_medium: Option<Field<'a>>,
-    collection: Option<Field<'a>>,
-    product_id: Option<Field<'a>>,
-    option: Option<Field<'a>>,
+    fields: [Option<Field<'a>>; TEXT_COLUMNS],
+}
+
+impl<'a> RawEvent<'a> {
+    fn take(&mut self, col: Col) -> Option<Field<'a>> {
+        self.fields[col as usize].take()
+    }
 }
 
 impl<'a> Slots<'a> for RawEvent<'a> {
     /// The exact, case-sensitive match of a key; the parser fills the slot with the
     /// value (a repeated key: its last value).
     fn slot(&mut self, key: &str) -> Option<&mut Option<Field<'a>>> {
-        let raw = self;
-        Some(match key {
-            "_id" => &mut raw.doc_id,
-            "id" => &mut raw.id,
-            "time_stamp" => &mut raw.time_stamp,
-            "ip" => &mut raw.ip,
-            "user_agent" => &mut raw.user_agent,
-            "resolution" => &mut raw.resolution,
-            "user_id_db" => &mut raw.user_id_db,
-            "device_id" => &mut raw.device_id,
-            "api_version" => &mut raw.api_version,
-            "store_id" => &mut raw.store_id,
-            "local_time" => &mut raw.local_time,
-            "show_recommendation" => &mut raw.show_recommendation,
-            "current_url" => &mut raw.current_url,
-            "referrer_url" => &mut raw.referrer_url,
-            "email_address" => &mut raw.email_address,
-            "recommendation" => &mut raw.recommendation,
-            "utm_source" => &mut raw.utm_source,
-            "utm_medium" => &mut raw.utm_medium,
-            "collection" => &mut raw.collection,
-            "product_id" => &mut raw.product_id,
-            "option" => &mut raw.option,
-            _ => return None,
-        })
+        if key == "time_stamp" {
+            return Some(&mut self.time_stamp);
+        }
+        Col::of_json_key(key).map(|col| &mut self.fields[col as usize])
     }
 }
 

@@ -5,6 +5,7 @@
 //! `INSERT ... ON CONFLICT DO NOTHING`. Either way the first row written wins.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
@@ -13,49 +14,51 @@ use postgres::Transaction;
 use super::recent::RecentKeys;
 use crate::error::{column, Error, Result};
 use crate::pipeline::DeadLetter;
-use crate::transform::{Col, Fact};
+use crate::transform::{Col, Fact, Stored, TEXT_COLUMNS, TIME_COLUMNS};
 
-const FACT_COLUMNS: &str = "sales_key, event_id, doc_id, time_stamp, full_date, full_time, \
-    ip_key, user_agent_key, product_key, store_id, local_time, current_url, referrer_url, \
-    email_address, resolution, user_id_db, device_id, api_version, show_recommendation, \
-    recommendation, utm_source, utm_medium, collection, \"option\"";
+/// How many columns of `fact_sales` are text columns of the fact.
+const FACT_TEXT_LEN: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < TEXT_COLUMNS {
+        if matches!(Col::ALL[i].stored(), Stored::FactSales) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
 
-/// The text columns of [`FACT_COLUMNS`] in order (the three after the third are the
-/// times, written from the fact's own fields).
-const FACT_TEXT: [Col; 21] = [
-    Col::SalesKey,
-    Col::EventId,
-    Col::DocId,
-    Col::IpKey,
-    Col::UserAgentKey,
-    Col::ProductKey,
-    Col::StoreId,
-    Col::LocalTime,
-    Col::CurrentUrl,
-    Col::ReferrerUrl,
-    Col::EmailAddress,
-    Col::Resolution,
-    Col::UserIdDb,
-    Col::DeviceId,
-    Col::ApiVersion,
-    Col::ShowRecommendation,
-    Col::Recommendation,
-    Col::UtmSource,
-    Col::UtmMedium,
-    Col::Collection,
-    Col::Option,
-];
+/// The fact's text columns `fact_sales` has, in buffer order (the loader writes them
+/// first, then [`TIME_COLUMNS`]).
+const FACT_TEXT: [Col; FACT_TEXT_LEN] = {
+    let mut out = [Col::SalesKey; FACT_TEXT_LEN];
+    let (mut i, mut j) = (0, 0);
+    while i < TEXT_COLUMNS {
+        if matches!(Col::ALL[i].stored(), Stored::FactSales) {
+            out[j] = Col::ALL[i];
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
+/// The column list of a fact row as the loader writes it (quoted: `option` is a keyword).
+fn fact_columns() -> &'static str {
+    static LIST: OnceLock<String> = OnceLock::new();
+    LIST.get_or_init(|| {
+        let names = FACT_TEXT.iter().map(|c| c.name()).chain(TIME_COLUMNS);
+        names
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
 
 fn fact_types() -> Vec<Type> {
-    let mut t = vec![
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::INT8,
-        Type::DATE,
-        Type::TIME,
-    ];
-    t.extend(std::iter::repeat_n(Type::TEXT, 18));
+    let mut t = vec![Type::TEXT; FACT_TEXT_LEN];
+    t.extend([Type::INT8, Type::DATE, Type::TIME]);
     t
 }
 
@@ -64,37 +67,21 @@ fn copy_facts<'a>(
     table: &str,
     facts: impl IntoIterator<Item = &'a Fact>,
 ) -> Result<(), postgres::Error> {
-    let sink = tx.copy_in(&format!("COPY {table} ({FACT_COLUMNS}) FROM STDIN BINARY"))?;
+    let sink = tx.copy_in(&format!(
+        "COPY {table} ({}) FROM STDIN BINARY",
+        fact_columns()
+    ))?;
     let types = fact_types();
     let mut w = BinaryCopyInWriter::new(sink, &types);
     for f in facts {
         let text = FACT_TEXT.map(|c| f.get(c));
-        let row: [&(dyn ToSql + Sync); 24] = [
-            &text[0],
-            &text[1],
-            &text[2],
-            &f.time_stamp,
-            &f.full_date,
-            &f.full_time,
-            &text[3],
-            &text[4],
-            &text[5],
-            &text[6],
-            &text[7],
-            &text[8],
-            &text[9],
-            &text[10],
-            &text[11],
-            &text[12],
-            &text[13],
-            &text[14],
-            &text[15],
-            &text[16],
-            &text[17],
-            &text[18],
-            &text[19],
-            &text[20],
-        ];
+        let row: [&(dyn ToSql + Sync); FACT_TEXT_LEN + 3] =
+            std::array::from_fn(|i| match i.checked_sub(FACT_TEXT_LEN) {
+                None => &text[i] as &(dyn ToSql + Sync),
+                Some(0) => &f.time_stamp,
+                Some(1) => &f.full_date,
+                Some(_) => &f.full_time,
+            });
         w.write(&row)?;
     }
     w.finish()?;
@@ -180,9 +167,10 @@ pub fn write_facts<'a>(
     let inserted: HashSet<String> = tx
         .query(
             &format!(
-                "INSERT INTO fact_sales ({FACT_COLUMNS}) SELECT {FACT_COLUMNS} \
+                "INSERT INTO fact_sales ({cols}) SELECT {cols} \
                  FROM stage_fact_sales ORDER BY sales_key \
-                 ON CONFLICT (sales_key) DO NOTHING RETURNING sales_key"
+                 ON CONFLICT (sales_key) DO NOTHING RETURNING sales_key",
+                cols = fact_columns()
             ),
             &[],
         )
@@ -253,4 +241,58 @@ fn ascii_only(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::Rule;
+
+    /// `schema.sql`'s `fact_sales` columns and types, in order.
+    fn schema_columns() -> Vec<(String, String)> {
+        let schema = include_str!("../../schema.sql");
+        let start = schema
+            .find("CREATE TABLE IF NOT EXISTS fact_sales (")
+            .expect("fact_sales in schema.sql");
+        let body = &schema[start..];
+        let body = &body[body.find('(').unwrap_or(0) + 1..body.find("\n);").unwrap_or(0)];
+        body.lines()
+            .map(|l| l.trim().trim_end_matches(','))
+            .filter(|l| !l.is_empty() && !l.starts_with("--"))
+            .map(|l| {
+                let mut words = l.split_whitespace();
+                let name = words.next().unwrap_or_default().trim_matches('"');
+                (
+                    name.to_string(),
+                    words.next().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_loaders_columns_are_schema_sqls() {
+        let mut want: Vec<(String, String)> = FACT_TEXT
+            .iter()
+            .map(|c| (c.name().to_string(), "text".to_string()))
+            .collect();
+        want.extend(
+            TIME_COLUMNS
+                .iter()
+                .zip(["bigint", "date", "time"])
+                .map(|(n, t)| (n.to_string(), t.to_string())),
+        );
+        let mut got = schema_columns();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(fact_types().len(), FACT_TEXT_LEN + TIME_COLUMNS.len());
+    }
+
+    #[test]
+    fn every_text_column_but_the_computed_comes_from_a_json_key() {
+        for c in Col::ALL {
+            assert_eq!(c.json_key().is_none(), c.rule() == Rule::Computed, "{c:?}");
+        }
+    }
 }

@@ -6,106 +6,135 @@ use chrono::{NaiveDate, NaiveTime};
 use std::borrow::Cow;
 use std::fmt;
 
-/// The text columns of a fact, in buffer order.
+/// How the transform fills a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Col {
-    /// lowercase hex SHA-256 of `id` followed by `product_id` as text
-    SalesKey,
-    /// the event's `id`
-    EventId,
-    /// the event's `_id`
-    DocId,
-    /// raw `ip` as text (for `dim_location.ip_address`); None when absent or empty
-    Ip,
-    /// lowercase hex SHA-256 of `ip`; None exactly when `ip` is None
-    IpKey,
-    /// raw `user_agent` text; None when absent or empty
-    UserAgent,
-    /// lowercase hex SHA-256 of `user_agent`; None exactly when `user_agent` is None
-    UserAgentKey,
-    /// `product_id` as text; None when absent, null or the empty string
-    ProductKey,
-    /// host of `referrer_url` (see [`super::referrer_host`])
-    ReferrerUrl,
-    /// compact JSON of `option` as received
-    Option,
-    /// this and the remaining columns: SPEC 5 "other text columns"
-    Resolution,
-    UserIdDb,
-    DeviceId,
-    ApiVersion,
-    StoreId,
-    LocalTime,
-    ShowRecommendation,
-    CurrentUrl,
-    EmailAddress,
-    Recommendation,
-    UtmSource,
-    UtmMedium,
-    Collection,
+pub enum Rule {
+    /// computed from other fields (a key, a hash)
+    Computed,
+    /// from the event's field of that JSON key, by a rule of its own in the transform
+    Own,
+    /// the event's field of that JSON key as text: a string as it is, a number or
+    /// boolean as its JSON text, an object or array as compact JSON (the "other text
+    /// columns" of the contract)
+    Text,
 }
 
-/// How many text columns a fact has.
-pub const TEXT_COLUMNS: usize = 23;
+/// Where a column ends up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// a column of `fact_sales` of the same name (type `text`)
+    FactSales,
+    /// only in a dimension (`dim_location.ip_address`, `dim_user_agent.user_agent`)
+    Dimension,
+}
 
-impl Col {
-    /// Every column, in buffer order.
-    pub const ALL: [Col; TEXT_COLUMNS] = [
-        Col::SalesKey,
-        Col::EventId,
-        Col::DocId,
-        Col::Ip,
-        Col::IpKey,
-        Col::UserAgent,
-        Col::UserAgentKey,
-        Col::ProductKey,
-        Col::ReferrerUrl,
-        Col::Option,
-        Col::Resolution,
-        Col::UserIdDb,
-        Col::DeviceId,
-        Col::ApiVersion,
-        Col::StoreId,
-        Col::LocalTime,
-        Col::ShowRecommendation,
-        Col::CurrentUrl,
-        Col::EmailAddress,
-        Col::Recommendation,
-        Col::UtmSource,
-        Col::UtmMedium,
-        Col::Collection,
-    ];
-
-    /// The field's name (the `fact_sales` column, except `ip` and `user_agent`, which
-    /// go to the dimensions).
-    pub fn name(self) -> &'static str {
-        match self {
-            Col::SalesKey => "sales_key",
-            Col::EventId => "event_id",
-            Col::DocId => "doc_id",
-            Col::Ip => "ip",
-            Col::IpKey => "ip_key",
-            Col::UserAgent => "user_agent",
-            Col::UserAgentKey => "user_agent_key",
-            Col::ProductKey => "product_key",
-            Col::ReferrerUrl => "referrer_url",
-            Col::Option => "option",
-            Col::Resolution => "resolution",
-            Col::UserIdDb => "user_id_db",
-            Col::DeviceId => "device_id",
-            Col::ApiVersion => "api_version",
-            Col::StoreId => "store_id",
-            Col::LocalTime => "local_time",
-            Col::ShowRecommendation => "show_recommendation",
-            Col::CurrentUrl => "current_url",
-            Col::EmailAddress => "email_address",
-            Col::Recommendation => "recommendation",
-            Col::UtmSource => "utm_source",
-            Col::UtmMedium => "utm_medium",
-            Col::Collection => "collection",
+/// The fact's text columns, declared once: everything about a column (its name, the
+/// JSON key it comes from, how the transform fills it, where it is stored, its accessor)
+/// is generated from this table, and `schema.sql` is checked against it (tests below).
+macro_rules! text_columns {
+    (@key) => { None };
+    (@key $json:literal) => { Some($json) };
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident = $name:literal, json [$($json:literal)?], $rule:ident, $stored:ident
+            $(, get $get:ident)?;
+    )*) => {
+        /// The text columns of a fact, in buffer order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Col {
+            $( $(#[doc = $doc])* $variant, )*
         }
-    }
+
+        /// How many text columns a fact has.
+        pub const TEXT_COLUMNS: usize = [$(Col::$variant),*].len();
+
+        impl Col {
+            /// Every column, in buffer order.
+            pub const ALL: [Col; TEXT_COLUMNS] = [$(Col::$variant),*];
+
+            /// The column's name: its `fact_sales` column, or for a dimension-only
+            /// column the field's.
+            pub const fn name(self) -> &'static str {
+                match self { $(Col::$variant => $name,)* }
+            }
+
+            /// The event's JSON key it comes from (None: computed).
+            pub const fn json_key(self) -> Option<&'static str> {
+                match self { $(Col::$variant => text_columns!(@key $($json)?),)* }
+            }
+
+            /// The column a JSON key of the event fills (exact, case-sensitive).
+            pub fn of_json_key(key: &str) -> Option<Col> {
+                match key {
+                    $($($json => Some(Col::$variant),)?)*
+                    _ => None,
+                }
+            }
+
+            /// How the transform fills it.
+            pub const fn rule(self) -> Rule {
+                match self { $(Col::$variant => Rule::$rule,)* }
+            }
+
+            /// Where it is stored.
+            pub const fn stored(self) -> Stored {
+                match self { $(Col::$variant => Stored::$stored,)* }
+            }
+        }
+
+        impl Fact {
+            $($(
+                #[doc = concat!("The `", $name, "` column (None: NULL).")]
+                pub fn $get(&self) -> Option<&str> {
+                    self.get(Col::$variant)
+                }
+            )?)*
+        }
+    };
 }
+
+text_columns! {
+    /// lowercase hex SHA-256 of `id` followed by `product_id` as text
+    SalesKey = "sales_key", json [], Computed, FactSales;
+    /// the event's `id` (a non-empty string)
+    EventId = "event_id", json ["id"], Own, FactSales;
+    /// the event's `_id`
+    DocId = "doc_id", json ["_id"], Text, FactSales, get doc_id;
+    /// raw `ip` as text (for `dim_location.ip_address`); None when absent or empty
+    Ip = "ip", json ["ip"], Own, Dimension, get ip;
+    /// lowercase hex SHA-256 of `ip`; None exactly when `ip` is None
+    IpKey = "ip_key", json [], Computed, FactSales, get ip_key;
+    /// raw `user_agent` text; None when absent or empty
+    UserAgent = "user_agent", json ["user_agent"], Own, Dimension, get user_agent;
+    /// lowercase hex SHA-256 of `user_agent`; None exactly when `user_agent` is None
+    UserAgentKey = "user_agent_key", json [], Computed, FactSales, get user_agent_key;
+    /// `product_id` as text; None when absent, null or the empty string
+    ProductKey = "product_key", json ["product_id"], Own, FactSales, get product_key;
+    /// host of `referrer_url` (see [`super::referrer_host`])
+    ReferrerUrl = "referrer_url", json ["referrer_url"], Own, FactSales, get referrer_url;
+    /// compact JSON of `option` as received
+    Option = "option", json ["option"], Own, FactSales, get option;
+    Resolution = "resolution", json ["resolution"], Text, FactSales, get resolution;
+    UserIdDb = "user_id_db", json ["user_id_db"], Text, FactSales, get user_id_db;
+    DeviceId = "device_id", json ["device_id"], Text, FactSales, get device_id;
+    ApiVersion = "api_version", json ["api_version"], Text, FactSales, get api_version;
+    StoreId = "store_id", json ["store_id"], Text, FactSales, get store_id;
+    LocalTime = "local_time", json ["local_time"], Text, FactSales, get local_time;
+    ShowRecommendation = "show_recommendation", json ["show_recommendation"], Text,
+        FactSales, get show_recommendation;
+    CurrentUrl = "current_url", json ["current_url"], Text, FactSales, get current_url;
+    EmailAddress = "email_address", json ["email_address"], Text, FactSales,
+        get email_address;
+    Recommendation = "recommendation", json ["recommendation"], Text, FactSales,
+        get recommendation;
+    UtmSource = "utm_source", json ["utm_source"], Text, FactSales, get utm_source;
+    UtmMedium = "utm_medium", json ["utm_medium"], Text, FactSales, get utm_medium;
+    Collection = "collection", json ["collection"], Text, FactSales, get collection;
+}
+
+/// The columns `fact_sales` has besides the text ones, in the order the loader writes
+/// them after those: the event time as epoch seconds, UTC date, UTC time of day.
+pub const TIME_COLUMNS: [&str; 3] = ["time_stamp", "full_date", "full_time"];
 
 /// One `fact_sales` row, plus the raw values the dimension writers need. Two facts are
 /// equal exactly when every column is (the buffer's layout follows from the values).
@@ -127,18 +156,6 @@ pub struct Fact {
 
 /// The text columns of a fact under construction, each None (NULL) or its text.
 pub type Columns<'a> = [Option<Cow<'a, str>>; TEXT_COLUMNS];
-
-/// Named accessors, one per nullable column.
-macro_rules! nullable {
-    ($($name:ident => $col:ident),* $(,)?) => {
-        $(
-            #[doc = concat!("The `", stringify!($name), "` column (None: NULL).")]
-            pub fn $name(&self) -> Option<&str> {
-                self.get(Col::$col)
-            }
-        )*
-    };
-}
 
 impl Fact {
     /// A fact of these columns and times (`sales_key` and `event_id` must be Some).
@@ -187,30 +204,6 @@ impl Fact {
     /// The event's `id`.
     pub fn event_id(&self) -> &str {
         self.get(Col::EventId).unwrap_or_default()
-    }
-
-    nullable! {
-        doc_id => DocId,
-        ip => Ip,
-        ip_key => IpKey,
-        user_agent => UserAgent,
-        user_agent_key => UserAgentKey,
-        product_key => ProductKey,
-        referrer_url => ReferrerUrl,
-        option => Option,
-        resolution => Resolution,
-        user_id_db => UserIdDb,
-        device_id => DeviceId,
-        api_version => ApiVersion,
-        store_id => StoreId,
-        local_time => LocalTime,
-        show_recommendation => ShowRecommendation,
-        current_url => CurrentUrl,
-        email_address => EmailAddress,
-        recommendation => Recommendation,
-        utm_source => UtmSource,
-        utm_medium => UtmMedium,
-        collection => Collection,
     }
 }
 
