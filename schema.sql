@@ -1,4 +1,4 @@
--- streamer star schema (SPEC 5-6). Idempotent: warmup runs it on every start.
+-- streamer star schema (contract §5-6). Idempotent: warmup runs it on every start.
 -- Every statement is safe to run again; nothing here deletes data.
 
 CREATE TABLE IF NOT EXISTS dim_date (
@@ -97,7 +97,7 @@ ALTER TABLE stream_offsets
     ADD COLUMN IF NOT EXISTS facts bigint NOT NULL DEFAULT 0,
     ADD COLUMN IF NOT EXISTS dead_letters bigint NOT NULL DEFAULT 0;
 
--- Messages that could not become a fact row (SPEC 4), committed with their batch.
+-- Messages that could not become a fact row (contract §4), committed with their batch.
 CREATE TABLE IF NOT EXISTS dead_letter (
     id            bigserial PRIMARY KEY,
     topic         text    NOT NULL,
@@ -146,7 +146,7 @@ $$;
 -- statement-level triggers on fact_sales add (INSERT) or subtract (DELETE, UPDATE) each
 -- statement's rows (a hand-written INSERT, UPDATE or DELETE), and streamer's loaders append
 -- their batch's counts to the pending tables below. Geography and browser/OS are taken from
--- the dimensions when the fact is written (SPEC 5 writes them first, in the same
+-- the dimensions when the fact is written (contract §5 writes them first, in the same
 -- transaction); a later change of a dim_location row (a locations catalog at warmup) makes
 -- warmup rebuild the rollups. A key's views are the sum of its rows over shards and
 -- pending rows: triggers, rebuilds and folds of pending counts use shard 0 (a DELETE
@@ -570,7 +570,7 @@ $$;
 -- An earlier version read the reports from this covering index; the rollups replace it.
 DROP INDEX IF EXISTS fact_sales_report_idx;
 
--- Reports (SPEC 7) ----------------------------------------------------------------------
+-- Reports (contract §7) ----------------------------------------------------------------------
 -- Six functions for any BI tool, e.g. `SELECT * FROM report_top_products('2020-01-02')`;
 -- without an argument they report the current UTC day. A view is one fact row (one
 -- product-view event). Every report has a `rank` column (1 = most views; for the hourly

@@ -1,4 +1,4 @@
-//! Catalog CSVs loaded by warmup (SPEC 5): products (`product_id,name,url,language_code`)
+//! Catalog CSVs loaded by warmup (contract §5): products (`product_id,name,url,language_code`)
 //! and locations (`ip,country_short,country_long,region,city`). Catalog values win over
 //! what events derive; loading the same files again changes nothing.
 

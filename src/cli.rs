@@ -1,4 +1,4 @@
-//! The command line of SPEC 2: parse, load the config, dispatch to a command.
+//! The command line of contract §2: parse, load the config, dispatch to a command.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;

@@ -225,7 +225,7 @@ impl Error {
         self.db_error().map(|db| db.code().code())
     }
 
-    /// Whether PostgreSQL refused a row for what it holds (SPEC 4): SQLSTATE classes 22
+    /// Whether PostgreSQL refused a row for what it holds (contract §4): SQLSTATE classes 22
     /// (data exception), 23 (integrity constraint violation; a unique violation of
     /// `fact_sales_pkey` excepted, which the loader handles itself) and 54 (program limit
     /// exceeded, e.g. an index row too big).

@@ -1,9 +1,9 @@
-//! The pure transform of SPEC 4-5: message bytes in, one fact row or one dead letter out.
+//! The pure transform of contract §4-5: message bytes in, one fact row or one dead letter out.
 //! No I/O, no clocks, no shared state; never panics, whatever the input.
 //!
 //! The payload is parsed once with serde_json by the `json` submodule (strings borrowed,
-//! number text exact, no `Value` tree) and only the fields SPEC 4 names are kept; a key
-//! repeated at the top level keeps its last value. Checks run in the order SPEC 4 lists
+//! number text exact, no `Value` tree) and only the fields contract §4 names are kept; a key
+//! repeated at the top level keeps its last value. Checks run in the order contract §4 lists
 //! dead-letter reasons: empty, UTF-8, JSON, object, `id`, `time_stamp`, then, field by
 //! field, U+0000 in any text that would be stored and the length limits of [`LIMITS`].
 
@@ -26,7 +26,7 @@ use json::{Field, Slots, Top};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
-/// Why a message could not become a fact row (SPEC 4).
+/// Why a message could not become a fact row (contract §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeadReason {
     /// the message had no value (a tombstone)
@@ -86,7 +86,7 @@ pub const MIN_TIME_STAMP: i64 = -62_135_596_800;
 /// Largest accepted `time_stamp`: 9999-12-31T23:59:59Z.
 pub const MAX_TIME_STAMP: i64 = 253_402_300_799;
 
-/// The longest value, in UTF-8 bytes, each limited field may store (SPEC 4; the README's
+/// The longest value, in UTF-8 bytes, each limited field may store (contract §4; the README's
 /// "Limits" table gives the reasons). Keys and hosts end up in B-tree indexes (PostgreSQL
 /// refuses an index row over ~2.7 kB, SQLSTATE 54000) or rollup keys; the others are
 /// bounded so that one value can never make a row no real shop would send. A value past
@@ -248,7 +248,7 @@ fn hex_text(digits: &[u8; 64]) -> &str {
     std::str::from_utf8(digits).unwrap_or_default()
 }
 
-/// SPEC 5 "other text columns": a JSON string as is, `true`/`false` as text, a number as
+/// contract §5 "other text columns": a JSON string as is, `true`/`false` as text, a number as
 /// its exact JSON text (`1.50` stays `1.50`, `1E3` stays `1E3`), an object or array as
 /// compact JSON (key order kept), null as None. Does not check for U+0000.
 fn text_of(value: Field<'_>) -> Option<Cow<'_, str>> {
@@ -261,7 +261,7 @@ fn text_of(value: Field<'_>) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Parse `time_stamp` (SPEC 4): a JSON integer, or a string of ASCII digits only, within
+/// Parse `time_stamp` (contract §4): a JSON integer, or a string of ASCII digits only, within
 /// [`MIN_TIME_STAMP`]..=[`MAX_TIME_STAMP`]. The error is a short human detail.
 fn epoch_seconds(value: Option<&Field<'_>>) -> Result<i64, String> {
     // `shown` is how the value appears in a detail: numbers bare, strings quoted.
@@ -345,7 +345,7 @@ fn holds_nul(value: &Field<'_>) -> bool {
     }
 }
 
-/// SPEC 5 `option`: compact JSON text of the value as received (a string keeps its JSON
+/// contract §5 `option`: compact JSON text of the value as received (a string keeps its JSON
 /// quotes), None when absent or null; U+0000 anywhere in it rejects the message.
 fn option_json(value: Option<Field<'_>>) -> Result<Option<Cow<'_, str>>, Rejection> {
     match value {

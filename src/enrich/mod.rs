@@ -1,4 +1,4 @@
-//! Enrichment for the dimensions (SPEC 5): owns the shared [`Enricher`] and its bounded
+//! Enrichment for the dimensions (contract §5): owns the shared [`Enricher`] and its bounded
 //! caches; promises that each distinct user agent / IP is parsed or looked up at most once
 //! while its cache has room, that lookups never fail (unknown → all `None`), and that the
 //! whole thing is `Send + Sync` for the worker threads. User agents: [`agent`] (woothee);

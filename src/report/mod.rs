@@ -1,4 +1,4 @@
-//! `streamer report`: the six analytics reports of SPEC 7 (SQL functions in `schema.sql`)
+//! `streamer report`: the six analytics reports of contract §7 (SQL functions in `schema.sql`)
 //! for one UTC day, printed as a terminal table, CSV or JSON, and optionally written as one
 //! self-contained HTML page with a chart per report.
 //!

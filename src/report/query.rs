@@ -9,7 +9,7 @@ use postgres::{IsolationLevel, Row};
 
 use crate::error::{column, Error, Result};
 
-/// The six reports of SPEC 7, in display order.
+/// The six reports of contract §7, in display order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReportKind {
     TopProducts,

@@ -1,9 +1,9 @@
-//! Host of a `referrer_url` (SPEC 5) without a URL crate: scheme, `//`, authority,
+//! Host of a `referrer_url` (contract §5) without a URL crate: scheme, `//`, authority,
 //! userinfo and port handled like Python's `urlsplit(...).hostname`; never panics.
 
 use std::borrow::Cow;
 
-/// Host of `url` per SPEC 5, lowercased; None when empty or when there is no host.
+/// Host of `url` per contract §5, lowercased; None when empty or when there is no host.
 ///
 /// - Surrounding ASCII whitespace and control characters are ignored.
 /// - No `//` anywhere: the text is read as if `http://` were prefixed, so all of it up to

@@ -1,5 +1,5 @@
-//! Unit tests of the transform's dead letters (SPEC 4), `time_stamp`, U+0000 and the keys
-//! (SPEC 5). Expected hashes come from `sha2` directly or from `sha256sum` literals.
+//! Unit tests of the transform's dead letters (contract §4), `time_stamp`, U+0000 and the keys
+//! (contract §5). Expected hashes come from `sha2` directly or from `sha256sum` literals.
 
 use super::*;
 use chrono::{NaiveDate, NaiveTime};

@@ -1,4 +1,4 @@
-//! Unit tests of SPEC 5's text columns, `option`, `referrer_url` hosts, verbatim text and
+//! Unit tests of contract §5's text columns, `option`, `referrer_url` hosts, verbatim text and
 //! a full realistic event.
 
 use super::tests::{event, ok, sha};

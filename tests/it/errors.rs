@@ -1,4 +1,4 @@
-//! Errors say what the server said (issue 16, SPEC 8): a PostgreSQL error passed through
+//! Errors say what the server said (issue 16, contract §8): a PostgreSQL error passed through
 //! `Error::from_pg` shows its SQLSTATE, message, detail, hint and table or constraint, keeps
 //! the `postgres::Error` as its source, and is classed retriable or fatal; a missing schema
 //! says to run `streamer warmup`; a column whose type was changed by hand is a fatal error

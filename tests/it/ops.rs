@@ -1,4 +1,4 @@
-//! Operations (SPEC 8): /metrics counters match the rows in PostgreSQL during a real run,
+//! Operations (contract §8): /metrics counters match the rows in PostgreSQL during a real run,
 //! /healthz answers, TLS to PostgreSQL with `sslmode = require`, and no password reaches
 //! logs, errors, metrics or `check` output.
 

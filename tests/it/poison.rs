@@ -1,4 +1,4 @@
-//! Poison messages mixed into valid traffic (issue 16, SPEC 4): values past every limit of
+//! Poison messages mixed into valid traffic (issue 16, contract §4): values past every limit of
 //! the transform, U+0000, and values the transform lets through but a database narrowed by
 //! hand refuses (the loader's bisecting safety net), in both modes: every valid fact loaded
 //! exactly, every poison message a dead letter naming its field or carrying PostgreSQL's

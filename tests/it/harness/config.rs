@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::db::{PG_HOST, PG_PORT, PG_USER};
 use super::temp::unique_name;
 
-/// Writes `dir/config.ini` in the seed's format (SPEC 3) for a local run against `bootstrap`
+/// Writes `dir/config.ini` in the seed's format (contract §3) for a local run against `bootstrap`
 /// and database `db_name`, subscribing to `topic` from the earliest offset; `extra_ini`
 /// (e.g. a `[pipeline]` section) is appended verbatim.
 pub fn write_config(

@@ -73,7 +73,7 @@ pub fn sha_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-/// Build the JSON text of event `i`, with the realistic oddities of SPEC 4.
+/// Build the JSON text of event `i`, with the realistic oddities of contract §4.
 pub fn event(i: usize, rng: &mut Rng) -> Event {
     let id = format!("evt-{i:06}");
     let product_n = 100_000 + rng.below(150);

@@ -1,4 +1,4 @@
-//! The six reports (SPEC 7) on a small hand-made data set inserted with plain INSERTs (this
+//! The six reports (contract §7) on a small hand-made data set inserted with plain INSERTs (this
 //! file: the data set); `functions`: each SQL function returns exactly the rows and order
 //! worked out by hand; `rollups`: the rollup tables follow the facts; `formats`:
 //! `report::run` prints every format; `html`: the page is self-contained and renders in
