@@ -1,6 +1,10 @@
 //! Unit tests of the configuration: seed and committed files, JAAS, environment overrides,
 //! every kind of bad config, and that no secret leaks into errors or Debug.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::jaas;
 use super::*;
 
 const PASSWORD: &str = "s3cr3t-Pa55";
@@ -746,7 +750,7 @@ fn secrets_never_show() {
 
 #[test]
 fn pg_config_mapping() {
-    use postgres::config::{Host, SslMode};
+    use ::postgres::config::{Host, SslMode};
     let text = format!("{}[postgres]\nsslmode = prefer\n", secret_seed());
     let c = Config::parse(&text, &no_env()).expect("pg");
     let pg = c.postgres.pg_config();
@@ -783,7 +787,7 @@ fn verifying_sslmodes_need_tls_and_take_a_root_certificate_file() {
         );
         assert_eq!(
             c.postgres.pg_config().get_ssl_mode(),
-            postgres::config::SslMode::Require
+            ::postgres::config::SslMode::Require
         );
     }
     let text = format!("{SEED}[postgres]\nsslmode = verify-ca\nsslrootcert =\n");
