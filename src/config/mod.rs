@@ -8,9 +8,10 @@
 //! `;` or `#` after whitespace outside quotes (`port_in = 5432 ; the container port`). A value
 //! wholly inside matching quotes loses them, so `password = "a ;b"` is `a ;b`; other quotes are
 //! kept as they are (the JAAS value keeps its `username="..."`). A line ending in `\` continues
-//! on the next line. Duplicate sections or keys, unknown sections or keys, bad numbers and bad
-//! choices are errors ([`Error::Config`], exit 2) naming the section, the key and the line.
-//! Relative paths are relative to the working directory.
+//! on the next line. Lines may end in CRLF; any other carriage return is a syntax error.
+//! Duplicate sections or keys, unknown sections or keys, bad numbers and bad choices are
+//! errors ([`Error::Config`], exit 2) naming the section, the key and the line. Relative
+//! paths are relative to the working directory.
 //!
 //! # Sections (defaults in parentheses)
 //!
@@ -78,11 +79,11 @@
 //!
 //! # Layout
 //!
-//! [`Config::parse`] reads the text once into a `document` (sections of entries, each with
-//! its line), applies the environment, checks every section and key against the `schema`,
-//! then a `reader` hands typed values to one module per concern: `postgres`, `kafka` (with
-//! `jaas`), `pipeline`, `files` (GeoIP and catalogs) and `metrics`; `secret` says what is
-//! never shown.
+//! [`Config::parse`] reads the text once, with the line scanner of `document`, into
+//! sections of entries, each with its line; applies the environment; checks every section
+//! and key against the `schema`; then a `reader` hands typed values to one module per
+//! concern: `postgres`, `kafka` (with `jaas`), `pipeline`, `files` (GeoIP and catalogs) and
+//! `metrics`. `secret` says what is never shown.
 
 mod document;
 mod files;

@@ -721,6 +721,22 @@ fn syntax_errors() {
 }
 
 #[test]
+fn a_carriage_return_inside_a_continued_line_is_a_syntax_error() {
+    let text = secret_seed().replace("database = your_database", "database = your_\\\ndata\rbase");
+    config_error(
+        &text,
+        &no_env(),
+        &["syntax error", "line 8", "carriage return"],
+    );
+    // CRLF line ends, continuations included, are fine
+    let text = secret_seed()
+        .replace("database = your_database", "database = your_\\\ndatabase")
+        .replace('\n', "\r\n");
+    let c = Config::parse(&text, &no_env()).expect("CRLF");
+    assert_eq!(c.postgres.database, "your_database");
+}
+
+#[test]
 fn secrets_never_show() {
     let text = format!(
         "{}kafka.ssl.key.password = {PASSWORD}\nkafka.sasl.oauthbearer.client.secret = {PASSWORD}\n",
