@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use super::reader::{list, path_list, Reader};
 
 /// CSV files for warmup, in load order: `[catalog]` entries, then `[data_paths]` patterns
-/// joined to `base_path`. An entry may be a pattern with `*` / `?` in its file name; the
-/// loader expands it.
+/// joined to `base_path`. An entry may be a glob pattern (`*`, `?`, `[...]`);
+/// [`crate::catalog::expand`] expands it.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogConfig {
     pub products: Vec<PathBuf>,

@@ -57,8 +57,10 @@
 //! - `[metrics]`: `listen` (`127.0.0.1:9187`; port 0 picks a free port; `off` disables it), `progress_interval_s`
 //!   (10; 0 = no progress lines).
 //!
-//! Catalog entries ([`CatalogConfig`]) are stored as written: patterns may hold `*` and `?`
-//! in their last component, which the warmup loader expands (no glob crate is available).
+//! Catalog entries ([`CatalogConfig`]) are stored as written. Warmup
+//! ([`crate::catalog::expand`]) expands an entry holding `*`, `?` or `[` with the `glob`
+//! crate, anywhere in the path, into its matching files in sorted order (no match: a
+//! warning); any other entry must be an existing file.
 //!
 //! # Environment
 //!
