@@ -99,6 +99,14 @@ mod schema;
 mod secret;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_env;
+#[cfg(test)]
+mod tests_errors;
+#[cfg(test)]
+mod tests_kafka;
+#[cfg(test)]
+mod tests_postgres;
 
 use std::path::PathBuf;
 use std::time::Duration;
