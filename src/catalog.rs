@@ -13,7 +13,8 @@ use crate::transform::sha256_hex;
 /// Rows sent per statement.
 const CHUNK: usize = 5_000;
 
-/// Expand the configured entries (`*` / `?` patterns allowed) into existing files, in order.
+/// Expand the configured entries (glob patterns with `*`, `?` or `[...]` allowed, via the
+/// `glob` crate) into existing files, in order; each pattern's matches are sorted.
 pub fn expand(entries: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in entries {

@@ -1,8 +1,8 @@
-//! The INI text as ordered sections of (key, value, origin) entries. Owns the line scan
-//! (comments, inline comments, `\` continuations, line numbers, duplicate and syntax errors),
-//! the rust-ini parse of the normalised text, and the `STREAMER__SECTION__KEY` environment
-//! overrides. Promises: section and key names are lowercase, every entry knows its line or
-//! environment variable, and no error message quotes a value.
+//! The INI text as ordered sections of (key, value, origin) entries. Owns the one parse, a
+//! line scan (comments, inline comments, quotes, `\` continuations, line numbers, duplicate
+//! and syntax errors), and the `STREAMER__SECTION__KEY` environment overrides. Promises:
+//! section and key names are lowercase, every entry knows its line or environment variable,
+//! and no error message quotes a value.
 
 use std::fmt;
 
@@ -59,71 +59,103 @@ pub(crate) struct Document {
     pub sections: Vec<Section>,
 }
 
-struct ScannedSection {
-    name: String,
-    line: usize,
-    /// (lowercase key, key as written, line)
-    keys: Vec<(String, String, usize)>,
-}
-
-struct Scan {
-    /// one line per line of the input: `[section]`, `key=value` or empty
-    normalized: String,
-    sections: Vec<ScannedSection>,
-}
-
 impl Document {
-    /// Parse INI text. Syntax errors name the line (and the section and previous key).
+    /// Parse INI text in one pass, line by line: drop comments (whole-line and inline), join
+    /// `\` continuations, unquote values, record each section and key with its line, and
+    /// reject duplicates and malformed lines (a carriage return may only end a line).
+    /// Syntax errors name the line (and the section and previous key), never a value.
     pub fn parse(text: &str) -> Result<Document> {
-        let scan = scan(text)?;
-        let opt = ini::ParseOption {
-            enabled_quote: false,
-            enabled_escape: false,
-            enabled_indented_mutiline_value: false,
-            enabled_preserve_key_leading_whitespace: false,
-        };
-        let parsed = ini::Ini::load_from_str_opt(&scan.normalized, opt)
-            .map_err(|e| Error::Config(format!("syntax error at line {}: {}", e.line, e.msg)))?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let lines: Vec<&str> = text
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect();
+        let mut doc = Document::default();
+        let mut i = 0;
+        while i < lines.len() {
+            let lineno = i + 1;
+            let mut logical = lines[i].to_string();
+            i += 1;
+            let trimmed = logical.trim();
+            if trimmed.is_empty() || trimmed.starts_with([';', '#']) {
+                continue;
+            }
+            no_stray_cr(&logical, lineno, &doc)?;
+            if let Some(header) = trimmed.strip_prefix('[') {
+                let section = doc.header(header, lineno)?;
+                doc.sections.push(section);
+                continue;
+            }
+            while logical.ends_with('\\') && i < lines.len() {
+                no_stray_cr(lines[i], i + 1, &doc)?;
+                logical.pop();
+                logical.push_str(lines[i]);
+                i += 1;
+            }
+            doc.entry(&logical, lineno)?;
+        }
+        Ok(doc)
+    }
 
-        let mut sections = Vec::with_capacity(scan.sections.len());
-        for s in scan.sections {
-            let props = parsed.section(Some(s.name.as_str()));
-            let mut entries = Vec::with_capacity(s.keys.len());
-            for (key, written, line) in s.keys {
-                let Some(value) = props.and_then(|p| p.get(&key)) else {
-                    return Err(Error::Config(format!(
-                        "syntax error at line {line} in [{}]: cannot read key {written}",
-                        s.name
-                    )));
-                };
-                entries.push(Entry {
-                    key,
-                    written,
-                    value: unquote(value).to_string(),
-                    origin: Origin::Line(line),
-                });
-            }
-            if props.map_or(0, |p| p.len()) != entries.len() {
-                return Err(Error::Config(format!(
-                    "syntax error in [{}] (section at line {}): cannot split its lines into keys and values",
-                    s.name, s.line
-                )));
-            }
-            sections.push(Section {
-                name: s.name,
-                origin: Origin::Line(s.line),
-                entries,
-            });
+    /// A `[section]` line (`header` is the text after `[`), not yet in the document.
+    fn header(&self, header: &str, lineno: usize) -> Result<Section> {
+        let bad = |what| syntax(lineno, self.sections.last(), what);
+        let Some(end) = header.find(']') else {
+            return Err(bad("section header without a closing `]`"));
+        };
+        let name = header[..end].trim().to_lowercase();
+        let rest = header[end + 1..].trim_start();
+        if !rest.is_empty() && !rest.starts_with([';', '#']) {
+            return Err(bad("text after the section header"));
         }
-        if parsed
-            .section(None::<String>)
-            .is_some_and(|p| !p.is_empty())
-        {
-            return Err(Error::Config(
-                "syntax error: a key outside any [section]".to_string(),
+        if name.is_empty() || name.contains(['[', '\\']) {
+            return Err(bad("bad section name"));
+        }
+        if let Some(first) = self.section(&name) {
+            return Err(Error::Config(format!(
+                "[{name}] (line {lineno}): duplicate section, first at {}",
+                first.origin
+            )));
+        }
+        Ok(Section {
+            name,
+            origin: Origin::Line(lineno),
+            entries: Vec::new(),
+        })
+    }
+
+    /// A `key = value` line (continuations joined), added to the last section.
+    fn entry(&mut self, logical: &str, lineno: usize) -> Result<()> {
+        let bad = |what| syntax(lineno, self.sections.last(), what);
+        let Some(pos) = logical.find(['=', ':']) else {
+            return Err(bad(
+                "expected `key = value`, a `[section]` header or a comment",
             ));
+        };
+        let written = logical[..pos].trim().to_string();
+        if written.is_empty() {
+            return Err(bad("missing key before `=`"));
         }
-        Ok(Document { sections })
+        let key = written.to_lowercase();
+        let Some(section) = self.sections.last_mut() else {
+            return Err(Error::Config(format!(
+                "{written} (line {lineno}): key outside any section; put it under a [section] header"
+            )));
+        };
+        if let Some(first) = section.get(&key) {
+            return Err(Error::Config(format!(
+                "[{}] {written} (line {lineno}): duplicate key, first at {}",
+                section.name, first.origin
+            )));
+        }
+        let value = unquote(strip_inline_comment(&logical[pos + 1..]).trim());
+        section.entries.push(Entry {
+            key,
+            written,
+            value: value.to_string(),
+            origin: Origin::Line(lineno),
+        });
+        Ok(())
     }
 
     pub fn section(&self, name: &str) -> Option<&Section> {
@@ -237,129 +269,27 @@ impl Document {
     }
 }
 
-fn syntax(line: usize, section: Option<&ScannedSection>, what: &str) -> Error {
+/// A `\r` left in a line of a key, a value or a header (CRLF line ends are already cut).
+fn no_stray_cr(line: &str, lineno: usize, doc: &Document) -> Result<()> {
+    if line.contains('\r') {
+        return Err(syntax(
+            lineno,
+            doc.sections.last(),
+            "stray carriage return inside the line",
+        ));
+    }
+    Ok(())
+}
+
+fn syntax(line: usize, section: Option<&Section>, what: &str) -> Error {
     let place = match section {
         None => String::from(" (before any [section])"),
-        Some(s) => match s.keys.last() {
-            Some((_, key, _)) => format!(" in [{}] after key {key}", s.name),
+        Some(s) => match s.entries.last() {
+            Some(e) => format!(" in [{}] after key {}", s.name, e.written),
             None => format!(" in [{}]", s.name),
         },
     };
     Error::Config(format!("syntax error at line {line}{place}: {what}"))
-}
-
-/// Read the text line by line: drop comments (whole-line and inline), join `\` continuations,
-/// record each section and key with its line, reject duplicates and malformed lines, and
-/// write a normalised copy (same line count) for rust-ini.
-fn scan(text: &str) -> Result<Scan> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut sections: Vec<ScannedSection> = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let lineno = i + 1;
-        let mut logical = lines[i].to_string();
-        i += 1;
-        let trimmed = logical.trim();
-        if trimmed.is_empty() || trimmed.starts_with([';', '#']) {
-            out.push('\n');
-            continue;
-        }
-        if logical.contains('\r') {
-            return Err(syntax(
-                lineno,
-                sections.last(),
-                "stray carriage return inside the line",
-            ));
-        }
-        if let Some(header) = trimmed.strip_prefix('[') {
-            let Some(end) = header.find(']') else {
-                return Err(syntax(
-                    lineno,
-                    sections.last(),
-                    "section header without a closing `]`",
-                ));
-            };
-            let name = header[..end].trim().to_lowercase();
-            let rest = header[end + 1..].trim_start();
-            if !rest.is_empty() && !rest.starts_with([';', '#']) {
-                return Err(syntax(
-                    lineno,
-                    sections.last(),
-                    "text after the section header",
-                ));
-            }
-            if name.is_empty() || name.contains(['[', '\\']) {
-                return Err(syntax(lineno, sections.last(), "bad section name"));
-            }
-            if let Some(first) = sections.iter().find(|s| s.name == name) {
-                return Err(Error::Config(format!(
-                    "[{name}] (line {lineno}): duplicate section, first at line {}",
-                    first.line
-                )));
-            }
-            out.push('[');
-            out.push_str(&name);
-            out.push_str("]\n");
-            sections.push(ScannedSection {
-                name,
-                line: lineno,
-                keys: Vec::new(),
-            });
-            continue;
-        }
-        let mut continued = 0;
-        while logical.ends_with('\\') && i < lines.len() {
-            logical.pop();
-            logical.push_str(lines[i]);
-            i += 1;
-            continued += 1;
-        }
-        let Some(pos) = logical.find(['=', ':']) else {
-            return Err(syntax(
-                lineno,
-                sections.last(),
-                "expected `key = value`, a `[section]` header or a comment",
-            ));
-        };
-        let written = logical[..pos].trim().to_string();
-        if written.is_empty() {
-            return Err(syntax(lineno, sections.last(), "missing key before `=`"));
-        }
-        let key = written.to_lowercase();
-        let Some(section) = sections.last_mut() else {
-            return Err(Error::Config(format!(
-                "{written} (line {lineno}): key outside any section; put it under a [section] header"
-            )));
-        };
-        if let Some((_, _, first)) = section.keys.iter().find(|(k, _, _)| *k == key) {
-            return Err(Error::Config(format!(
-                "[{}] {written} (line {lineno}): duplicate key, first at line {first}",
-                section.name
-            )));
-        }
-        let value = strip_inline_comment(&logical[pos + 1..]).trim();
-        out.push_str(&key);
-        out.push('=');
-        out.push_str(value);
-        if value.ends_with('\\') {
-            // keep rust-ini from reading `\` + newline as a continuation
-            out.push(' ');
-        }
-        out.push('\n');
-        for _ in 0..continued {
-            out.push('\n');
-        }
-        section.keys.push((key, written, lineno));
-    }
-    Ok(Scan {
-        normalized: out,
-        sections,
-    })
 }
 
 /// Cut an inline comment: `;` or `#` at the start of the value or after whitespace, outside

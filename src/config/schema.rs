@@ -1,6 +1,10 @@
 //! The known sections and keys of the INI file (SPEC 3): which keys each section accepts,
 //! which Spark-only keys are accepted and reported as ignored, and the open-ended `kafka.` /
-//! `spark.` key prefixes. All names are lowercase; matching is case-insensitive.
+//! `spark.` key prefixes; and [`check_known`], the check of a document against them. All
+//! names are lowercase; matching is case-insensitive.
+
+use super::document::Document;
+use crate::error::{Error, Result};
 
 /// What one section accepts.
 pub(crate) struct SectionSchema {
@@ -155,4 +159,34 @@ pub(crate) fn display_key(key: &str) -> String {
         "startingoffsets" => "startingOffsets".to_string(),
         other => other.to_string(),
     }
+}
+
+/// Unknown sections and keys are errors; returns the ignored keys as `[section] key`.
+pub(crate) fn check_known(doc: &Document) -> Result<Vec<String>> {
+    let mut ignored = Vec::new();
+    for s in &doc.sections {
+        let Some(schema) = section(&s.name) else {
+            return Err(Error::Config(format!(
+                "[{}] ({}): unknown section; known sections: {}",
+                s.name,
+                s.origin,
+                describe_sections()
+            )));
+        };
+        for e in &s.entries {
+            if !schema.knows(&e.key) {
+                return Err(Error::Config(format!(
+                    "[{}] {} ({}): unknown key; known keys: {}",
+                    s.name,
+                    e.written,
+                    e.origin,
+                    schema.describe_keys()
+                )));
+            }
+            if schema.is_ignored(&e.key) {
+                ignored.push(format!("[{}] {}", s.name, e.written));
+            }
+        }
+    }
+    Ok(ignored)
 }

@@ -1,12 +1,17 @@
-//! Unit tests of the configuration: seed and committed files, JAAS, environment overrides,
-//! every kind of bad config, and that no secret leaks into errors or Debug.
+//! Unit tests of configs that parse: the seed and the committed file, defaults, every
+//! optional section, comments and quotes. Also the seed and helpers the other `tests_*`
+//! modules share (environment in `tests_env`, bad configs and secrets in `tests_errors`,
+//! JAAS in `tests_kafka`, connection settings in `tests_postgres`).
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use super::*;
 
-const PASSWORD: &str = "s3cr3t-Pa55";
+pub(super) const PASSWORD: &str = "s3cr3t-Pa55";
 
 /// SPEC 3's seed example, verbatim (inline comments included).
-const SEED: &str = r#"[local_spark]
+pub(super) const SEED: &str = r#"[local_spark]
 app_name = YourStreamingApp          ; used as the client id and default consumer group
 
 [docker_postgres]
@@ -28,23 +33,23 @@ startingOffsets = latest
 "#;
 
 /// A seed-style config whose secrets are the distinctive PASSWORD.
-fn secret_seed() -> String {
+pub(super) fn secret_seed() -> String {
     SEED.replace("your_password", PASSWORD)
         .replace("password=\"p\"", &format!("password=\"{PASSWORD}\""))
 }
 
-fn no_env() -> Vec<(String, String)> {
+pub(super) fn no_env() -> Vec<(String, String)> {
     Vec::new()
 }
 
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-fn prop<'a>(c: &'a Config, name: &str) -> Option<&'a str> {
+pub(super) fn prop<'a>(c: &'a Config, name: &str) -> Option<&'a str> {
     c.kafka
         .properties
         .iter()
@@ -53,7 +58,7 @@ fn prop<'a>(c: &'a Config, name: &str) -> Option<&'a str> {
 }
 
 /// Parse and expect a config error; check it names every `needle` and hides the password.
-fn config_error(text: &str, env: &[(String, String)], needles: &[&str]) -> String {
+pub(super) fn config_error(text: &str, env: &[(String, String)], needles: &[&str]) -> String {
     let msg = match Config::parse(text, env) {
         Err(Error::Config(m)) => m,
         Err(other) => panic!("expected a config error, got {other:?}"),
@@ -260,212 +265,6 @@ fn docker_spark_and_ignored_spark_keys() {
 }
 
 #[test]
-fn jaas_plain_and_scram() {
-    let scram = SEED
-        .replace(
-            "kafka.sasl.mechanism = PLAIN",
-            "kafka.sasl.mechanism = SCRAM-SHA-512",
-        )
-        .replace(
-            r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="p";"#,
-            r#"org.apache.kafka.common.security.scram.ScramLoginModule required username='alice' password='pa"ss word' tokenauth=false;"#,
-        );
-    let c = Config::parse(&scram, &no_env()).expect("scram");
-    assert_eq!(prop(&c, "sasl.mechanism"), Some("SCRAM-SHA-512"));
-    assert_eq!(prop(&c, "sasl.username"), Some("alice"));
-    assert_eq!(prop(&c, "sasl.password"), Some("pa\"ss word"));
-
-    // Plain without a mechanism gets PLAIN; escaped quote, no trailing `;`
-    let plain = SEED.replace("kafka.sasl.mechanism = PLAIN\n", "").replace(
-        r#"username="u" password="p";"#,
-        r#"username="bob" password="a\"b""#,
-    );
-    let c = Config::parse(&plain, &no_env()).expect("plain");
-    assert_eq!(prop(&c, "sasl.mechanism"), Some("PLAIN"));
-    assert_eq!(prop(&c, "sasl.username"), Some("bob"));
-    assert_eq!(prop(&c, "sasl.password"), Some("a\"b"));
-
-    // Scram without a mechanism, and a mismatched mechanism, are errors
-    let no_mech = scram.replace("kafka.sasl.mechanism = SCRAM-SHA-512\n", "");
-    config_error(
-        &no_mech,
-        &no_env(),
-        &["[remote_kafka]", "kafka.sasl.jaas.config", "line 16"],
-    );
-    let mismatch = SEED.replace("= PLAIN", "= SCRAM-SHA-256");
-    config_error(
-        &mismatch,
-        &no_env(),
-        &["[remote_kafka]", "kafka.sasl.mechanism", "line 16"],
-    );
-}
-
-#[test]
-fn jaas_parser_units() {
-    let j = jaas::parse("x.PlainLoginModule required\n  username=\"u\"\n  password=\"p\" ;")
-        .map_err(|e| e.to_string())
-        .expect("multi-line");
-    assert_eq!((j.username.as_str(), j.password.as_str()), ("u", "p"));
-    assert_eq!(j.module, jaas::LoginModule::Plain);
-    for bad in [
-        "",
-        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
-        "x.PlainLoginModule username=\"u\" password=\"p\";",
-        "x.PlainLoginModule required username=\"u\";",
-        "x.PlainLoginModule required username=\"u\" password=\"p",
-        "x.PlainLoginModule required username=\"u\" password=\"p\"; y.ScramLoginModule required;",
-        "x.PlainLoginModule required username \"u\" password=\"p\";",
-    ] {
-        assert!(jaas::parse(bad).is_err(), "accepted {bad:?}");
-    }
-}
-
-#[test]
-fn docker_switch() {
-    let c = Config::parse(SEED, &env(&[("STREAMER_IN_DOCKER", "1")])).expect("in docker");
-    assert_eq!((c.postgres.host.as_str(), c.postgres.port), ("db", 5432));
-    let c = Config::parse(SEED, &env(&[("STREAMER_IN_DOCKER", "0")])).expect("outside");
-    assert_eq!(
-        (c.postgres.host.as_str(), c.postgres.port),
-        ("localhost", 5433)
-    );
-    config_error(
-        SEED,
-        &env(&[("STREAMER_IN_DOCKER", "maybe")]),
-        &["STREAMER_IN_DOCKER"],
-    );
-    // only the pair in use is required
-    let no_out = SEED.replace(
-        "host_out = localhost                 ; host from outside\n",
-        "",
-    );
-    assert!(Config::parse(&no_out, &env(&[("STREAMER_IN_DOCKER", "1")])).is_ok());
-    config_error(
-        &no_out,
-        &no_env(),
-        &["[docker_postgres]", "host_out", "line 4"],
-    );
-}
-
-#[test]
-fn mode_env_overrides_pipeline_mode() {
-    let text = format!("{SEED}[pipeline]\nmode = partition\n");
-    let c = Config::parse(&text, &env(&[("MODE", "batch")])).expect("MODE=batch");
-    assert_eq!(c.pipeline.mode, Mode::Batch);
-    let c = Config::parse(
-        &text,
-        &env(&[("MODE", "partition"), ("STREAMER__PIPELINE__MODE", "batch")]),
-    )
-    .expect("MODE wins");
-    assert_eq!(c.pipeline.mode, Mode::Partition);
-    let c = Config::parse(SEED, &env(&[("MODE", "Batch")])).expect("no [pipeline]");
-    assert_eq!(c.pipeline.mode, Mode::Batch);
-    config_error(
-        SEED,
-        &env(&[("MODE", "stream")]),
-        &["MODE", "mode", "stream"],
-    );
-}
-
-#[test]
-fn streamer_env_overrides() {
-    let e = env(&[
-        ("STREAMER__DOCKER_POSTGRES__PASSWORD", PASSWORD),
-        ("STREAMER__REMOTE_KAFKA__KAFKA.BOOTSTRAP.SERVERS", "b1:9092"),
-        ("STREAMER__REMOTE_KAFKA__KAFKA_SECURITY_PROTOCOL", "SSL"),
-        ("STREAMER__REMOTE_KAFKA__KAFKA_SSL_CA_LOCATION", "/ca.pem"),
-        ("STREAMER__Remote_Kafka__StartingOffsets", "earliest"),
-        ("STREAMER__PIPELINE__BATCH_MAX_MESSAGES", "7"),
-        ("STREAMER__METRICS__LISTEN", "127.0.0.1:9999"),
-        ("STREAMER_IN_DOCKER", ""),
-        ("UNRELATED", "x"),
-    ]);
-    let c = Config::parse(SEED, &e).expect("overrides");
-    assert_eq!(c.postgres.password.0, PASSWORD);
-    assert_eq!(prop(&c, "bootstrap.servers"), Some("b1:9092"));
-    assert_eq!(prop(&c, "security.protocol"), Some("SSL"));
-    assert_eq!(prop(&c, "ssl.ca.location"), Some("/ca.pem"));
-    assert_eq!(c.kafka.starting_offsets, StartingOffsets::Earliest);
-    assert_eq!(c.pipeline.batch_max_messages, 7);
-    assert_eq!(c.metrics_listen, "127.0.0.1:9999");
-
-    // the JAAS value from the environment, with `_` for `.`
-    let jaas_env = env(&[(
-        "STREAMER__REMOTE_KAFKA__KAFKA_SASL_JAAS_CONFIG",
-        "x.PlainLoginModule required username=\"env\" password=\"s3cr3t-Pa55\";",
-    )]);
-    let c = Config::parse(SEED, &jaas_env).expect("jaas from env");
-    assert_eq!(prop(&c, "sasl.username"), Some("env"));
-    assert_eq!(prop(&c, "sasl.password"), Some(PASSWORD));
-
-    // a missing required key can come from the environment alone
-    let no_db = SEED.replace("database = your_database\n", "");
-    config_error(
-        &no_db,
-        &no_env(),
-        &["[docker_postgres]", "database", "line 4"],
-    );
-    let c = Config::parse(
-        &no_db,
-        &env(&[("STREAMER__DOCKER_POSTGRES__DATABASE", "d")]),
-    )
-    .expect("database from env");
-    assert_eq!(c.postgres.database, "d");
-
-    // errors about environment values name the variable
-    config_error(
-        SEED,
-        &env(&[("STREAMER__PIPELINE__PG_POOL_SIZE", "many")]),
-        &[
-            "[pipeline]",
-            "pg_pool_size",
-            "from environment STREAMER__PIPELINE__PG_POOL_SIZE",
-        ],
-    );
-    config_error(
-        SEED,
-        &env(&[("STREAMER__PIPELINE__NO_SUCH_KEY", "1")]),
-        &[
-            "[pipeline]",
-            "no_such_key",
-            "STREAMER__PIPELINE__NO_SUCH_KEY",
-            "unknown key",
-        ],
-    );
-    config_error(
-        SEED,
-        &env(&[("STREAMER__NOPE__KEY", "1")]),
-        &["[nope]", "STREAMER__NOPE__KEY", "unknown section"],
-    );
-    config_error(
-        SEED,
-        &env(&[("STREAMER__PIPELINE", "1")]),
-        &["STREAMER__PIPELINE"],
-    );
-    config_error(
-        SEED,
-        &env(&[
-            ("STREAMER__REMOTE_KAFKA__KAFKA.BOOTSTRAP.SERVERS", "a:1"),
-            ("STREAMER__REMOTE_KAFKA__KAFKA_BOOTSTRAP_SERVERS", "b:1"),
-        ]),
-        &["kafka.bootstrap.servers", "set twice"],
-    );
-    // a secret from the environment never shows in an error about it
-    config_error(
-        SEED,
-        &env(&[(
-            "STREAMER__REMOTE_KAFKA__KAFKA_SASL_JAAS_CONFIG",
-            "x.PlainLoginModule required username=\"u\" pass=\"s3cr3t-Pa55\";",
-        )]),
-        &[
-            "[remote_kafka]",
-            "kafka.sasl.jaas.config",
-            "from environment STREAMER__REMOTE_KAFKA__KAFKA_SASL_JAAS_CONFIG",
-        ],
-    );
-}
-
-#[test]
 fn comments_quotes_and_syntax_variants() {
     let text = "\u{feff}# leading comment\r\n[LOCAL_SPARK]   ; inline after header\r\n  App_Name: spaced ; comment\r\n\
         [docker_postgres]\nhost_out = h\ndatabase = d\nuser = u\npassword = \"a ;b #c\"\n\
@@ -490,309 +289,6 @@ fn comments_quotes_and_syntax_variants() {
 }
 
 #[test]
-fn unknown_section() {
-    let text = format!("{SEED}\n[sparkle]\nfoo = 1\n");
-    config_error(
-        &text,
-        &no_env(),
-        &["[sparkle]", "line 21", "unknown section"],
-    );
-}
-
-#[test]
-fn unknown_key() {
-    let text = SEED.replace("port_in = 5432", "port_inn = 5432");
-    config_error(
-        &text,
-        &no_env(),
-        &["[docker_postgres]", "port_inn", "line 10", "unknown key"],
-    );
-}
-
-#[test]
-fn bad_numbers() {
-    let text = SEED.replace("port_out = 5433", "port_out = 54x");
-    config_error(
-        &text,
-        &no_env(),
-        &["[docker_postgres]", "port_out", "line 11", "54x"],
-    );
-    let text = SEED.replace("port_in = 5432", "port_in = 70000");
-    config_error(
-        &text,
-        &no_env(),
-        &["[docker_postgres]", "port_in", "line 10"],
-    );
-    for (key, value) in [
-        ("batch_max_messages", "0"),
-        ("batch_max_messages", "-3"),
-        ("batch_max_bytes", "16 parsecs"),
-        ("batch_max_bytes", "0"),
-        ("shutdown_timeout_ms", "1.5"),
-        ("pg_pool_size", ""),
-        ("retry_budget_s", "5m"),
-    ] {
-        let text = format!("{SEED}[pipeline]\n{key} = {value}\n");
-        config_error(&text, &no_env(), &["[pipeline]", key, "line 21"]);
-    }
-    let text = format!("{SEED}[metrics]\nlisten = 9187\n");
-    config_error(&text, &no_env(), &["[metrics]", "listen", "line 21"]);
-}
-
-#[test]
-fn bad_choices() {
-    let text = format!("{SEED}[pipeline]\nmode = streaming\n");
-    config_error(
-        &text,
-        &no_env(),
-        &["[pipeline]", "mode", "line 21", "streaming"],
-    );
-    let text = SEED.replace(
-        "startingOffsets = latest",
-        "startingOffsets = {\"t\":{\"0\":5}}",
-    );
-    config_error(
-        &text,
-        &no_env(),
-        &["[remote_kafka]", "startingOffsets", "line 19"],
-    );
-    let text = format!("{SEED}[postgres]\nsslmode = allow\n");
-    config_error(&text, &no_env(), &["[postgres]", "sslmode", "line 21"]);
-    let text = SEED.replace("subscribe = product_view", "subscribe = product view");
-    config_error(
-        &text,
-        &no_env(),
-        &["[remote_kafka]", "subscribe", "line 18"],
-    );
-    let text = SEED.replace("subscribe = product_view", "subscribe = ,");
-    config_error(
-        &text,
-        &no_env(),
-        &["[remote_kafka]", "subscribe", "line 18"],
-    );
-    let text = format!("{SEED}kafka.enable.auto.commit = true\n");
-    config_error(
-        &text,
-        &no_env(),
-        &["[remote_kafka]", "kafka.enable.auto.commit", "line 20"],
-    );
-}
-
-#[test]
-fn missing_required() {
-    let text = SEED.replace("user = your_username\n", "");
-    config_error(
-        &text,
-        &no_env(),
-        &[
-            "[docker_postgres]",
-            "user",
-            "line 4",
-            "required key missing",
-        ],
-    );
-    let text = SEED.replace("subscribe = product_view\n", "");
-    config_error(
-        &text,
-        &no_env(),
-        &["[remote_kafka]", "subscribe", "line 13"],
-    );
-    let text = SEED.replace("kafka.bootstrap.servers", "kafka.bootstrap.serverz");
-    config_error(
-        &text,
-        &no_env(),
-        &["[remote_kafka]", "kafka.bootstrap.servers", "line 13"],
-    );
-    let text = SEED.replace("app_name = YourStreamingApp", "app_name =");
-    config_error(&text, &no_env(), &["[local_spark]", "app_name", "line 2"]);
-    let text = SEED.replace(
-        "[local_spark]\napp_name = YourStreamingApp          ; used as the client id and default consumer group\n",
-        "",
-    );
-    config_error(
-        &text,
-        &no_env(),
-        &["[local_spark]", "app_name", "no [local_spark]"],
-    );
-    let text = SEED
-        .split("[remote_kafka]")
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    config_error(&text, &no_env(), &["[remote_kafka]", "no [remote_kafka]"]);
-}
-
-#[test]
-fn bad_jaas() {
-    let bad = secret_seed().replace("username=\"u\"", "user=\"u\"");
-    config_error(
-        &bad,
-        &no_env(),
-        &[
-            "[remote_kafka]",
-            "kafka.sasl.jaas.config",
-            "line 17",
-            "no username",
-        ],
-    );
-    let bad = secret_seed().replace(" required ", " ");
-    config_error(
-        &bad,
-        &no_env(),
-        &["[remote_kafka]", "kafka.sasl.jaas.config", "line 17"],
-    );
-    let bad = secret_seed().replace("password=\"s3cr3t", "password=s3cr3t");
-    let msg = config_error(
-        &bad,
-        &no_env(),
-        &["[remote_kafka]", "kafka.sasl.jaas.config", "line 17"],
-    );
-    assert!(msg.contains("JAAS"));
-    let bad = secret_seed().replace("Pa55\";", "Pa55;");
-    config_error(
-        &bad,
-        &no_env(),
-        &[
-            "[remote_kafka]",
-            "kafka.sasl.jaas.config",
-            "line 17",
-            "unterminated",
-        ],
-    );
-    let both = format!("{}kafka.sasl.password = {PASSWORD}\n", secret_seed());
-    config_error(
-        &both,
-        &no_env(),
-        &[
-            "[remote_kafka]",
-            "kafka.sasl.password",
-            "line 20",
-            "conflicts",
-        ],
-    );
-}
-
-#[test]
-fn syntax_errors() {
-    let text = secret_seed().replace("port_in = 5432", "port_in 5432");
-    config_error(
-        &text,
-        &no_env(),
-        &["syntax error", "line 10", "[docker_postgres]", "password"],
-    );
-    let text = secret_seed().replace("[remote_kafka]", "[remote_kafka");
-    config_error(&text, &no_env(), &["syntax error", "line 13"]);
-    let text = format!("app_name = x\n{}", secret_seed());
-    config_error(
-        &text,
-        &no_env(),
-        &["app_name", "line 1", "outside any section"],
-    );
-    let text = format!("{}database = again\n", secret_seed());
-    config_error(&text, &no_env(), &["[remote_kafka]", "database", "line 20"]);
-    let text = secret_seed().replace("port_out = 5433", "port_out = 5433\nuser = twice");
-    config_error(
-        &text,
-        &no_env(),
-        &[
-            "[docker_postgres]",
-            "user",
-            "line 12",
-            "duplicate key",
-            "line 8",
-        ],
-    );
-    let text = format!("{}[Docker_Postgres]\n", secret_seed());
-    config_error(
-        &text,
-        &no_env(),
-        &["[docker_postgres]", "line 20", "duplicate section"],
-    );
-    // a secret on a line the scanner cannot read is not echoed
-    let text = secret_seed().replace(
-        "password = s3cr3t-Pa55",
-        "password = x\ns3cr3t-Pa55 continues here",
-    );
-    config_error(&text, &no_env(), &["syntax error", "line 10"]);
-}
-
-#[test]
-fn secrets_never_show() {
-    let text = format!(
-        "{}kafka.ssl.key.password = {PASSWORD}\nkafka.sasl.oauthbearer.client.secret = {PASSWORD}\n",
-        secret_seed()
-    );
-    let c = Config::parse(&text, &no_env()).expect("secret config");
-    assert_eq!(c.postgres.password.expose(), PASSWORD);
-    assert_eq!(prop(&c, "sasl.password"), Some(PASSWORD));
-    assert_eq!(prop(&c, "ssl.key.password"), Some(PASSWORD));
-    for shown in [
-        format!("{c:?}"),
-        format!("{c:#?}"),
-        format!("{:?}", c.postgres),
-        format!("{:?}", c.kafka),
-        format!("{}", c.postgres.password),
-        format!("{:?}", c.postgres.pg_config()),
-    ] {
-        assert!(!shown.contains("Pa55"), "leaks the password: {shown}");
-    }
-    // bad values of secret keys are not echoed either
-    let typo = secret_seed().replace("password = ", "passwd = ");
-    config_error(&typo, &no_env(), &["[docker_postgres]", "passwd", "line 9"]);
-    assert!(is_secret_key("kafka.sasl.jaas.config"));
-    assert!(is_secret_key("ssl.keystore.password"));
-    assert!(!is_secret_key("bootstrap.servers"));
-}
-
-#[test]
-fn pg_config_mapping() {
-    use postgres::config::{Host, SslMode};
-    let text = format!("{}[postgres]\nsslmode = prefer\n", secret_seed());
-    let c = Config::parse(&text, &no_env()).expect("pg");
-    let pg = c.postgres.pg_config();
-    assert_eq!(pg.get_hosts(), &[Host::Tcp("localhost".to_string())]);
-    assert_eq!(pg.get_ports(), &[5433]);
-    assert_eq!(pg.get_dbname(), Some("your_database"));
-    assert_eq!(pg.get_user(), Some("your_username"));
-    assert_eq!(pg.get_password(), Some(PASSWORD.as_bytes()));
-    assert_eq!(pg.get_application_name(), Some("YourStreamingApp"));
-    assert_eq!(pg.get_connect_timeout(), Some(&Duration::from_secs(10)));
-    assert_eq!(pg.get_ssl_mode(), SslMode::Prefer);
-
-    let c = Config::parse(include_str!("../../config.ini"), &no_env()).expect("ini");
-    let pg = c.postgres.pg_config();
-    assert_eq!(pg.get_password(), None);
-    assert_eq!(pg.get_ssl_mode(), SslMode::Disable);
-    let mut p = c.postgres.clone();
-    p.sslmode = "require".into();
-    p.application_name.clear();
-    let pg = p.pg_config();
-    assert_eq!(pg.get_ssl_mode(), SslMode::Require);
-    assert_eq!(pg.get_application_name(), Some("streamer"));
-}
-
-#[test]
-fn verifying_sslmodes_need_tls_and_take_a_root_certificate_file() {
-    for mode in ["verify-ca", "verify-full", "VERIFY-FULL"] {
-        let text = format!("{SEED}[postgres]\nsslmode = {mode}\nsslrootcert = /etc/ca.pem\n");
-        let c = Config::parse(&text, &no_env()).expect("verifying sslmode");
-        assert_eq!(c.postgres.sslmode, mode.to_ascii_lowercase());
-        assert_eq!(
-            c.postgres.sslrootcert.as_deref(),
-            Some(std::path::Path::new("/etc/ca.pem"))
-        );
-        assert_eq!(
-            c.postgres.pg_config().get_ssl_mode(),
-            postgres::config::SslMode::Require
-        );
-    }
-    let text = format!("{SEED}[postgres]\nsslmode = verify-ca\nsslrootcert =\n");
-    config_error(&text, &no_env(), &["[postgres]", "sslrootcert", "line 22"]);
-    let c = Config::parse(include_str!("../../config.ini"), &no_env()).expect("ini");
-    assert_eq!(c.postgres.sslrootcert, None);
-}
-
-#[test]
 fn enrich_switch_defaults_on_and_parses_booleans() {
     let on = Config::parse(SEED, &no_env()).expect("seed parses");
     assert!(on.pipeline.enrich);
@@ -803,29 +299,4 @@ fn enrich_switch_defaults_on_and_parses_booleans() {
         &no_env(),
         &["[pipeline]", "enrich", "line"],
     );
-}
-
-#[test]
-fn postgres_keepalives_and_the_loaders_statement_timeout() {
-    let c = Config::parse(&secret_seed(), &no_env()).expect("seed");
-    assert_eq!(c.postgres.statement_timeout_ms, 60_000);
-    let pg = c.postgres.pg_config();
-    assert!(pg.get_keepalives());
-    assert_eq!(pg.get_keepalives_idle(), Duration::from_secs(10));
-    assert_eq!(pg.get_keepalives_interval(), Some(Duration::from_secs(5)));
-    assert_eq!(pg.get_keepalives_retries(), Some(3));
-    assert_eq!(
-        pg.get_options(),
-        None,
-        "no statement timeout outside the loaders"
-    );
-    let loader = c.postgres.loader_pg_config();
-    assert_eq!(loader.get_options(), Some("-c statement_timeout=60000"));
-
-    let text = format!("{}[postgres]\nstatement_timeout_ms = 0\n", secret_seed());
-    let c = Config::parse(&text, &no_env()).expect("0");
-    assert_eq!(c.postgres.loader_pg_config().get_options(), None);
-    let text = format!("{}[postgres]\nstatement_timeout_ms = soon\n", secret_seed());
-    let e = Config::parse(&text, &no_env()).unwrap_err().to_string();
-    assert!(e.contains("statement_timeout_ms"), "{e}");
 }

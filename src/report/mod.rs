@@ -33,21 +33,6 @@ pub enum Format {
     Json,
 }
 
-impl std::str::FromStr for Format {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Format> {
-        match s.to_ascii_lowercase().as_str() {
-            "table" => Ok(Format::Table),
-            "csv" => Ok(Format::Csv),
-            "json" => Ok(Format::Json),
-            other => Err(Error::Config(format!(
-                "unknown report format {other:?} (expected table, csv or json)"
-            ))),
-        }
-    }
-}
-
 /// Reads the six reports for `date` (None: the current UTC day, as the SQL functions'
 /// default), prints them on `out` in `format`, and when `html` is given writes the HTML
 /// page to that file too.
