@@ -1,4 +1,4 @@
-//! The INI configuration of SPEC 3: the seed job's sections plus optional new ones,
+//! The INI configuration of contract §3: the seed job's sections plus optional new ones,
 //! environment overrides, validation (errors name section, key and line), no secrets in Debug.
 //!
 //! # File format

@@ -1,4 +1,4 @@
-//! The known sections and keys of the INI file (SPEC 3): which keys each section accepts,
+//! The known sections and keys of the INI file (contract §3): which keys each section accepts,
 //! which Spark-only keys are accepted and reported as ignored, and the open-ended `kafka.` /
 //! `spark.` key prefixes; and [`check_known`], the check of a document against them. All
 //! names are lowercase; matching is case-insensitive.

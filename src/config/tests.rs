@@ -10,7 +10,7 @@ use super::*;
 
 pub(super) const PASSWORD: &str = "s3cr3t-Pa55";
 
-/// SPEC 3's seed example, verbatim (inline comments included).
+/// contract §3's seed example, verbatim (inline comments included).
 pub(super) const SEED: &str = r#"[local_spark]
 app_name = YourStreamingApp          ; used as the client id and default consumer group
 
