@@ -5,6 +5,6 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Lock `m`, poisoned or not.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -23,6 +23,7 @@ fn main() {
 /// extra heaps held about 18 MB more at peak while draining 1M events, for no measurable
 /// speed. Two heaps, unless the user set `MALLOC_ARENA_MAX` themselves.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.

@@ -49,7 +49,7 @@ pub(crate) struct Section {
 }
 
 impl Section {
-    pub fn get(&self, key: &str) -> Option<&Entry> {
+    pub(super) fn get(&self, key: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.key == key)
     }
 }
@@ -64,7 +64,7 @@ impl Document {
     /// `\` continuations, unquote values, record each section and key with its line, and
     /// reject duplicates and malformed lines (a carriage return may only end a line).
     /// Syntax errors name the line (and the section and previous key), never a value.
-    pub fn parse(text: &str) -> Result<Document> {
+    pub(super) fn parse(text: &str) -> Result<Document> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let lines: Vec<&str> = text
             .split('\n')
@@ -158,18 +158,18 @@ impl Document {
         Ok(())
     }
 
-    pub fn section(&self, name: &str) -> Option<&Section> {
+    pub(super) fn section(&self, name: &str) -> Option<&Section> {
         self.sections.iter().find(|s| s.name == name)
     }
 
-    pub fn get(&self, section: &str, key: &str) -> Option<&Entry> {
+    pub(super) fn get(&self, section: &str, key: &str) -> Option<&Entry> {
         self.section(section).and_then(|s| s.get(key))
     }
 
     /// Apply every `STREAMER__SECTION__KEY=value` of `env` (in name order). The section must
     /// be known; the key is matched case-insensitively, and `_` stands for `.` when no key
     /// matches exactly (see [`Document::resolve_env_key`]). A key not in the file is added.
-    pub fn apply_env(&mut self, env: &[(String, String)]) -> Result<()> {
+    pub(super) fn apply_env(&mut self, env: &[(String, String)]) -> Result<()> {
         let mut overrides: Vec<&(String, String)> = env
             .iter()
             .filter(|(name, _)| name.starts_with(ENV_PREFIX))

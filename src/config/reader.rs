@@ -33,23 +33,23 @@ pub(super) fn shown(e: &Entry) -> String {
 }
 
 impl<'a> Reader<'a> {
-    pub fn get(&self, section: &str, key: &str) -> Option<&'a Entry> {
+    pub(super) fn get(&self, section: &str, key: &str) -> Option<&'a Entry> {
         self.doc.get(section, key)
     }
 
-    pub fn section(&self, name: &str) -> Option<&'a Section> {
+    pub(super) fn section(&self, name: &str) -> Option<&'a Section> {
         self.doc.section(name)
     }
 
     /// The entries of a section in file order (none when the section is absent).
-    pub fn entries(&self, section: &str) -> &'a [Entry] {
+    pub(super) fn entries(&self, section: &str) -> &'a [Entry] {
         self.section(section)
             .map(|s| s.entries.as_slice())
             .unwrap_or(&[])
     }
 
     /// An error for a required key that is absent.
-    pub fn missing(&self, section: &str, key: &str) -> Error {
+    pub(super) fn missing(&self, section: &str, key: &str) -> Error {
         let key = schema::display_key(key);
         match self.section(section) {
             Some(s) => Error::Config(format!(
@@ -63,7 +63,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A required key whose value, trimmed, is not empty.
-    pub fn required(&self, section: &str, key: &str) -> Result<(&'a Entry, &'a str)> {
+    pub(super) fn required(&self, section: &str, key: &str) -> Result<(&'a Entry, &'a str)> {
         let e = self
             .get(section, key)
             .ok_or_else(|| self.missing(section, key))?;
@@ -75,7 +75,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An optional boolean: true/false, yes/no, on/off, 1/0.
-    pub fn boolean(&self, section: &str, key: &str, default: bool) -> Result<bool> {
+    pub(super) fn boolean(&self, section: &str, key: &str, default: bool) -> Result<bool> {
         let Some(e) = self.get(section, key) else {
             return Ok(default);
         };
@@ -91,7 +91,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An optional whole number, at least `min`.
-    pub fn number<T>(&self, section: &str, key: &str, default: T, min: T) -> Result<T>
+    pub(super) fn number<T>(&self, section: &str, key: &str, default: T, min: T) -> Result<T>
     where
         T: FromStr + PartialOrd + std::fmt::Display + Copy,
     {

@@ -20,7 +20,7 @@ pub(crate) struct SectionSchema {
 
 impl SectionSchema {
     /// Whether `key` (lowercase) is accepted in this section.
-    pub fn knows(&self, key: &str) -> bool {
+    pub(super) fn knows(&self, key: &str) -> bool {
         self.keys.contains(&key)
             || self.ignored.contains(&key)
             || self
@@ -29,7 +29,7 @@ impl SectionSchema {
     }
 
     /// Whether `key` (lowercase, known) is accepted but has no effect.
-    pub fn is_ignored(&self, key: &str) -> bool {
+    pub(super) fn is_ignored(&self, key: &str) -> bool {
         self.ignored.contains(&key)
             || (self.open_prefix == Some(SPARK_PREFIX)
                 && !self.keys.contains(&key)
@@ -37,7 +37,7 @@ impl SectionSchema {
     }
 
     /// The keys for an "unknown key" message, as users spell them.
-    pub fn describe_keys(&self) -> String {
+    pub(super) fn describe_keys(&self) -> String {
         let mut names: Vec<String> = self.keys.iter().map(|k| display_key(k)).collect();
         if let Some(p) = self.open_prefix {
             names.push(format!("{p}*"));

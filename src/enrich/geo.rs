@@ -31,6 +31,7 @@ impl GeoDb {
     /// memory, only as lookups touch them: a city database is 60-70 MB, of which a stream
     /// touches a part, and an IPv6 file is never touched by IPv4 traffic); a missing or
     /// invalid file is a configuration error.
+    #[allow(unsafe_code)] // the memory map, see SAFETY below
     pub fn open(paths: &[PathBuf]) -> Result<GeoDb> {
         let mut dbs = Vec::with_capacity(paths.len());
         for path in paths {

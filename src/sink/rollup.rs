@@ -73,7 +73,7 @@ pub fn add(tx: &mut Transaction<'_>, facts: &[&Fact], countries: &Countries<'_>)
     type Day = NaiveDate;
     let none: Country = (None, None);
     let mut products: Map<(Day, i16, &str), i64> = Map::default();
-    let mut visitors: Map<Visitors, i64> = Map::default();
+    let mut visitors: Map<Visitors<'_>, i64> = Map::default();
     let mut referrers: Map<(Day, &str, ()), i64> = Map::default();
     let mut agents: Map<(Day, i16, Option<&str>), i64> = Map::default();
     for f in facts {

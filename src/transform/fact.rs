@@ -155,7 +155,7 @@ pub struct Fact {
 }
 
 /// The text columns of a fact under construction, each None (NULL) or its text.
-pub type Columns<'a> = [Option<Cow<'a, str>>; TEXT_COLUMNS];
+pub(super) type Columns<'a> = [Option<Cow<'a, str>>; TEXT_COLUMNS];
 
 impl Fact {
     /// A fact of these columns and times (`sales_key` and `event_id` must be Some).

@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 
 /// One kept field's value, classified from its exact JSON text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Field<'a> {
+pub(super) enum Field<'a> {
     Null,
     Bool(bool),
     /// the number's exact text as received
@@ -37,7 +37,7 @@ pub enum Field<'a> {
 impl<'a> Field<'a> {
     /// Classify one value by its first byte (serde_json has already checked its syntax
     /// loosely; strings and nested values are checked strictly here).
-    pub fn from_raw(raw: &'a RawValue) -> Result<Field<'a>, serde_json::Error> {
+    pub(super) fn from_raw(raw: &'a RawValue) -> Result<Field<'a>, serde_json::Error> {
         let text = raw.get();
         Ok(match text.as_bytes().first() {
             // RawValue has checked the literal (a closing quote, no control characters):
@@ -63,7 +63,7 @@ impl<'a> Field<'a> {
     }
 
     /// JSON type name with an article, for messages.
-    pub fn kind(&self) -> &'static str {
+    pub(super) fn kind(&self) -> &'static str {
         match self {
             Field::Null => "null",
             Field::Bool(_) => "a boolean",
@@ -77,13 +77,13 @@ impl<'a> Field<'a> {
 
 /// Where the transform keeps the fields it reads: `slot` names the place for a key (an
 /// exact, case-sensitive match), or None for a key the transform ignores.
-pub trait Slots<'a>: Default {
+pub(super) trait Slots<'a>: Default {
     fn slot(&mut self, key: &str) -> Option<&mut Option<Field<'a>>>;
 }
 
 /// A whole payload: an object's kept fields, or the type of a valid non-object value.
 #[derive(Debug)]
-pub enum Top<T> {
+pub(super) enum Top<T> {
     Object(T),
     /// "an array", "a number", ... (see [`Field::kind`])
     Other(&'static str),
@@ -92,7 +92,7 @@ pub enum Top<T> {
 /// Parse one JSON text (surrounding whitespace allowed, nothing else after it). A key
 /// that appears more than once keeps its last value; values of earlier occurrences must
 /// still be valid. The error is serde_json's (message with line and column).
-pub fn parse<'a, T: Slots<'a>>(text: &'a str) -> Result<Top<T>, serde_json::Error> {
+pub(super) fn parse<'a, T: Slots<'a>>(text: &'a str) -> Result<Top<T>, serde_json::Error> {
     let first = text
         .trim_start_matches([' ', '\t', '\n', '\r'])
         .as_bytes()
@@ -114,7 +114,7 @@ pub fn parse<'a, T: Slots<'a>>(text: &'a str) -> Result<Top<T>, serde_json::Erro
 /// verbatim, and every string that has an escape re-escaped as serde_json writes it
 /// (`\u00e9` becomes `é`, `\/` becomes `/`, control characters become `\n` or `\u0001`).
 /// Also says whether any string or key decodes to text containing U+0000.
-pub fn compact(text: &str) -> Result<(String, bool), serde_json::Error> {
+pub(super) fn compact(text: &str) -> Result<(String, bool), serde_json::Error> {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut nul = false;

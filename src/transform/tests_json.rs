@@ -79,7 +79,7 @@ fn check_field(text: &str, name: &str, field: &Field<'_>, value: &Value) {
 }
 
 fn check_same_as_serde(text: &str) {
-    let ours = parse::<Probe>(text);
+    let ours = parse::<Probe<'_>>(text);
     let theirs = serde_json::from_str::<Value>(text);
     match (&ours, &theirs) {
         (Ok(Top::Object(probe)), Ok(Value::Object(members))) => {
@@ -202,13 +202,17 @@ fn nesting_limit_is_serde_jsons() {
             // at the top level and in an ignored field: exactly serde_json's limit (127)
             let top = nest(open, close);
             check_same_as_serde(&top);
-            assert_eq!(parse::<Probe>(&top).is_ok(), depth <= 127, "{depth}");
+            assert_eq!(parse::<Probe<'_>>(&top).is_ok(), depth <= 127, "{depth}");
             let ignored = format!("{{\"u\":{}}}", nest(open, close));
             check_same_as_serde(&ignored);
-            assert_eq!(parse::<Probe>(&ignored).is_ok(), depth <= 126, "{depth}");
+            assert_eq!(
+                parse::<Probe<'_>>(&ignored).is_ok(),
+                depth <= 126,
+                "{depth}"
+            );
             // a kept field's value is checked on its own text: 127 levels below the top
             let kept = format!("{{\"option\":{}}}", nest(open, close));
-            assert_eq!(parse::<Probe>(&kept).is_ok(), depth <= 127, "{depth}");
+            assert_eq!(parse::<Probe<'_>>(&kept).is_ok(), depth <= 127, "{depth}");
         }
     }
 }
@@ -281,7 +285,7 @@ fn every_control_character_is_written_like_serde_json() {
 
 #[test]
 fn strings_without_escapes_are_borrowed() {
-    let Ok(Top::Object(probe)) = parse::<Probe>(r#"{"a":"value","b":"a\nb"}"#) else {
+    let Ok(Top::Object(probe)) = parse::<Probe<'_>>(r#"{"a":"value","b":"a\nb"}"#) else {
         panic!("not parsed");
     };
     assert!(matches!(
@@ -305,7 +309,7 @@ fn numbers_keep_their_text() {
         "1e400",
     ] {
         let json = format!("{{\"a\": {text} , \"b\":[ {text} ]}}");
-        let Ok(Top::Object(probe)) = parse::<Probe>(&json) else {
+        let Ok(Top::Object(probe)) = parse::<Probe<'_>>(&json) else {
             panic!("{json}");
         };
         assert_eq!(probe.0[0], Some(Field::Number(text)));
@@ -318,7 +322,7 @@ fn numbers_keep_their_text() {
 #[test]
 fn repeated_top_level_keys_keep_the_last_value() {
     let text = r#"{"b":1,"a":2,"b":{ "x":1,"x":[2] }}"#;
-    let Ok(Top::Object(probe)) = parse::<Probe>(text) else {
+    let Ok(Top::Object(probe)) = parse::<Probe<'_>>(text) else {
         panic!("{text}");
     };
     assert_eq!(probe.0[0], Some(Field::Number("2")));
@@ -479,7 +483,7 @@ fn random_inputs_match_serde_json() {
                 text.insert_str(at, piece);
             }
         }
-        if parse::<Probe>(&text).is_ok() {
+        if parse::<Probe<'_>>(&text).is_ok() {
             accepted += 1;
         }
         check_same_as_serde(&text);

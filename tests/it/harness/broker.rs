@@ -25,7 +25,7 @@ use super::process::{listens_on, signal};
 use super::temp::{keep_dirs, unique_name, TempDir};
 
 /// One Kafka record to produce: (key, value); None is no key / a tombstone.
-pub type Record = (Option<Vec<u8>>, Option<Vec<u8>>);
+pub(crate) type Record = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// How long the harness waits for a broker to come up.
 const START_WAIT: Duration = Duration::from_secs(60);
@@ -34,7 +34,7 @@ const SERVICE_WAIT: Duration = Duration::from_secs(30);
 
 /// The four loopback ports of one node.
 #[derive(Clone, Copy, Debug)]
-pub struct Ports {
+pub(crate) struct Ports {
     pub plaintext: u16,
     pub sasl_plain: u16,
     pub sasl_scram: u16,
@@ -43,7 +43,7 @@ pub struct Ports {
 
 impl Ports {
     /// Four distinct loopback ports that were free a moment ago.
-    pub fn free() -> Ports {
+    pub(crate) fn free() -> Ports {
         let listeners: Vec<TcpListener> = (0..4)
             .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
             .collect();
@@ -76,7 +76,7 @@ struct Node {
 
 /// A Kafka broker: PLAINTEXT, SASL_PLAINTEXT/PLAIN and SASL_PLAINTEXT/SCRAM-SHA-512
 /// listeners on loopback (credentials in `scripts/kafka-node`).
-pub struct Broker {
+pub(crate) struct Broker {
     bootstrap: String,
     sasl_plain: String,
     sasl_scram: String,
@@ -149,7 +149,7 @@ impl Broker {
     /// started on first use that lives as long as the test process. Tests using it must
     /// use their own topics and consumer groups ([`unique_name`]), and must not freeze,
     /// kill or restart it.
-    pub fn shared() -> &'static Broker {
+    pub(crate) fn shared() -> &'static Broker {
         static SHARED: OnceLock<Broker> = OnceLock::new();
         SHARED.get_or_init(|| {
             if let Some(bootstrap) = env_nonempty("STREAMER_TEST_KAFKA") {
@@ -182,7 +182,7 @@ impl Broker {
 
     /// A private broker (own JVM, temp dir and free ports), killed on drop. Retries with
     /// new ports when one turns out to be taken.
-    pub fn start() -> Broker {
+    pub(crate) fn start() -> Broker {
         Broker::start_with(true)
     }
 
@@ -202,7 +202,7 @@ impl Broker {
 
     /// One attempt to start a private broker on `ports`. On failure the JVM is killed and
     /// the error carries the tail of its log.
-    pub fn start_on_ports(ports: Ports) -> Result<Broker, String> {
+    pub(crate) fn start_on_ports(ports: Ports) -> Result<Broker, String> {
         Broker::start_on(ports, true)
     }
 
@@ -298,22 +298,22 @@ impl Broker {
     }
 
     /// PLAINTEXT bootstrap, "127.0.0.1:PORT".
-    pub fn bootstrap(&self) -> String {
+    pub(crate) fn bootstrap(&self) -> String {
         self.bootstrap.clone()
     }
 
     /// SASL_PLAINTEXT bootstrap with mechanism PLAIN (`streamer` / `streamer-plain-secret`).
-    pub fn sasl_plain_bootstrap(&self) -> String {
+    pub(crate) fn sasl_plain_bootstrap(&self) -> String {
         self.sasl_plain.clone()
     }
 
     /// SASL_PLAINTEXT bootstrap with SCRAM-SHA-512 (`streamer-scram` / `streamer-scram-secret`).
-    pub fn sasl_scram_bootstrap(&self) -> String {
+    pub(crate) fn sasl_scram_bootstrap(&self) -> String {
         self.sasl_scram.clone()
     }
 
     /// The PLAINTEXT port.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.bootstrap
             .rsplit(':')
             .next()
@@ -322,17 +322,17 @@ impl Broker {
     }
 
     /// The JVM's pid, when this harness started it.
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.node.as_ref().map(|n| n.child.lock().unwrap().id())
     }
 
     /// The broker's log file (empty when unknown).
-    pub fn log_path(&self) -> &Path {
+    pub(crate) fn log_path(&self) -> &Path {
         &self.log_path
     }
 
     /// The broker's log so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
@@ -349,21 +349,21 @@ impl Broker {
     }
 
     /// Freezes the broker process (SIGSTOP): connections stay open but nothing answers.
-    pub fn pause(&self) {
+    pub(crate) fn pause(&self) {
         let node = self.private_node("pause");
         signal(node.child.lock().unwrap().id(), "STOP");
         node.paused.store(true, Ordering::SeqCst);
     }
 
     /// Thaws a paused broker (SIGCONT).
-    pub fn resume(&self) {
+    pub(crate) fn resume(&self) {
         let node = self.private_node("resume");
         signal(node.child.lock().unwrap().id(), "CONT");
         node.paused.store(false, Ordering::SeqCst);
     }
 
     /// SIGKILLs the broker (no clean shutdown); [`Broker::restart`] brings it back.
-    pub fn kill9(&self) {
+    pub(crate) fn kill9(&self) {
         let node = self.private_node("kill");
         let mut child = node.child.lock().unwrap();
         if node.paused.swap(false, Ordering::SeqCst) {
@@ -378,7 +378,7 @@ impl Broker {
 
     /// Kills the broker (SIGKILL) if running and starts it again on the same ports and
     /// storage; waits until it is ready.
-    pub fn restart(&self) {
+    pub(crate) fn restart(&self) {
         self.kill9();
         let node = self.private_node("restart");
         let child = spawn_node(&node.data_dir, node.ports, &self.log_path);
@@ -410,7 +410,7 @@ impl Broker {
     }
 
     /// Client config with just the bootstrap servers (and short socket timeouts).
-    pub fn base_config(&self) -> ClientConfig {
+    pub(crate) fn base_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", self.bootstrap())
             .set("socket.timeout.ms", "10000")
@@ -420,7 +420,7 @@ impl Broker {
 
     /// Consumer config for group `group`: earliest, partition EOF events on, no auto commit,
     /// `fetch.wait.max.ms=10` (EOF is seen soon after the last message).
-    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+    pub(crate) fn consumer_config(&self, group: &str) -> ClientConfig {
         let mut c = self.base_config();
         c.set("group.id", group)
             .set("auto.offset.reset", "earliest")
@@ -442,7 +442,7 @@ impl Broker {
     }
 
     /// Number of partitions of `topic` in the broker's metadata (0 when unknown).
-    pub fn partition_count(&self, topic: &str) -> usize {
+    pub(crate) fn partition_count(&self, topic: &str) -> usize {
         let consumer: BaseConsumer = self.base_config().create().expect("metadata client");
         match consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
             Ok(md) => md
@@ -457,14 +457,14 @@ impl Broker {
 
     /// Creates `topic` with `partitions` partitions (replication 1) and waits until the
     /// metadata shows all of them with a leader.
-    pub fn create_topic(&self, topic: &str, partitions: i32) {
+    pub(crate) fn create_topic(&self, topic: &str, partitions: i32) {
         self.create(NewTopic::new(topic, partitions, TopicReplication::Fixed(1)));
     }
 
     /// Like [`Broker::create_topic`], with `cleanup.policy=compact` and settings that let
     /// the log cleaner run within a test: segments roll after 100 ms (on the next append)
     /// and a partition is cleaned once 1% of it is dirty.
-    pub fn create_compacted_topic(&self, topic: &str, partitions: i32) {
+    pub(crate) fn create_compacted_topic(&self, topic: &str, partitions: i32) {
         self.create(
             NewTopic::new(topic, partitions, TopicReplication::Fixed(1))
                 .set("cleanup.policy", "compact")
@@ -517,7 +517,7 @@ impl Broker {
     }
 
     /// Deletes `topic` and waits until the metadata no longer lists it.
-    pub fn delete_topic(&self, topic: &str) {
+    pub(crate) fn delete_topic(&self, topic: &str) {
         let results = futures_executor::block_on(
             self.admin()
                 .delete_topics(&[topic], &Broker::admin_options()),
@@ -540,7 +540,7 @@ impl Broker {
 
     /// Deletes the records of `topic`/`partition` before `before_offset` (DeleteRecords);
     /// returns the partition's new low watermark.
-    pub fn delete_records(&self, topic: &str, partition: i32, before_offset: i64) -> i64 {
+    pub(crate) fn delete_records(&self, topic: &str, partition: i32, before_offset: i64) -> i64 {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition, Offset::Offset(before_offset))
             .expect("delete_records offset");
@@ -580,14 +580,14 @@ impl Broker {
 
     /// Produces keyed messages (the default partitioner spreads them by key), flushes, and
     /// panics on any delivery error. Returns `(partition, offset)` of each message, in order.
-    pub fn produce(&self, topic: &str, messages: &[Record]) -> Vec<(i32, i64)> {
+    pub(crate) fn produce(&self, topic: &str, messages: &[Record]) -> Vec<(i32, i64)> {
         let producer = self.producer();
         let records = messages.iter().map(|m| Broker::record(topic, m));
         self.send_all(&producer, topic, records.collect())
     }
 
     /// Produces values (no key) to one partition; same guarantees as [`Broker::produce`].
-    pub fn produce_to_partition(
+    pub(crate) fn produce_to_partition(
         &self,
         topic: &str,
         partition: i32,
@@ -605,7 +605,7 @@ impl Broker {
     /// Produces each batch in a transaction of its own (one transactional producer), which
     /// is committed when its flag is true and aborted otherwise (after its records are in
     /// the log). Returns `(partition, offset)` of the committed records, in order.
-    pub fn produce_transactional(
+    pub(crate) fn produce_transactional(
         &self,
         topic: &str,
         batches: &[(Vec<Record>, bool)],
@@ -689,7 +689,7 @@ impl Broker {
     /// Reads `topic` from the beginning with a fresh group until partition EOF has been seen
     /// on all `partitions` partitions (and nothing new arrived since), or panics after
     /// `timeout`. Returns the messages in arrival order.
-    pub fn consume_all(
+    pub(crate) fn consume_all(
         &self,
         topic: &str,
         partitions: usize,

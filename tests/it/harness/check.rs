@@ -11,7 +11,7 @@ use super::{spawn_streamer, write_config, Broker, TempDir, TestDb};
 
 /// Anything the checks can open a connection to: a [`TestDb`] on the shared server, or a
 /// database on a throwaway cluster.
-pub trait Database {
+pub(crate) trait Database {
     fn connect(&self) -> postgres::Client;
 }
 
@@ -22,7 +22,7 @@ impl Database for TestDb {
 }
 
 /// The single `bigint` value returned by `sql`.
-pub fn scalar<D: Database + ?Sized>(db: &D, sql: &str) -> i64 {
+pub(crate) fn scalar<D: Database + ?Sized>(db: &D, sql: &str) -> i64 {
     db.connect()
         .query_one(sql, &[])
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -30,12 +30,12 @@ pub fn scalar<D: Database + ?Sized>(db: &D, sql: &str) -> i64 {
 }
 
 /// `SELECT count(*) FROM <table>`.
-pub fn count<D: Database + ?Sized>(db: &D, table: &str) -> i64 {
+pub(crate) fn count<D: Database + ?Sized>(db: &D, table: &str) -> i64 {
     scalar(db, &format!("SELECT count(*) FROM {table}"))
 }
 
 /// `stream_offsets` of `topic`: partition → next_offset (all groups; tests use one).
-pub fn stored_offsets<D: Database + ?Sized>(db: &D, topic: &str) -> BTreeMap<i32, i64> {
+pub(crate) fn stored_offsets<D: Database + ?Sized>(db: &D, topic: &str) -> BTreeMap<i32, i64> {
     db.connect()
         .query(
             "SELECT partition, next_offset FROM stream_offsets WHERE topic = $1 ORDER BY partition",
@@ -48,14 +48,20 @@ pub fn stored_offsets<D: Database + ?Sized>(db: &D, topic: &str) -> BTreeMap<i32
 }
 
 /// `dir/config.ini` for `topic` on `broker` and database `db` (see [`write_config`]).
-pub fn cfg_path(dir: &TempDir, broker: &Broker, db: &TestDb, topic: &str, extra: &str) -> String {
+pub(crate) fn cfg_path(
+    dir: &TempDir,
+    broker: &Broker,
+    db: &TestDb,
+    topic: &str,
+    extra: &str,
+) -> String {
     write_config(dir.path(), &broker.bootstrap(), db.name(), topic, extra)
         .to_string_lossy()
         .into_owned()
 }
 
 /// `streamer warmup`, which must succeed within a minute.
-pub fn warmup(dir: &Path, cfg: &str, envs: &[(&str, &str)]) -> String {
+pub(crate) fn warmup(dir: &Path, cfg: &str, envs: &[(&str, &str)]) -> String {
     let mut w = spawn_streamer(dir, &["warmup", cfg], envs);
     let st = w.wait_or_fail(Duration::from_secs(60));
     assert!(st.success(), "warmup failed: {}", w.output());
@@ -63,7 +69,7 @@ pub fn warmup(dir: &Path, cfg: &str, envs: &[(&str, &str)]) -> String {
 }
 
 /// `streamer run --until-caught-up`, which must exit 0 within four minutes; returns its output.
-pub fn drain(dir: &Path, cfg: &str, envs: &[(&str, &str)]) -> String {
+pub(crate) fn drain(dir: &Path, cfg: &str, envs: &[(&str, &str)]) -> String {
     let mut s = spawn_streamer(dir, &["run", cfg, "--until-caught-up"], envs);
     let st = s.wait_or_fail(Duration::from_secs(240));
     assert!(st.success(), "run failed ({st}): {}", s.output());
@@ -71,13 +77,13 @@ pub fn drain(dir: &Path, cfg: &str, envs: &[(&str, &str)]) -> String {
 }
 
 /// [`warmup`] then [`drain`]; returns the run's output.
-pub fn warmup_and_drain(dir: &Path, cfg: &str, envs: &[(&str, &str)]) -> String {
+pub(crate) fn warmup_and_drain(dir: &Path, cfg: &str, envs: &[(&str, &str)]) -> String {
     warmup(dir, cfg, envs);
     drain(dir, cfg, envs)
 }
 
 /// Highest produced offset + 1 per partition.
-pub fn produced_ends(positions: &[(i32, i64)]) -> BTreeMap<i32, i64> {
+pub(crate) fn produced_ends(positions: &[(i32, i64)]) -> BTreeMap<i32, i64> {
     let mut ends = BTreeMap::new();
     for (p, o) in positions {
         let e = ends.entry(*p).or_insert(0);
@@ -87,7 +93,7 @@ pub fn produced_ends(positions: &[(i32, i64)]) -> BTreeMap<i32, i64> {
 }
 
 /// The exact outcome of loading all of `ds` (whose messages ended at `ends`) from `topic`.
-pub fn assert_tables<D: Database + ?Sized>(
+pub(crate) fn assert_tables<D: Database + ?Sized>(
     db: &D,
     ds: &DataSet,
     ends: &BTreeMap<i32, i64>,
@@ -167,13 +173,13 @@ pub fn assert_tables<D: Database + ?Sized>(
 /// The report rollups with their pending counts, as the reports read them (summed over
 /// shards and pending rows), hold exactly what a recount of fact_sales and its dimensions
 /// gives (keys left at 0 views aside).
-pub fn assert_rollups<D: Database + ?Sized>(db: &D) {
+pub(crate) fn assert_rollups<D: Database + ?Sized>(db: &D) {
     rollups_match(db, "_all");
 }
 
 /// Like [`assert_rollups`], and nothing is pending: the rollup tables alone hold every
 /// count (after a run has stopped and folded).
-pub fn assert_rollups_folded<D: Database + ?Sized>(db: &D) {
+pub(crate) fn assert_rollups_folded<D: Database + ?Sized>(db: &D) {
     for table in [
         "rollup_product_hour_pending",
         "rollup_store_country_day_pending",
@@ -247,7 +253,7 @@ fn rollups_match<D: Database + ?Sized>(db: &D, suffix: &str) {
 }
 
 /// Every non-NULL key of every fact exists in its dimension.
-pub fn assert_no_orphans<D: Database + ?Sized>(db: &D) {
+pub(crate) fn assert_no_orphans<D: Database + ?Sized>(db: &D) {
     for (col, dim, key) in [
         ("ip_key", "dim_location", "ip_key"),
         ("user_agent_key", "dim_user_agent", "user_agent_key"),
@@ -268,7 +274,7 @@ pub fn assert_no_orphans<D: Database + ?Sized>(db: &D) {
 /// The sales_key a valid message yields (computed here, independently of the code under
 /// test), or None for a message that must become a dead letter. Only for [`DataSet`]
 /// messages, whose malformed ones carry a `bad-` key.
-pub fn message_sales_key(key: Option<&[u8]>, value: Option<&[u8]>) -> Option<String> {
+pub(crate) fn message_sales_key(key: Option<&[u8]>, value: Option<&[u8]>) -> Option<String> {
     if key.is_some_and(|k| k.starts_with(b"bad-")) {
         return None;
     }
@@ -285,7 +291,7 @@ pub fn message_sales_key(key: Option<&[u8]>, value: Option<&[u8]>) -> Option<Str
 /// What the tables must hold when exactly the messages below `committed[p]` of every
 /// partition `p` are in (none of a partition without an entry): the fact keys and the
 /// (partition, offset) of the dead letters. `positions[i]` is where `ds.messages[i]` went.
-pub fn expected_prefix(
+pub(crate) fn expected_prefix(
     ds: &DataSet,
     positions: &[(i32, i64)],
     committed: &BTreeMap<i32, i64>,
@@ -310,7 +316,7 @@ pub fn expected_prefix(
 
 /// The tables hold exactly the rows of the messages below each partition's stored
 /// `next_offset`: a batch is either wholly committed with its offsets or not at all.
-pub fn assert_committed_prefix<D: Database + ?Sized>(
+pub(crate) fn assert_committed_prefix<D: Database + ?Sized>(
     db: &D,
     ds: &DataSet,
     positions: &[(i32, i64)],
@@ -363,7 +369,7 @@ pub fn assert_committed_prefix<D: Database + ?Sized>(
 }
 
 /// Every table's content (minus ids and clocks) as sorted text, for whole-table comparison.
-pub fn snapshot<D: Database + ?Sized>(db: &D) -> Vec<String> {
+pub(crate) fn snapshot<D: Database + ?Sized>(db: &D) -> Vec<String> {
     let mut c = db.connect();
     let mut out = Vec::new();
     for q in [
@@ -385,7 +391,7 @@ pub fn snapshot<D: Database + ?Sized>(db: &D) -> Vec<String> {
 }
 
 /// Compare two snapshots, printing only the rows that differ.
-pub fn assert_same(got: &[String], want: &[String]) {
+pub(crate) fn assert_same(got: &[String], want: &[String]) {
     let g: BTreeSet<&String> = got.iter().collect();
     let w: BTreeSet<&String> = want.iter().collect();
     let extra: Vec<_> = g.difference(&w).take(5).collect();

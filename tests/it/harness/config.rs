@@ -9,7 +9,7 @@ use super::temp::unique_name;
 /// Writes `dir/config.ini` in the seed's format (contract §3) for a local run against `bootstrap`
 /// and database `db_name`, subscribing to `topic` from the earliest offset; `extra_ini`
 /// (e.g. a `[pipeline]` section) is appended verbatim.
-pub fn write_config(
+pub(crate) fn write_config(
     dir: &Path,
     bootstrap: &str,
     db_name: &str,

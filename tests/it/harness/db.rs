@@ -3,12 +3,12 @@
 use super::temp::unique_name;
 
 /// PostgreSQL endpoint used by every test.
-pub const PG_HOST: &str = "127.0.0.1";
-pub const PG_PORT: u16 = 5432;
-pub const PG_USER: &str = "postgres";
+pub(crate) const PG_HOST: &str = "127.0.0.1";
+pub(crate) const PG_PORT: u16 = 5432;
+pub(crate) const PG_USER: &str = "postgres";
 
 /// Connection string for database `db` on the test server.
-pub fn pg_conn_string(db: &str) -> String {
+pub(crate) fn pg_conn_string(db: &str) -> String {
     format!("host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={db} connect_timeout=10")
 }
 
@@ -22,12 +22,12 @@ fn pg_admin() -> postgres::Client {
 }
 
 /// A fresh database with a random name, dropped (WITH (FORCE)) when this value is dropped.
-pub struct TestDb {
+pub(crate) struct TestDb {
     name: String,
 }
 
 impl TestDb {
-    pub fn create() -> TestDb {
+    pub(crate) fn create() -> TestDb {
         let name = unique_name("streamer_test");
         let mut admin = pg_admin();
         admin
@@ -36,23 +36,23 @@ impl TestDb {
         TestDb { name }
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// libpq-style connection string for this database.
-    pub fn conn_string(&self) -> String {
+    pub(crate) fn conn_string(&self) -> String {
         pg_conn_string(&self.name)
     }
 
     /// A new connection to this database.
-    pub fn client(&self) -> postgres::Client {
+    pub(crate) fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.conn_string(), postgres::NoTls)
             .unwrap_or_else(|e| panic!("connect to test database {}: {e}", self.name))
     }
 
     /// The single `bigint` (or castable) value returned by `sql`, e.g. `SELECT count(*) FROM t`.
-    pub fn scalar_i64(&self, sql: &str) -> i64 {
+    pub(crate) fn scalar_i64(&self, sql: &str) -> i64 {
         let row = self
             .client()
             .query_one(sql, &[])
@@ -61,7 +61,7 @@ impl TestDb {
     }
 
     /// `SELECT count(*) FROM <table>`.
-    pub fn count(&self, table: &str) -> i64 {
+    pub(crate) fn count(&self, table: &str) -> i64 {
         self.scalar_i64(&format!("SELECT count(*) FROM {table}"))
     }
 }

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 /// First event's time: 2020-06-04 10:21:32 UTC (checked with `date -u -d @1591266092`).
-pub const BASE_TS: i64 = 1_591_266_092;
+pub(crate) const BASE_TS: i64 = 1_591_266_092;
 /// 2036-01-01 00:00:00 UTC: a day outside warmup's 2010-2030 range.
-pub const FUTURE_TS: i64 = 2_082_758_400;
+pub(crate) const FUTURE_TS: i64 = 2_082_758_400;
 
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
@@ -29,26 +29,26 @@ const DOMAINS: &[&str] = &[
 ];
 
 /// A tiny deterministic PRNG (xorshift64*), so runs are reproducible without a crate.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed.max(1))
     }
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
 
 /// One valid event as the test knows it.
 #[derive(Clone, Debug)]
-pub struct Event {
+pub(crate) struct Event {
     pub id: String,
     /// product_id as text (as the fact stores it), None when the event has none
     pub product: Option<String>,
@@ -60,7 +60,7 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn sales_key(&self) -> String {
+    pub(crate) fn sales_key(&self) -> String {
         sha_hex(&format!(
             "{}{}",
             self.id,
@@ -69,12 +69,12 @@ impl Event {
     }
 }
 
-pub fn sha_hex(s: &str) -> String {
+pub(crate) fn sha_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 /// Build the JSON text of event `i`, with the realistic oddities of contract §4.
-pub fn event(i: usize, rng: &mut Rng) -> Event {
+pub(crate) fn event(i: usize, rng: &mut Rng) -> Event {
     let id = format!("evt-{i:06}");
     let product_n = 100_000 + rng.below(150);
     // Some producers send product_id as a JSON number; some events have none.
@@ -145,7 +145,7 @@ pub fn event(i: usize, rng: &mut Rng) -> Event {
 }
 
 /// The malformed messages a data set carries: (value, expected dead-letter reason code).
-pub fn bad_messages() -> Vec<(Option<Vec<u8>>, &'static str)> {
+pub(crate) fn bad_messages() -> Vec<(Option<Vec<u8>>, &'static str)> {
     vec![
         (Some(b"not json at all".to_vec()), "not_json"),
         (Some(b"{\"id\":\"x\",".to_vec()), "not_json"),
@@ -179,7 +179,7 @@ pub fn bad_messages() -> Vec<(Option<Vec<u8>>, &'static str)> {
 }
 
 /// A data set: messages to produce and what the tables must hold afterwards.
-pub struct DataSet {
+pub(crate) struct DataSet {
     /// (key, value) in produce order
     pub messages: Vec<super::Record>,
     /// the first event written for each sales_key (what fact_sales must hold)
@@ -196,7 +196,7 @@ pub struct DataSet {
 /// another key, so mostly on another partition; half with a different store_id under the
 /// original's key, so after it on its partition, where they must lose), interleaved with
 /// `bad_rounds` copies of every malformed message.
-pub fn data_set(n: usize, dups: usize, bad_rounds: usize, seed: u64) -> DataSet {
+pub(crate) fn data_set(n: usize, dups: usize, bad_rounds: usize, seed: u64) -> DataSet {
     let mut rng = Rng::new(seed);
     let mut ds = DataSet {
         messages: Vec::new(),

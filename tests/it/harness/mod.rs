@@ -11,19 +11,19 @@
 //! path printed) when the test panics, and removed otherwise. Set `STREAMER_KEEP_TEST_DIRS=1`
 //! to keep them always.
 
-pub mod broker;
-pub mod check;
-pub mod config;
-pub mod db;
-pub mod events;
-pub mod pg_cluster;
-pub mod process;
-pub mod temp;
+pub(crate) mod broker;
+pub(crate) mod check;
+pub(crate) mod config;
+pub(crate) mod db;
+pub(crate) mod events;
+pub(crate) mod pg_cluster;
+pub(crate) mod process;
+pub(crate) mod temp;
 
-pub use broker::{Broker, Record};
-pub use config::write_config;
-pub use db::{pg_conn_string, TestDb, PG_PORT};
-pub use process::{
+pub(crate) use broker::{Broker, Record};
+pub(crate) use config::write_config;
+pub(crate) use db::{pg_conn_string, TestDb, PG_PORT};
+pub(crate) use process::{
     free_port, run_to_exit, run_to_exit_env, spawn_streamer, streamer_bin, Streamer,
 };
-pub use temp::{unique_name, TempDir};
+pub(crate) use temp::{unique_name, TempDir};

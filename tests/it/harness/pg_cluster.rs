@@ -15,7 +15,7 @@ use super::check::Database;
 use super::{free_port, TempDir};
 
 /// A private cluster, stopped (immediately) and removed on drop.
-pub struct PgCluster {
+pub(crate) struct PgCluster {
     bin: PathBuf,
     data: PathBuf,
     log_path: PathBuf,
@@ -28,22 +28,22 @@ pub struct PgCluster {
 }
 
 /// A database on a [`PgCluster`].
-pub struct ClusterDb {
+pub(crate) struct ClusterDb {
     name: String,
     port: u16,
 }
 
 impl ClusterDb {
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
-    pub fn conn_string(&self) -> String {
+    pub(crate) fn conn_string(&self) -> String {
         conn_string(self.port, &self.name)
     }
 
     /// A new connection (panics when the server is down).
-    pub fn client(&self) -> postgres::Client {
+    pub(crate) fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.conn_string(), postgres::NoTls)
             .unwrap_or_else(|e| panic!("connect to {}: {e}", self.conn_string()))
     }
@@ -60,7 +60,7 @@ fn conn_string(port: u16, db: &str) -> String {
 }
 
 /// `$PG_BIN`, or the `bin` dir of the highest PostgreSQL version installed.
-pub fn pg_bin_dir() -> PathBuf {
+pub(crate) fn pg_bin_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("PG_BIN") {
         return PathBuf::from(p);
     }
@@ -92,13 +92,13 @@ fn running_as_root() -> bool {
 
 impl PgCluster {
     /// initdb, start the server on a free port, wait until it accepts connections.
-    pub fn start() -> PgCluster {
+    pub(crate) fn start() -> PgCluster {
         PgCluster::start_with(|_| String::new())
     }
 
     /// [`PgCluster::start`], with `setup` first writing files into the cluster's dir
     /// (given to the server's user afterwards) and returning more server options.
-    pub fn start_with(setup: impl FnOnce(&std::path::Path) -> String) -> PgCluster {
+    pub(crate) fn start_with(setup: impl FnOnce(&std::path::Path) -> String) -> PgCluster {
         let bin = pg_bin_dir();
         let as_postgres = running_as_root();
         let dir = TempDir::new("streamer-pgcluster");
@@ -162,18 +162,18 @@ impl PgCluster {
         panic!("could not start a throwaway PostgreSQL: {last}");
     }
 
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// (Re)start the stopped server on the same port and data.
-    pub fn start_again(&self) {
+    pub(crate) fn start_again(&self) {
         self.try_start()
             .unwrap_or_else(|e| panic!("restart throwaway PostgreSQL: {e}"));
     }
 
     /// `pg_ctl -m fast stop`: clients are disconnected, the server is gone when this returns.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let data = self.data.to_string_lossy().into_owned();
         let out = self.pg(
             "pg_ctl",
@@ -189,7 +189,7 @@ impl PgCluster {
     }
 
     /// Creates database `name` and returns a handle to it.
-    pub fn create_database(&self, name: &str) -> ClusterDb {
+    pub(crate) fn create_database(&self, name: &str) -> ClusterDb {
         let mut admin =
             postgres::Client::connect(&conn_string(self.port, "postgres"), postgres::NoTls)
                 .unwrap_or_else(|e| panic!("connect to throwaway PostgreSQL: {e}"));

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use super::temp::TempDir;
 
 /// A loopback port that was free a moment ago (bound to 127.0.0.1:0 and released).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()
 }
 
 /// Whether process `pid` holds a listening TCP socket on 127.0.0.1:`port` (Linux /proc);
 /// `None` when that cannot be determined.
-pub fn listens_on(pid: u32, port: u16) -> Option<bool> {
+pub(crate) fn listens_on(pid: u32, port: u16) -> Option<bool> {
     let mut inodes = HashSet::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = fs::read_to_string(table) else {
@@ -53,7 +53,7 @@ pub fn listens_on(pid: u32, port: u16) -> Option<bool> {
     Some(false)
 }
 
-pub fn signal(pid: u32, sig: &str) {
+pub(crate) fn signal(pid: u32, sig: &str) {
     let status = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(pid.to_string())
@@ -63,41 +63,41 @@ pub fn signal(pid: u32, sig: &str) {
 }
 
 /// Path of the `streamer` binary built by cargo for these tests.
-pub fn streamer_bin() -> PathBuf {
+pub(crate) fn streamer_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_streamer"))
 }
 
 /// A running `streamer` whose stdout and stderr go to `output_path`. Killed on drop if
 /// still running.
-pub struct Streamer {
+pub(crate) struct Streamer {
     pub child: Child,
     pub output_path: PathBuf,
 }
 
 impl Streamer {
     /// Output (stdout and stderr interleaved) so far.
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         fs::read_to_string(&self.output_path).unwrap_or_default()
     }
 
     /// Sends a signal by name (`TERM`, `INT`, `KILL`, `STOP`, `CONT`).
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         signal(self.child.id(), sig);
     }
 
     /// SIGKILL and reap.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Waits up to `timeout` for exit; `None` when still running.
-    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+    pub(crate) fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
         wait_timeout(&mut self.child, timeout)
     }
 
     /// Waits for exit; on timeout kills it and panics with its output.
-    pub fn wait_or_fail(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) fn wait_or_fail(&mut self, timeout: Duration) -> ExitStatus {
         match self.wait_timeout(timeout) {
             Some(s) => s,
             None => {
@@ -112,7 +112,7 @@ impl Streamer {
     }
 
     /// Polls the output until it contains `needle` or panics after `timeout`.
-    pub fn wait_for_output(&mut self, needle: &str, timeout: Duration) {
+    pub(crate) fn wait_for_output(&mut self, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             if self.output().contains(needle) {
@@ -143,7 +143,7 @@ impl Drop for Streamer {
 }
 
 /// Waits up to `timeout` for `child` to exit.
-pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+pub(crate) fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -157,7 +157,11 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
 
 /// Starts `streamer <args>` with `RUST_LOG=info` (unless `envs` sets it) plus `envs`, cwd
 /// the crate root, stdout+stderr to `output_path`.
-pub fn spawn_streamer_to(output_path: &Path, args: &[&str], envs: &[(&str, &str)]) -> Streamer {
+pub(crate) fn spawn_streamer_to(
+    output_path: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> Streamer {
     let out = File::create(output_path)
         .unwrap_or_else(|e| panic!("create {}: {e}", output_path.display()));
     let mut cmd = Command::new(streamer_bin());
@@ -183,7 +187,7 @@ pub fn spawn_streamer_to(output_path: &Path, args: &[&str], envs: &[(&str, &str)
 }
 
 /// Like [`spawn_streamer_to`], with the output in `dir/streamer-<n>.out`.
-pub fn spawn_streamer(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Streamer {
+pub(crate) fn spawn_streamer(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Streamer {
     static RUN: AtomicU64 = AtomicU64::new(0);
     let n = RUN.fetch_add(1, Ordering::Relaxed);
     spawn_streamer_to(&dir.join(format!("streamer-{n}.out")), args, envs)
@@ -191,7 +195,7 @@ pub fn spawn_streamer(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Strea
 
 /// Result of [`run_to_exit`].
 #[derive(Debug)]
-pub struct RunOutput {
+pub(crate) struct RunOutput {
     pub status: ExitStatus,
     /// stdout and stderr interleaved.
     pub output: String,
@@ -199,7 +203,7 @@ pub struct RunOutput {
 
 impl RunOutput {
     /// Panics with the output unless the exit code is `code`.
-    pub fn assert_code(&self, code: i32) -> &Self {
+    pub(crate) fn assert_code(&self, code: i32) -> &Self {
         assert_eq!(
             self.status.code(),
             Some(code),
@@ -212,12 +216,16 @@ impl RunOutput {
 }
 
 /// Runs `streamer <args>` to completion (RUST_LOG=info); kills it and panics on timeout.
-pub fn run_to_exit(args: &[&str], timeout: Duration) -> RunOutput {
+pub(crate) fn run_to_exit(args: &[&str], timeout: Duration) -> RunOutput {
     run_to_exit_env(args, &[], timeout)
 }
 
 /// [`run_to_exit`] with extra environment variables.
-pub fn run_to_exit_env(args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> RunOutput {
+pub(crate) fn run_to_exit_env(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    timeout: Duration,
+) -> RunOutput {
     let dir = TempDir::new("streamer-run");
     let mut s = spawn_streamer(dir.path(), args, envs);
     let status = s.wait_or_fail(timeout);

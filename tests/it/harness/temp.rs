@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A process-unique, hard-to-collide lowercase hex suffix (pid, time, counter, random seed).
-pub fn unique_suffix() -> String {
+pub(crate) fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
@@ -23,22 +23,22 @@ pub fn unique_suffix() -> String {
 }
 
 /// `prefix_<unique suffix>`: safe as a PostgreSQL identifier, topic, group or app name.
-pub fn unique_name(prefix: &str) -> String {
+pub(crate) fn unique_name(prefix: &str) -> String {
     format!("{}_{}", prefix, unique_suffix())
 }
 
-pub fn keep_dirs() -> bool {
+pub(crate) fn keep_dirs() -> bool {
     std::env::var_os("STREAMER_KEEP_TEST_DIRS").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// A directory under the system temp dir, removed on drop unless the test is panicking
 /// (then its path is printed so logs can be read).
-pub struct TempDir {
+pub(crate) struct TempDir {
     path: PathBuf,
 }
 
 impl TempDir {
-    pub fn new(prefix: &str) -> TempDir {
+    pub(crate) fn new(prefix: &str) -> TempDir {
         for _ in 0..16 {
             let path = std::env::temp_dir().join(format!("{}-{}", prefix, unique_suffix()));
             match fs::create_dir(&path) {
@@ -50,11 +50,11 @@ impl TempDir {
         panic!("cannot create a unique temp dir with prefix {prefix}");
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn join(&self, name: &str) -> PathBuf {
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
 }
@@ -73,7 +73,7 @@ impl Drop for TempDir {
 
 impl TempDir {
     /// Gives up ownership: the directory stays on disk; returns its path.
-    pub fn keep(mut self) -> PathBuf {
+    pub(crate) fn keep(mut self) -> PathBuf {
         std::mem::take(&mut self.path)
     }
 }
