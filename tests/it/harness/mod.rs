@@ -13,9 +13,11 @@
 
 pub mod broker;
 pub mod check;
+pub mod chromium;
 pub mod config;
 pub mod db;
 pub mod events;
+pub mod http;
 pub mod pg_cluster;
 pub mod process;
 pub mod temp;
