@@ -1,6 +1,7 @@
 //! The `--html` page: one self-contained HTML document (inline CSS, charts as inline SVG
 //! drawn with plotters; no script, font, image or stylesheet is fetched) with a header (day,
-//! totals, generation time), a chart and a table per report, and the DB-IP attribution.
+//! totals, generation time), a chart and a table per report, and the DB-IP attribution;
+//! `/dashboard`'s variant ([`render_live`]) adds a reload and links to the neighbouring days.
 //! All text that comes from the database is HTML-escaped here or by plotters' SVG backend.
 
 use std::fmt::Write as _;
