@@ -187,8 +187,17 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
         .build()
         .map_err(|e| Error::fatal("starting the transform pool", e))?;
     let metrics = Arc::new(Metrics::new());
-    if let Some(addr) = metrics::serve(&cfg.metrics_listen, metrics.clone(), UNHEALTHY_AFTER)? {
-        log::info!("metrics on http://{addr}/metrics, health on http://{addr}/healthz");
+    let dashboard = report::live::Dashboard::new(&cfg.postgres)?;
+    if let Some(addr) = metrics::serve(
+        &cfg.metrics_listen,
+        metrics.clone(),
+        UNHEALTHY_AFTER,
+        Some(dashboard),
+    )? {
+        log::info!(
+            "metrics on http://{addr}/metrics, health on http://{addr}/healthz, \
+             dashboard on http://{addr}/dashboard"
+        );
     }
     let sink = Sink::new(
         pool,

@@ -1,6 +1,7 @@
 //! Operational counters (SPEC 8): the Prometheus registry behind `/metrics`, the health
 //! state behind `/healthz`, and the numbers of the progress line. Cheap to update from
-//! any thread; never holds a lock across I/O.
+//! any thread; never holds a lock across I/O. [`serve`] is the HTTP server on `[metrics]
+//! listen`, which also hands `/dashboard` to `report::live` on a thread of its own.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -323,12 +324,18 @@ pub fn resident_bytes() -> Option<i64> {
     Some(pages * 4096)
 }
 
-/// Serve `/metrics` and `/healthz` on `listen` from a small blocking thread. An empty
-/// address or `off` disables it. Returns the bound address (port 0 picks a free one).
+/// Dashboard requests waiting for the dashboard thread; more are answered 503 at once.
+const DASHBOARD_QUEUE: usize = 4;
+
+/// Serve `/metrics` and `/healthz` on `listen` from a small blocking thread, and
+/// `/dashboard` (when given) from a thread of its own, so that a slow PostgreSQL never holds
+/// up the other two. An empty address or `off` disables it. Returns the bound address (port
+/// 0 picks a free one).
 pub fn serve(
     listen: &str,
     metrics: std::sync::Arc<Metrics>,
     unhealthy_after: Duration,
+    dashboard: Option<crate::report::live::Dashboard>,
 ) -> crate::error::Result<Option<std::net::SocketAddr>> {
     if listen.is_empty() || listen.eq_ignore_ascii_case("off") {
         return Ok(None);
@@ -336,28 +343,70 @@ pub fn serve(
     let server = tiny_http::Server::http(listen)
         .map_err(|e| crate::error::Error::fatal(format!("[metrics] listen {listen}"), e))?;
     let addr = server.server_addr().to_ip();
+    let pages = dashboard.map(spawn_dashboard).transpose()?;
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
             for req in server.incoming_requests() {
+                let is_dashboard = req.url().split('?').next() == Some("/dashboard");
+                let req = match (&pages, is_dashboard) {
+                    (Some(queue), true) => match queue.try_send(req) {
+                        Ok(()) => continue,
+                        Err(e) => e.into_inner(),
+                    },
+                    _ => req,
+                };
                 let (status, body, kind) = match req.url() {
                     "/metrics" => (200, metrics.render(), "text/plain; version=0.0.4"),
                     "/healthz" => match metrics.unhealthy(unhealthy_after) {
                         None => (200, "ok\n".to_string(), "text/plain"),
                         Some(why) => (503, format!("{why}\n"), "text/plain"),
                     },
+                    _ if is_dashboard && pages.is_some() => (
+                        503,
+                        "the dashboard is busy with earlier requests; try again\n".to_string(),
+                        "text/plain",
+                    ),
                     _ => (404, "not found\n".to_string(), "text/plain"),
                 };
-                let mut resp = tiny_http::Response::from_string(body).with_status_code(status);
-                if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], kind.as_bytes())
-                {
-                    resp = resp.with_header(h);
-                }
-                if let Err(e) = req.respond(resp) {
-                    log::debug!("metrics response: {e}");
-                }
+                respond(req, status, body, kind, false);
             }
         })
         .map_err(|e| crate::error::Error::fatal("starting the metrics server", e))?;
     Ok(addr)
+}
+
+/// The dashboard's thread: answers queued `/dashboard` requests one at a time.
+fn spawn_dashboard(
+    dashboard: crate::report::live::Dashboard,
+) -> crate::error::Result<crossbeam_channel::Sender<tiny_http::Request>> {
+    let (tx, rx) = crossbeam_channel::bounded::<tiny_http::Request>(DASHBOARD_QUEUE);
+    std::thread::Builder::new()
+        .name("dashboard".into())
+        .spawn(move || {
+            for req in rx {
+                let query = req.url().split_once('?').map_or("", |(_, q)| q).to_owned();
+                let page = dashboard.page(&query);
+                respond(req, page.status, page.body, page.content_type, true);
+            }
+        })
+        .map_err(|e| crate::error::Error::fatal("starting the dashboard thread", e))?;
+    Ok(tx)
+}
+
+/// Answers `req`; `no_store` asks browsers and proxies not to keep the page (a live one).
+fn respond(req: tiny_http::Request, status: u16, body: String, kind: &str, no_store: bool) {
+    let mut resp = tiny_http::Response::from_string(body).with_status_code(status);
+    let mut headers = vec![("Content-Type", kind)];
+    if no_store {
+        headers.push(("Cache-Control", "no-store"));
+    }
+    for (name, value) in headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            resp = resp.with_header(h);
+        }
+    }
+    if let Err(e) = req.respond(resp) {
+        log::debug!("metrics response: {e}");
+    }
 }

@@ -23,6 +23,9 @@ pub struct ProduceArgs {
     pub bad_rate: f64,
     /// first event time, epoch seconds; None = the wall clock
     pub start: Option<i64>,
+    /// with `start`: event times spread over this many seconds in the shape of a shop's
+    /// day (None: one day, unless `rate` paces event time)
+    pub span: Option<i64>,
     /// replay: send each non-empty line of this file as one message
     pub file: Option<PathBuf>,
     /// default: the first subscribed topic
@@ -70,6 +73,11 @@ pub struct ProduceCli {
     /// Time of the first event: YYYY-MM-DD (00:00 UTC) or epoch seconds [default: now].
     #[arg(long, value_name = "WHEN")]
     pub start: Option<String>,
+    /// Synthetic, with --start: spread event times over this long (1d, 36h, 90m, seconds)
+    /// in the shape of a shop's day: quiet nights, busy evenings in each shop's time zone,
+    /// one burst [default: 1d; with --rate and no --span, event time follows the rate].
+    #[arg(long, value_name = "LEN")]
+    pub span: Option<String>,
     /// Replay: send each line of this file (JSON Lines) as one message.
     #[arg(long, value_name = "events.jsonl")]
     pub file: Option<PathBuf>,
@@ -120,6 +128,7 @@ impl ProduceCli {
                 ("--dup-rate", self.dup_rate.is_some()),
                 ("--bad-rate", self.bad_rate.is_some()),
                 ("--start", self.start.is_some()),
+                ("--span", self.span.is_some()),
             ];
             if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
                 return bad(format!(
@@ -147,6 +156,23 @@ impl ProduceCli {
             })?),
             None => None,
         };
+        let span = match &self.span {
+            Some(text) => Some(
+                parse_duration(text)
+                    .map(|d| d.as_secs_f64().round() as i64)
+                    .filter(|s| (1..=super::day::MAX_SPAN).contains(s))
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "produce: --span {text:?}: expected a length from 1 s to 366 d \
+                             (e.g. 1d, 36h, 90m, 3600)"
+                        ))
+                    })?,
+            ),
+            None => None,
+        };
+        if span.is_some() && start.is_none() {
+            return bad("--span needs --start (the first event time)".into());
+        }
         if self
             .ack_log
             .as_ref()
@@ -167,6 +193,7 @@ impl ProduceCli {
             dup_rate,
             bad_rate,
             start,
+            span,
             file: self.file,
             topic: self.topic,
             ack_log: self.ack_log,
@@ -182,13 +209,14 @@ impl TryFrom<ProduceCli> for ProduceArgs {
     }
 }
 
-/// `30`, `2.5`, `90s`, `5m`, `1h` → a positive duration.
+/// `30`, `2.5`, `90s`, `5m`, `1h`, `1d` → a positive duration.
 fn parse_duration(text: &str) -> Option<Duration> {
     let t = text.trim();
     let (num, unit) = match t.char_indices().last()? {
         (i, 's') => (&t[..i], 1.0),
         (i, 'm') => (&t[..i], 60.0),
         (i, 'h') => (&t[..i], 3600.0),
+        (i, 'd') => (&t[..i], 86_400.0),
         _ => (t, 1.0),
     };
     let secs = num.trim().parse::<f64>().ok()? * unit;

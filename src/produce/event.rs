@@ -67,9 +67,18 @@ const COLLECTIONS: &[(&str, u64)] = &[
     ("product_detail_recommendation_noticed", 30),
 ];
 
-/// Writes one event into `out` (cleared first); `tweak` injects a defect.
-pub fn write_event(p: &Pools, rng: &mut Rng, id: &str, ts: i64, tweak: Tweak, out: &mut Vec<u8>) {
-    let shop = &p.shops[p.shop_w.sample(rng)];
+/// Writes one event of shop number `shop` (an index into `p.shops`) into `out` (cleared
+/// first); `tweak` injects a defect.
+pub fn write_event(
+    p: &Pools,
+    rng: &mut Rng,
+    shop: usize,
+    id: &str,
+    ts: i64,
+    tweak: Tweak,
+    out: &mut Vec<u8>,
+) {
+    let shop = &p.shops[shop % p.shops.len()];
     let product = Product::of_rank(p.product_z.sample(rng));
     let ip_i = p.ip_z.sample(rng);
     let agent_i = p.agent_w.sample(rng);

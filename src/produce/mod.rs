@@ -5,12 +5,18 @@
 //! makes it return Err; synthetic output is deterministic for a seed (timestamps aside
 //! when they follow the wall clock).
 //!
+//! With `--start`, event times follow the shape of a shop's day over `--span` (`day`).
+//!
 //! Layout: `args` (flags), `sender` (the Kafka producer), `synth` (message stream: fresh,
-//! duplicate, malformed), `event` (one event's JSON), `pools` + `agents` (products, IPs,
-//! shops, user agents), `rng` (PRNG and popularity samplers), `write` (JSON writing).
+//! duplicate, malformed), `day` (when events happen and from which shop), `event` (one
+//! event's JSON), `pools` + `agents` (products, IPs, shops, user agents), `rng` (PRNG and
+//! popularity samplers), `write` (JSON writing).
 
 mod agents;
 mod args;
+mod day;
+#[cfg(test)]
+mod day_tests;
 mod event;
 mod pools;
 mod rng;
@@ -22,6 +28,7 @@ mod write;
 
 use std::collections::HashSet;
 use std::io::BufRead;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use args::{Keys, ProduceArgs, ProduceCli, DEFAULT_BAD_RATE, DEFAULT_DUP_RATE};
@@ -30,6 +37,7 @@ pub use synth::{Kind, Message, Synth};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use day::Day;
 use sender::Sender;
 
 /// What was sent; `sent` counts every acknowledged message.
@@ -44,36 +52,44 @@ pub struct ProduceReport {
 }
 
 /// Event time of message `index`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Clock {
     /// the wall clock when the message is made
     Wall,
-    /// `start + index * num / den` (a rate, or a day spread over a known count)
-    Paced { start: i64, num: u64, den: u64 },
-    /// `start` plus the elapsed share of `over`, stretched to a day
+    /// `start + index / rate`: event time advances with the send rate
+    Paced { start: i64, rate: u64 },
+    /// message `index` of `n`, spread over the day's shape
+    Counted { day: Arc<Day>, n: u64 },
+    /// the elapsed share of `over`, spread over the day's shape
     Stretched {
-        start: i64,
+        day: Arc<Day>,
         over: Duration,
         began: Instant,
     },
 }
 
 impl Clock {
-    fn new(args: &ProduceArgs) -> Clock {
-        match (args.start, args.rate, args.events) {
+    /// The shape `args` ask for: with `--start`, unless `--rate` paces event time (no
+    /// `--span` given).
+    fn day(args: &ProduceArgs) -> Option<Arc<Day>> {
+        let start = args.start?;
+        if args.span.is_none() && args.rate > 0 {
+            return None;
+        }
+        let span = args.span.unwrap_or(day::DAY);
+        Some(Arc::new(Day::new(&pools::shops(), start, span)))
+    }
+
+    fn new(args: &ProduceArgs, day: Option<Arc<Day>>) -> Clock {
+        match (args.start, day, args.events) {
             (None, _, _) => Clock::Wall,
-            (Some(start), rate, _) if rate > 0 => Clock::Paced {
+            (Some(start), None, _) => Clock::Paced {
                 start,
-                num: 1,
-                den: rate,
+                rate: args.rate.max(1),
             },
-            (Some(start), _, Some(n)) => Clock::Paced {
-                start,
-                num: 86_400,
-                den: n.max(1),
-            },
-            (Some(start), _, None) => Clock::Stretched {
-                start,
+            (Some(_), Some(day), Some(n)) => Clock::Counted { day, n: n.max(1) },
+            (Some(_), Some(day), None) => Clock::Stretched {
+                day,
                 over: args.duration.unwrap_or(Duration::from_secs(86_400)),
                 began: Instant::now(),
             },
@@ -81,16 +97,14 @@ impl Clock {
     }
 
     pub(crate) fn at(&self, index: u64) -> i64 {
-        match *self {
+        match self {
             Clock::Wall => SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64),
-            Clock::Paced { start, num, den } => {
-                start + (u128::from(index) * u128::from(num) / u128::from(den)) as i64
-            }
-            Clock::Stretched { start, over, began } => {
-                let share = began.elapsed().as_secs_f64() / over.as_secs_f64().max(1e-9);
-                start + (share.min(1.0) * 86_399.0) as i64
+            Clock::Paced { start, rate } => start + (index / rate) as i64,
+            Clock::Counted { day, n } => day.time_at(index as f64 / *n as f64),
+            Clock::Stretched { day, over, began } => {
+                day.time_at(began.elapsed().as_secs_f64() / over.as_secs_f64().max(1e-9))
             }
         }
     }
@@ -131,8 +145,20 @@ fn synthetic(out: &mut Sender, args: &ProduceArgs) -> Result<(u64, u64)> {
             r => format!("{r} messages/s"),
         }
     );
-    let clock = Clock::new(args);
-    let mut synth = Synth::new(args.seed, args.dup_rate, args.bad_rate);
+    let day = Clock::day(args);
+    if let Some(d) = &day {
+        log::info!(
+            "produce: event times from {} to {} in the shape of a shop's day{}",
+            fmt_time(d.start()),
+            fmt_time(d.end()),
+            match d.burst() {
+                Some((from, _)) => format!(", a burst at {}", fmt_time(from)),
+                None => String::new(),
+            }
+        );
+    }
+    let clock = Clock::new(args, day.clone());
+    let mut synth = Synth::new(args.seed, args.dup_rate, args.bad_rate).with_day(day);
     out.start();
     let deadline = args.duration.map(|d| Instant::now() + d);
     // the clock is cheap next to a message, but not free: look every 64 at full speed
@@ -161,6 +187,14 @@ fn synthetic(out: &mut Sender, args: &ProduceArgs) -> Result<(u64, u64)> {
         index += 1;
     }
     Ok((dups, bad))
+}
+
+/// `2024-05-01 10:00:00 UTC` (epoch seconds as given when out of chrono's range).
+fn fmt_time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(
+        || t.to_string(),
+        |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 /// Replay mode: each non-empty line is one message, keyed by its event `id` when it is a

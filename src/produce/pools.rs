@@ -14,14 +14,16 @@ pub const PRODUCTS: usize = 4_000;
 /// Distinct client IP addresses (about 10% IPv6, a few private ones).
 pub const IPS: usize = 40_000;
 
-/// A country shop: host, `store_id`, UTC offset in hours (for `local_time`) and the
-/// search engine domain its visitors come from.
+/// A country shop: host, `store_id`, UTC offset in hours (for `local_time` and its day's
+/// shape), the search engine domain its visitors come from, and its share of the traffic.
 pub struct Shop {
     pub host: &'static str,
     pub lang: &'static str,
     pub store_id_text: String,
     pub utc_offset_h: i64,
     pub google: &'static str,
+    /// relative share of all views (see `SHOPS`)
+    pub weight: f64,
 }
 
 /// (host, language, store_id, UTC offset h, google domain, weight)
@@ -219,17 +221,8 @@ pub struct Pools {
 impl Pools {
     pub fn build() -> Pools {
         let mut rng = Rng::new(POOL_SEED);
-        let shops: Vec<Shop> = SHOPS
-            .iter()
-            .map(|&(host, lang, store_id, utc_offset_h, google, _)| Shop {
-                host,
-                lang,
-                store_id_text: store_id.to_string(),
-                utc_offset_h,
-                google,
-            })
-            .collect();
-        let shop_w = Weighted::new(SHOPS.iter().map(|s| s.5));
+        let shops = shops();
+        let shop_w = Weighted::new(shops.iter().map(|s| s.weight));
         let (agents, weights) = agents(&mut rng);
         let agent_w = Weighted::new(weights.into_iter());
         Pools {
@@ -241,6 +234,23 @@ impl Pools {
             agent_w,
         }
     }
+}
+
+/// The country shops, in a fixed order (a shop's index is the same everywhere).
+pub fn shops() -> Vec<Shop> {
+    SHOPS
+        .iter()
+        .map(
+            |&(host, lang, store_id, utc_offset_h, google, weight)| Shop {
+                host,
+                lang,
+                store_id_text: store_id.to_string(),
+                utc_offset_h,
+                google,
+                weight,
+            },
+        )
+        .collect()
 }
 
 /// Whether an IPv4 address is private, loopback, link-local, CGNAT, multicast or reserved.

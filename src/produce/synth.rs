@@ -2,10 +2,13 @@
 //! timestamps give byte-identical messages; every `Fresh` event passes
 //! `crate::transform::transform`; every `Malformed` one is rejected with the reason its
 //! kind names; a `Duplicate` is an earlier fresh message re-sent verbatim with its key;
-//! each fresh event's `id` (its key) is unique within a run.
+//! each fresh event's `id` (its key) is unique within a run; with a [`Day`], the shop of
+//! an event follows the day's mix at its time (otherwise the shops' overall weights).
 
 use std::io::Write;
+use std::sync::Arc;
 
+use super::day::Day;
 use super::event::{write_event, Tweak};
 use super::pools::Pools;
 use super::rng::{mix, Rng};
@@ -47,6 +50,15 @@ pub struct Synth {
     ring: Vec<Slot>,
     fresh: u64,
     scratch: Slot,
+    day: Option<Arc<Day>>,
+}
+
+/// The shop of an event at time `ts`.
+fn pick_shop(day: Option<&Day>, pools: &Pools, rng: &mut Rng, ts: i64) -> usize {
+    match day {
+        Some(d) => d.shop_sampler(ts).sample(rng),
+        None => pools.shop_w.sample(rng),
+    }
 }
 
 impl Synth {
@@ -61,7 +73,14 @@ impl Synth {
             ring: Vec::with_capacity(RING),
             fresh: 0,
             scratch: Slot::default(),
+            day: None,
         }
+    }
+
+    /// Shops follow `day`'s mix at each event's time (None: their overall weights).
+    pub fn with_day(mut self, day: Option<Arc<Day>>) -> Synth {
+        self.day = day;
+        self
     }
 
     /// Message number `index` (0-based, counting every message) with event time `ts`.
@@ -93,9 +112,11 @@ impl Synth {
         }
         let mut slot = std::mem::take(&mut self.ring[i]);
         event_id(self.salt, index, &mut slot.key);
+        let shop = pick_shop(self.day.as_deref(), &self.pools, &mut self.rng, ts);
         write_event(
             &self.pools,
             &mut self.rng,
+            shop,
             &slot.key,
             ts,
             Tweak::None,
@@ -115,9 +136,11 @@ impl Synth {
         use Tweak::*;
         event_id(self.salt, index, &mut slot.key);
         let (p, rng, out) = (&self.pools, &mut self.rng, &mut slot.payload);
+        let day = self.day.as_deref();
         let tweak = |rng: &mut Rng, out: &mut Vec<u8>, t: &[Tweak]| {
             let t = rng.pick(t);
-            write_event(p, rng, &slot.key, ts, t, out)
+            let shop = pick_shop(day, p, rng, ts);
+            write_event(p, rng, shop, &slot.key, ts, t, out)
         };
         match rng.below(5) {
             0 => {

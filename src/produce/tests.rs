@@ -167,7 +167,7 @@ fn variety_of_the_fresh_events() {
 
 #[test]
 fn clock_paces_rate_and_spreads_a_day() {
-    let args = |rate, start, events| ProduceArgs {
+    let args = |rate, start, events, span| ProduceArgs {
         events,
         duration: None,
         rate,
@@ -175,26 +175,42 @@ fn clock_paces_rate_and_spreads_a_day() {
         dup_rate: 0.0,
         bad_rate: 0.0,
         start,
+        span,
         file: None,
         topic: None,
         ack_log: None,
         keys: Keys::Id,
     };
-    let c = Clock::new(&args(10, Some(START), Some(100)));
+    let clock = |a: &ProduceArgs| Clock::new(a, Clock::day(a));
+    // --rate without --span: event time follows the rate
+    let c = clock(&args(10, Some(START), Some(100), None));
     assert_eq!(
         (c.at(0), c.at(9), c.at(10), c.at(95)),
         (START, START, START + 1, START + 9)
     );
-    let c = Clock::new(&args(0, Some(START), Some(1_000)));
-    assert_eq!(c.at(0), START);
-    assert_eq!(c.at(500), START + 43_200);
-    assert!(c.at(999) < START + 86_400);
+    // --events: the day's shape over one day by default, over --span when given
+    for (rate, span, len) in [(0, None, 86_400), (10, Some(7_200), 7_200)] {
+        let c = clock(&args(rate, Some(START), Some(1_000), span));
+        assert!(matches!(c, Clock::Counted { .. }), "{c:?}");
+        let times: Vec<i64> = (0..1_000).map(|i| c.at(i)).collect();
+        assert_eq!(times[0], START);
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "times decrease");
+        assert!(times[999] < START + len && times[999] > START + len * 9 / 10);
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let c = Clock::new(&args(0, None, Some(10)));
+    let c = clock(&args(0, None, Some(10), None));
     assert!((c.at(5) - now).abs() <= 2);
+    // --duration: the elapsed share of it, over the shape
+    let a = ProduceArgs {
+        duration: Some(Duration::from_secs(3_600)),
+        ..args(0, Some(START), None, Some(86_400))
+    };
+    let c = clock(&a);
+    assert!(matches!(c, Clock::Stretched { .. }), "{c:?}");
+    assert!((START..START + 600).contains(&c.at(0)), "{}", c.at(0));
 }
 
 fn cli() -> ProduceCli {
@@ -260,6 +276,43 @@ fn flags_are_validated() {
         ..cli()
     })
     .contains("--seed"));
+    assert!(err(ProduceCli {
+        file: Some("x".into()),
+        span: Some("1d".into()),
+        ..cli()
+    })
+    .contains("--span"));
+    assert!(err(ProduceCli {
+        events: Some(1),
+        span: Some("1d".into()),
+        ..cli()
+    })
+    .contains("--span needs --start"));
+    for bad in ["0", "soon", "400d", "-1h"] {
+        assert!(err(ProduceCli {
+            events: Some(1),
+            start: Some("2024-05-01".into()),
+            span: Some(bad.into()),
+            ..cli()
+        })
+        .contains("--span"));
+    }
+    for (text, secs) in [
+        ("1d", 86_400),
+        ("36h", 129_600),
+        ("90m", 5_400),
+        ("600", 600),
+    ] {
+        let a = ProduceCli {
+            events: Some(1),
+            start: Some("2024-05-01".into()),
+            span: Some(text.into()),
+            ..cli()
+        }
+        .args()
+        .unwrap();
+        assert_eq!(a.span, Some(secs), "{text}");
+    }
 
     let a = ProduceCli {
         events: Some(10),

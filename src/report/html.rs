@@ -1,6 +1,7 @@
 //! The `--html` page: one self-contained HTML document (inline CSS, charts as inline SVG
 //! drawn with plotters; no script, font, image or stylesheet is fetched) with a header (day,
-//! totals, generation time), a chart and a table per report, and the DB-IP attribution.
+//! totals, generation time), a chart and a table per report, and the DB-IP attribution;
+//! `/dashboard`'s variant ([`render_live`]) adds a reload and links to the neighbouring days.
 //! All text that comes from the database is HTML-escaped here or by plotters' SVG backend.
 
 use std::fmt::Write as _;
@@ -110,36 +111,66 @@ fn draw_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> E
     Error::fatal("report: drawing a chart", e)
 }
 
+/// What the live page (`/dashboard` of the running process) adds to the file's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Live {
+    /// seconds between reloads (`<meta http-equiv="refresh">`); 0: none
+    pub refresh_s: u32,
+}
+
 /// The whole page for `day`, stamped with `generated`.
 pub fn render(day: &Day, generated: DateTime<Utc>) -> Result<String> {
+    render_page(day, generated, None)
+}
+
+/// The page as `/dashboard` serves it: reloading itself every `live.refresh_s` seconds, with
+/// links to the neighbouring days (relative to the page's own address; nothing is fetched).
+pub fn render_live(day: &Day, generated: DateTime<Utc>, live: Live) -> Result<String> {
+    render_page(day, generated, Some(live))
+}
+
+fn render_page(day: &Day, generated: DateTime<Utc>, live: Option<Live>) -> Result<String> {
     let date = day.date.to_string();
     let t = &day.totals;
     let mut page = String::with_capacity(64 * 1024);
+    let refresh = match live {
+        Some(Live { refresh_s }) if refresh_s > 0 => {
+            format!("<meta http-equiv=\"refresh\" content=\"{refresh_s}\">\n")
+        }
+        _ => String::new(),
+    };
     let _ = write!(
         page,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>streamer report {date}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n{refresh}\
+         <title>streamer report {date}</title>\n<style>{STYLE}</style>\n</head>\n\
+         <body data-date=\"{date}\">\n\
          <header>\n<h1>Product views on {date} (UTC)</h1>\n<ul class=\"stats\">\
-         <li><b>{}</b>views</li><li><b>{}</b>distinct products</li>\
-         <li><b>{}</b>dead letters received</li></ul>\n\
-         <p class=\"generated\">Generated {} by streamer {}</p>\n</header>\n<main>\n",
+         <li id=\"total-views\" data-value=\"{}\"><b>{}</b>views</li>\
+         <li id=\"total-products\" data-value=\"{}\"><b>{}</b>distinct products</li>\
+         <li id=\"total-dead-letters\" data-value=\"{}\"><b>{}</b>dead letters received</li>\
+         </ul>\n<p class=\"generated\">Generated {} by streamer {}{}</p>\n</header>\n<main>\n",
+        t.views,
         group_digits(t.views),
+        t.products,
         group_digits(t.products),
+        t.dead_letters,
         group_digits(t.dead_letters),
         generated.format("%Y-%m-%d %H:%M:%S UTC"),
         env!("CARGO_PKG_VERSION"),
+        live.map(|l| live_nav(day, l)).unwrap_or_default(),
     );
     for report in &day.reports {
         let _ = write!(
             page,
-            "<section id=\"{}\">\n<h2>{}</h2>\n",
-            report.kind.key(),
-            escape(report.kind.title())
+            "<section id=\"{key}\">\n<h2>{}</h2>\n",
+            escape(report.kind.title()),
+            key = report.kind.key(),
         );
+        let chart = format!("<div class=\"chart\" id=\"chart-{}\">", report.kind.key());
         if report.is_empty() {
             // The chart area itself says why it is blank; no table.
-            page.push_str("<div class=\"chart\">");
+            page.push_str(&chart);
             page.push_str(&inline_svg(empty_chart(&empty_message(day))?));
             page.push_str("</div>\n");
         } else if report.kind.is_hourly() {
@@ -148,14 +179,14 @@ pub fn render(day: &Day, generated: DateTime<Utc>) -> Result<String> {
                 .iter()
                 .map(|s| (truncate(&s.label(), 40), s.hours))
                 .collect();
-            page.push_str("<div class=\"chart\">");
+            page.push_str(&chart);
             page.push_str(&inline_svg(line_chart(&series)?));
             page.push_str("</div>\n");
             page.push_str(&legend(&series));
             page.push_str(&hours_table(&series));
         } else {
             let bars = bars(report);
-            page.push_str("<div class=\"chart\">");
+            page.push_str(&chart);
             page.push_str(&inline_svg(bar_chart(&bars)?));
             page.push_str("</div>\n");
             page.push_str(&table(report));
@@ -168,6 +199,32 @@ pub fn render(day: &Day, generated: DateTime<Utc>) -> Result<String> {
         escape(DBIP_ATTRIBUTION)
     );
     Ok(page)
+}
+
+/// The live page's line under the header: how often it reloads, and links to the day
+/// before, the day after and today.
+fn live_nav(day: &Day, live: Live) -> String {
+    let link = |d: Option<chrono::NaiveDate>, text: &str| match d {
+        Some(d) => format!(
+            " · <a id=\"{}\" href=\"?date={d}&amp;refresh={}\">{text}</a>",
+            text.replace(' ', "-"),
+            live.refresh_s
+        ),
+        None => String::new(),
+    };
+    let every = match live.refresh_s {
+        0 => String::from(" · not reloading"),
+        n => format!(" · reloads every {n} s"),
+    };
+    format!(
+        "{every}{}{}{}",
+        link(day.date.pred_opt(), "previous day"),
+        link(day.date.succ_opt(), "next day"),
+        format_args!(
+            " · <a id=\"today\" href=\"?refresh={}\">today</a>",
+            live.refresh_s
+        ),
+    )
 }
 
 /// Plotters' SVG document as inline SVG: the namespace declaration is implied in HTML, so it

@@ -3,11 +3,12 @@
 //! self-contained HTML page with a chart per report.
 //!
 //! Layout: [`query`] reads the day from PostgreSQL, [`format`] prints it, [`html`] renders
-//! the page. All six reports and the totals are read in one read-only repeatable-read
+//! the page, [`live`] serves it as `/dashboard` of the running process. All six reports and the totals are read in one read-only repeatable-read
 //! transaction, so they describe the same snapshot and the same day.
 
 pub mod format;
 pub mod html;
+pub mod live;
 pub mod query;
 
 use std::io::Write;

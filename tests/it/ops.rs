@@ -2,28 +2,15 @@
 //! /healthz answers, TLS to PostgreSQL with `sslmode = require`, and no password reaches
 //! logs, errors, metrics or `check` output.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::harness;
 use crate::harness::check::{assert_tables, cfg_path, produced_ends, warmup};
 use crate::harness::events::data_set;
+use crate::harness::http::get;
 use crate::harness::{free_port, spawn_streamer, Broker, TempDir, TestDb};
 
 const SECRET: &str = "Pa55-w0rd-never-shown";
-
-/// GET a path over plain HTTP/1.0; returns (status, body).
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-    Some((status, body))
-}
 
 /// The value of one sample line (`name{labels} value`) in a Prometheus exposition.
 fn sample(body: &str, series: &str) -> Option<f64> {

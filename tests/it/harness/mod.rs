@@ -13,9 +13,11 @@
 
 pub(crate) mod broker;
 pub(crate) mod check;
+pub(crate) mod chromium;
 pub(crate) mod config;
 pub(crate) mod db;
 pub(crate) mod events;
+pub(crate) mod http;
 pub(crate) mod pg_cluster;
 pub(crate) mod process;
 pub(crate) mod temp;

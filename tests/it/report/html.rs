@@ -1,9 +1,8 @@
 //! The HTML page: self-contained, six charts, renders in headless Chromium.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use crate::harness::chromium::{self, Output};
 use crate::harness::{TempDir, TestDb};
 use chrono::NaiveDate;
 use streamer::report::{self, Format};
@@ -72,116 +71,22 @@ fn html_page_is_self_contained_with_six_charts() {
     assert_self_contained(&empty);
 }
 
-fn chromium() -> Option<PathBuf> {
-    let mut candidates = vec![PathBuf::from("/usr/bin/chromium")];
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            candidates.push(dir.join("chromium"));
-            candidates.push(dir.join("chromium-browser"));
-        }
-    }
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-/// Screenshot of `page` by headless Chromium, logging to stderr and its network activity to a
-/// NetLog file; returns (stderr, NetLog JSON).
-///
-/// Chromium's own background services (component updater, account list) create requests to
-/// Google hosts despite the `--disable-*` flags, so every request is sent to a proxy whose
-/// host the resolver rule maps to "not found": nothing leaves the process (no DNS query, no
-/// connection), while the NetLog still records each request the page would have made.
+/// Screenshot of `page` by headless Chromium; returns (its log, its NetLog).
 fn screenshot(chromium: &Path, page: &Path, png: &Path, dir: &Path) -> (String, String) {
-    let profile = dir.join("profile");
-    let err_path = dir.join("chromium.stderr");
-    let netlog = dir.join("netlog.json");
-    std::fs::create_dir_all(&profile).unwrap();
-    let stderr = std::fs::File::create(&err_path).unwrap();
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--disable-extensions",
-            "--disable-domain-reliability",
-            "--disable-client-side-phishing-detection",
-            "--disable-breakpad",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,\
-             Translate,AutofillServerCommunication,CertificateTransparencyComponentUpdater",
-            "--proxy-server=http://127.0.0.1:9",
-            "--proxy-bypass-list=<-loopback>",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1200,3000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--log-net-log={}", netlog.display()))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", page.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", chromium.display()));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "chromium took over 120 s; stderr:\n{}",
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let log = std::fs::read_to_string(&err_path).unwrap_or_default();
-    assert!(status.success(), "chromium exited with {status}:\n{log}");
-    let net = std::fs::read_to_string(&netlog)
-        .unwrap_or_else(|e| panic!("no NetLog {}: {e}\n{log}", netlog.display()));
-    (log, net)
+    let url = format!("file://{}", page.display());
+    let run = chromium::run(chromium, &url, None, dir, Output::Screenshot(png));
+    (run.stderr, run.netlog)
 }
 
-/// URLs of the network requests made on behalf of a `file://` page, from a NetLog: requests
-/// whose network isolation key is the file:// site (Chromium's own requests have others).
 fn page_requests(netlog: &str) -> Vec<String> {
-    let log: serde_json::Value =
-        serde_json::from_str(netlog).unwrap_or_else(|e| panic!("NetLog is not JSON: {e}"));
-    let start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-        .as_i64()
-        .expect("NetLog constants name URL_REQUEST_START_JOB");
-    let events = log["events"].as_array().expect("NetLog events");
-    assert!(!events.is_empty(), "empty NetLog");
-    events
-        .iter()
-        .filter(|e| e["type"].as_i64() == Some(start_job))
-        .filter(|e| {
-            e["params"]["network_isolation_key"]
-                .as_str()
-                .is_some_and(|k| k.starts_with("file://"))
-        })
-        .map(|e| e["params"]["url"].as_str().unwrap_or("?").to_owned())
-        .collect()
+    chromium::page_requests(netlog, "file://")
 }
 
 /// The page loads in headless Chromium without any failed request and renders to a real
 /// screenshot. Needs Debian's `chromium` package; skipped without it unless CI is set.
 #[test]
 fn html_page_renders_in_headless_chromium() {
-    let Some(chromium) = chromium() else {
-        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-            panic!("chromium not found but CI is set: install Debian's chromium package");
-        }
-        eprintln!("skipped: chromium not installed (apt-get install chromium)");
+    let Some(chromium) = chromium::require() else {
         return;
     };
     let db = seeded();
