@@ -5,7 +5,7 @@
 use super::rng::Rng;
 
 /// A user agent and whether it is a phone (for `resolution`).
-pub struct Agent {
+pub(super) struct Agent {
     pub text: String,
     pub mobile: bool,
 }
@@ -49,7 +49,7 @@ const CRAWLERS: &[&str] = &[
 
 /// A few hundred user agents from browser × OS × version templates, each with a
 /// popularity weight: the family's share times a decay over its versions (newest first).
-pub fn agents(rng: &mut Rng) -> (Vec<Agent>, Vec<f64>) {
+pub(super) fn agents(rng: &mut Rng) -> (Vec<Agent>, Vec<f64>) {
     let mut out: Vec<(Agent, f64)> = Vec::new();
     let mut family = |share: f64, texts: Vec<(String, bool)>| {
         let total: f64 = (0..texts.len()).map(|i| 1.0 / (i as f64 + 1.0)).sum();

@@ -11,9 +11,9 @@ use super::pools::Shop;
 use super::rng::Weighted;
 
 /// Seconds in a day.
-pub const DAY: i64 = 86_400;
+pub(super) const DAY: i64 = 86_400;
 /// The longest `--span`.
-pub const MAX_SPAN: i64 = 366 * DAY;
+pub(super) const MAX_SPAN: i64 = 366 * DAY;
 /// Resolution of the shape: traffic and shop mix are constant within a quarter of an hour
 /// of the UTC grid.
 const SLOT: i64 = 900;
@@ -31,14 +31,14 @@ const LUNCH: [f64; 24] = [
     100.0, 94.0, 74.0, 62.0, 56.0, 48.0, 42.0, 40.0, 38.0, 33.0, 25.0, 17.0,
 ];
 /// Shops whose curve is [`LUNCH`] (the others follow [`EVENING`]).
-pub const LUNCH_SHOPS: &[&str] = &["www.glamira.co.uk"];
+pub(super) const LUNCH_SHOPS: &[&str] = &["www.glamira.co.uk"];
 
 /// The shop whose newsletter makes the burst.
-pub const BURST_SHOP: &str = "www.glamira.fr";
+pub(super) const BURST_SHOP: &str = "www.glamira.fr";
 /// When the burst starts, in seconds of the UTC day (on the span's first day that has it).
-pub const BURST_AT: i64 = 10 * 3600;
+pub(super) const BURST_AT: i64 = 10 * 3600;
 /// How long it lasts.
-pub const BURST_LEN: i64 = SLOT;
+pub(super) const BURST_LEN: i64 = SLOT;
 /// During the burst the burst shop adds this many times the traffic of all shops.
 const BURST_EXTRA: f64 = 6.0;
 

@@ -9,7 +9,7 @@ use super::write::{push_datetime, push_hex, push_i64, push_u64, Obj};
 
 /// A deliberate defect for a malformed message (or none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tweak {
+pub(super) enum Tweak {
     None,
     IdAbsent,
     IdEmpty,
@@ -69,7 +69,7 @@ const COLLECTIONS: &[(&str, u64)] = &[
 
 /// Writes one event of shop number `shop` (an index into `p.shops`) into `out` (cleared
 /// first); `tweak` injects a defect.
-pub fn write_event(
+pub(super) fn write_event(
     p: &Pools,
     rng: &mut Rng,
     shop: usize,

@@ -10,9 +10,9 @@ use super::write::{push_hex, push_u64};
 /// Seed of the pools themselves (not of the event stream).
 const POOL_SEED: u64 = 0x0067_6c61_6d69_7261; // "glamira"
 /// Distinct products in the catalogue.
-pub const PRODUCTS: usize = 4_000;
+pub(super) const PRODUCTS: usize = 4_000;
 /// Distinct client IP addresses (about 10% IPv6, a few private ones).
-pub const IPS: usize = 40_000;
+pub(super) const IPS: usize = 40_000;
 
 /// A country shop: host, `store_id`, UTC offset in hours (for `local_time` and its day's
 /// shape), the search engine domain its visitors come from, and its share of the traffic.
@@ -115,7 +115,7 @@ const KINDS: &[(&str, &[(&str, &str)])] = &[
 ];
 
 /// The URL word of product kind `kind` on a shop in language `lang`.
-pub fn kind_word(kind: usize, lang: &str) -> &'static str {
+pub(super) fn kind_word(kind: usize, lang: &str) -> &'static str {
     let (en, words) = KINDS[kind % KINDS.len()];
     words
         .iter()
@@ -128,7 +128,7 @@ const SYLLABLES: &[&str] = &[
     "cor", "bel", "da", "ni", "kar", "is", "ou", "val", "en", "ti", "zo", "ca", "le",
 ];
 
-pub const ALLOYS: &[&str] = &[
+pub(super) const ALLOYS: &[&str] = &[
     "white-375",
     "white-585",
     "white-750",
@@ -142,7 +142,7 @@ pub const ALLOYS: &[&str] = &[
     "white-yellow-585",
 ];
 
-pub const STONES: &[&str] = &[
+pub(super) const STONES: &[&str] = &[
     "diamond-Brillant",
     "sapphire",
     "ruby",
@@ -158,7 +158,7 @@ pub const STONES: &[&str] = &[
 /// One catalogue product, derived from its popularity rank alone (no table to miss the
 /// cache on): ids are distinct per rank and do not follow popularity.
 #[derive(Debug, Clone, Copy)]
-pub struct Product {
+pub(super) struct Product {
     pub id: u32,
     pub kind: usize,
     /// bits the URL slug is made of (see [`Product::push_name`])
@@ -171,7 +171,7 @@ pub struct Product {
 }
 
 impl Product {
-    pub fn of_rank(rank: u64) -> Product {
+    pub(super) fn of_rank(rank: u64) -> Product {
         let rank = rank % PRODUCTS as u64;
         let h = mix(rank ^ POOL_SEED);
         let h2 = mix(h);
@@ -192,7 +192,7 @@ impl Product {
 
     /// The URL slug: 2-3 syllables, sometimes a `-skugNNNNNN` suffix (`saphira`,
     /// `lumiel-skug100335`).
-    pub fn push_name(&self, out: &mut Vec<u8>) {
+    pub(super) fn push_name(&self, out: &mut Vec<u8>) {
         let n = self.name;
         let syllables = 2 + (n & 1) as u32;
         for i in 0..syllables {
@@ -207,7 +207,7 @@ impl Product {
 }
 
 /// All pools with their popularity distributions.
-pub struct Pools {
+pub(super) struct Pools {
     pub shops: Vec<Shop>,
     pub shop_w: Weighted,
     /// product popularity rank, see [`Product::of_rank`]
@@ -219,7 +219,7 @@ pub struct Pools {
 }
 
 impl Pools {
-    pub fn build() -> Pools {
+    pub(super) fn build() -> Pools {
         let mut rng = Rng::new(POOL_SEED);
         let shops = shops();
         let shop_w = Weighted::new(shops.iter().map(|s| s.weight));
@@ -237,7 +237,7 @@ impl Pools {
 }
 
 /// The country shops, in a fixed order (a shop's index is the same everywhere).
-pub fn shops() -> Vec<Shop> {
+pub(super) fn shops() -> Vec<Shop> {
     SHOPS
         .iter()
         .map(
@@ -285,7 +285,7 @@ const V6_PREFIXES: &[[u16; 2]] = &[
 
 /// Writes the IP address of popularity rank `rank`: about 10% IPv6 (ISP prefixes), 0.1%
 /// private IPv4, the rest public IPv4.
-pub fn push_ip(out: &mut Vec<u8>, rank: u64) {
+pub(super) fn push_ip(out: &mut Vec<u8>, rank: u64) {
     let h = mix(rank ^ POOL_SEED.rotate_left(32));
     match h % 1000 {
         0..=99 => {

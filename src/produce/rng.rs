@@ -37,7 +37,7 @@ impl Rng {
 }
 
 /// The SplitMix64 finaliser: a bijection on u64 that scrambles its input.
-pub fn mix(mut z: u64) -> u64 {
+pub(super) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -90,7 +90,7 @@ impl Weighted {
 /// Zipf-like popularity ranks `0..n` without a table: the continuous density x^-s on
 /// [1, n + 1) sampled by inversion, floored. Rank 0 is the most popular.
 #[derive(Debug, Clone, Copy)]
-pub struct Zipf {
+pub(super) struct Zipf {
     n: u64,
     s: f64,
     /// s = 1: ln(n + 1); otherwise (n + 1)^(1 - s) - 1
@@ -98,7 +98,7 @@ pub struct Zipf {
 }
 
 impl Zipf {
-    pub fn new(n: u64, s: f64) -> Zipf {
+    pub(super) fn new(n: u64, s: f64) -> Zipf {
         let top = n as f64 + 1.0;
         let span = if (s - 1.0).abs() < 1e-9 {
             top.ln()
@@ -108,7 +108,7 @@ impl Zipf {
         Zipf { n, s, span }
     }
 
-    pub fn sample(&self, rng: &mut Rng) -> u64 {
+    pub(super) fn sample(&self, rng: &mut Rng) -> u64 {
         let u = rng.unit();
         let x = if (self.s - 1.0).abs() < 1e-9 {
             (u * self.span).exp()

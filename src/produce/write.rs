@@ -2,20 +2,20 @@
 //! UTC date-times straight into a byte buffer (core::fmt costs several times more).
 
 /// A JSON object being written field by field into a cleared buffer.
-pub struct Obj<'a> {
+pub(super) struct Obj<'a> {
     out: &'a mut Vec<u8>,
     first: bool,
 }
 
 impl<'a> Obj<'a> {
-    pub fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
+    pub(super) fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
         out.clear();
         out.push(b'{');
         Obj { out, first: true }
     }
 
     /// Writes `"k":` and hands out the buffer for the value.
-    pub fn key(&mut self, k: &str) -> &mut Vec<u8> {
+    pub(super) fn key(&mut self, k: &str) -> &mut Vec<u8> {
         if !self.first {
             self.out.push(b',');
         }
@@ -27,7 +27,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A string value from trusted parts (no quote, backslash or control character).
-    pub fn text(&mut self, k: &str, parts: &[&str]) {
+    pub(super) fn text(&mut self, k: &str, parts: &[&str]) {
         let out = self.key(k);
         out.push(b'"');
         for p in parts {
@@ -37,34 +37,34 @@ impl<'a> Obj<'a> {
     }
 
     /// A string value escaped as JSON requires.
-    pub fn escaped(&mut self, k: &str, v: &str) {
+    pub(super) fn escaped(&mut self, k: &str, v: &str) {
         json_str(self.key(k), v);
     }
 
     /// A literal value: `true`, `false`, `null`, a number's text.
-    pub fn raw(&mut self, k: &str, v: &str) {
+    pub(super) fn raw(&mut self, k: &str, v: &str) {
         self.key(k).extend_from_slice(v.as_bytes());
     }
 
-    pub fn int(&mut self, k: &str, v: i64) {
+    pub(super) fn int(&mut self, k: &str, v: i64) {
         push_i64(self.key(k), v);
     }
 
     /// An integer as a string of digits.
-    pub fn int_text(&mut self, k: &str, v: i64) {
+    pub(super) fn int_text(&mut self, k: &str, v: i64) {
         let out = self.key(k);
         out.push(b'"');
         push_i64(out, v);
         out.push(b'"');
     }
 
-    pub fn end(self) {
+    pub(super) fn end(self) {
         self.out.push(b'}');
     }
 }
 
 /// Writes `s` as a JSON string literal (control characters, including U+0000, escaped).
-pub fn json_str(out: &mut Vec<u8>, s: &str) {
+pub(super) fn json_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     for &b in s.as_bytes() {
@@ -82,7 +82,7 @@ pub fn json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+pub(super) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -96,7 +96,7 @@ pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
-pub fn push_i64(out: &mut Vec<u8>, n: i64) {
+pub(super) fn push_i64(out: &mut Vec<u8>, n: i64) {
     if n < 0 {
         out.push(b'-');
     }
@@ -104,7 +104,7 @@ pub fn push_i64(out: &mut Vec<u8>, n: i64) {
 }
 
 /// The low `digits` hex digits of `v`, lowercase, zero-padded.
-pub fn push_hex(out: &mut Vec<u8>, v: u64, digits: u32) {
+pub(super) fn push_hex(out: &mut Vec<u8>, v: u64, digits: u32) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for i in (0..digits).rev() {
         out.push(HEX[((v >> (4 * i)) & 15) as usize]);
@@ -117,7 +117,7 @@ fn push2(out: &mut Vec<u8>, n: i64) {
 }
 
 /// `YYYY-MM-DD<sep>HH:MM:SS` of epoch seconds `t` (years 0-9999; Hinnant's algorithm).
-pub fn push_datetime(out: &mut Vec<u8>, t: i64, sep: u8) {
+pub(super) fn push_datetime(out: &mut Vec<u8>, t: i64, sep: u8) {
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

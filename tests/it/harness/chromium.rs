@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The Chromium binary, if installed.
-pub fn find() -> Option<PathBuf> {
+pub(crate) fn find() -> Option<PathBuf> {
     let mut candidates = vec![PathBuf::from("/usr/bin/chromium")];
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
@@ -19,7 +19,7 @@ pub fn find() -> Option<PathBuf> {
 
 /// The Chromium binary; None (the test is skipped, saying so) when it is not installed,
 /// unless CI is set, where its absence fails the test.
-pub fn require() -> Option<PathBuf> {
+pub(crate) fn require() -> Option<PathBuf> {
     let found = find();
     if found.is_none() {
         if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
@@ -31,7 +31,7 @@ pub fn require() -> Option<PathBuf> {
 }
 
 /// What Chromium makes of the page.
-pub enum Output<'a> {
+pub(crate) enum Output<'a> {
     /// a PNG of the window, to this file
     Screenshot(&'a Path),
     /// the DOM after loading, serialised on stdout
@@ -39,7 +39,7 @@ pub enum Output<'a> {
 }
 
 /// One run of Chromium.
-pub struct Run {
+pub(crate) struct Run {
     /// the DOM for [`Output::DumpDom`]
     pub stdout: String,
     /// Chromium's log
@@ -56,7 +56,13 @@ pub struct Run {
 /// host the resolver rule maps to "not found": nothing leaves the process (no DNS query, no
 /// connection), while the NetLog still records each request the page would have made. Only
 /// `local`, a loopback `host:port` (a page served by the test), is reached directly.
-pub fn run(chromium: &Path, url: &str, local: Option<&str>, dir: &Path, out: Output) -> Run {
+pub(crate) fn run(
+    chromium: &Path,
+    url: &str,
+    local: Option<&str>,
+    dir: &Path,
+    out: Output<'_>,
+) -> Run {
     let profile = dir.join("chromium-profile");
     let err_path = dir.join("chromium.stderr");
     let out_path = dir.join("chromium.stdout");
@@ -143,7 +149,7 @@ pub fn run(chromium: &Path, url: &str, local: Option<&str>, dir: &Path, out: Out
 /// URLs of the network requests made on behalf of pages of `site` (`file://`,
 /// `http://127.0.0.1`), from a NetLog: requests whose network isolation key is that site
 /// (Chromium's own requests have others).
-pub fn page_requests(netlog: &str, site: &str) -> Vec<String> {
+pub(crate) fn page_requests(netlog: &str, site: &str) -> Vec<String> {
     let log: serde_json::Value =
         serde_json::from_str(netlog).unwrap_or_else(|e| panic!("NetLog is not JSON: {e}"));
     let start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// GET `path` from 127.0.0.1:`port`; returns (status, body), None when it cannot connect
 /// or the answer is not HTTP.
-pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
