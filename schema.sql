@@ -141,25 +141,45 @@ $$;
 
 -- Report rollups --------------------------------------------------------------------------
 -- Four small per-day tables that the reports read instead of fact_sales, so a report costs
--- the same on a day of 1,000 views as on a day of 5 million. They are kept inside the
--- writer's transaction, so they are exactly as committed as the facts whoever writes them:
--- statement-level triggers on fact_sales add (INSERT) or subtract (DELETE, UPDATE) each
--- statement's rows (a hand-written INSERT, UPDATE or DELETE), and streamer's loaders append
--- their batch's counts to the pending tables below. Geography and browser/OS are taken from
--- the dimensions when the fact is written (contract §5 writes them first, in the same
--- transaction); a later change of a dim_location row (a locations catalog at warmup) makes
--- warmup rebuild the rollups. A key's views are the sum of its rows over shards and
--- pending rows: triggers, rebuilds and folds of pending counts use shard 0 (a DELETE
--- subtracts there, so a single row may go below 0, its key's sum never); shards 1-32 hold
--- what loaders of earlier versions counted. Keys whose sum drops to 0 stay; the reports
--- skip them. Each upsert takes its rows in key order, so writers never deadlock.
+-- the same on a day of 1,000 views as on a day of 5 million. One mechanism keeps them, for
+-- every writer alike (streamer's loaders, a hand-written INSERT, UPDATE or DELETE):
+-- statement-level triggers on fact_sales append each statement's rows, counted by the raw
+-- keys fact_sales holds (streamer_rollup_statements, the one place the keys are defined),
+-- to the pending tables, in the writer's own transaction, so the counts are exactly as
+-- committed as the facts; a folder moves them into these tables every two seconds
+-- (streamer_fold_rollups), resolving country and browser/OS from the dimensions then. A
+-- later change of a dim_location row (a locations catalog at warmup) makes warmup rebuild
+-- the rollups. A DELETE appends negative counts, so a rollup row may be lower than it was,
+-- its sum over the day never below 0. Keys whose views drop to 0 stay; the reports skip
+-- them. Each upsert takes its rows in key order, so folds never deadlock.
+
+-- Tables of the earlier layout (a `shard` column, countries in the pending counts) are
+-- derived data: they are dropped, created anew below, and rebuilt by warmup from
+-- fact_sales (streamer_rollups_missing).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_schema = current_schema() AND column_name = 'shard'
+                 AND table_name IN ('rollup_product_hour', 'rollup_store_country_day',
+                                    'rollup_referrer_day', 'rollup_browser_hour'))
+       OR EXISTS (SELECT 1 FROM information_schema.columns
+                  WHERE table_schema = current_schema() AND column_name = 'country_code'
+                    AND table_name = 'rollup_store_country_day_pending') THEN
+        DROP TABLE IF EXISTS rollup_product_hour, rollup_product_hour_pending,
+            rollup_store_country_day, rollup_store_country_day_pending, rollup_referrer_day,
+            rollup_referrer_day_pending, rollup_browser_hour, rollup_browser_hour_pending
+            CASCADE;
+    END IF;
+END
+$$;
+DROP TABLE IF EXISTS streamer_catalog_version;
+
 CREATE TABLE IF NOT EXISTS rollup_product_hour (
     full_date    date     NOT NULL,
     hour         smallint NOT NULL,  -- UTC hour of full_time, 0-23
     product_key  text     NOT NULL,  -- facts without product_key are not counted here
-    shard        smallint NOT NULL,
     views        bigint   NOT NULL,
-    PRIMARY KEY (full_date, hour, product_key, shard)
+    PRIMARY KEY (full_date, hour, product_key)
 );
 
 CREATE TABLE IF NOT EXISTS rollup_store_country_day (
@@ -167,19 +187,17 @@ CREATE TABLE IF NOT EXISTS rollup_store_country_day (
     store_id      text,              -- NULL: facts without store_id
     country_code  text,              -- NULL: no ip, or an address without geography
     country_name  text,              -- the least name dim_location gives for the code
-    shard         smallint NOT NULL,
     views         bigint NOT NULL    -- every fact of the day counts in exactly one row
 );
 CREATE UNIQUE INDEX IF NOT EXISTS rollup_store_country_day_key ON rollup_store_country_day
     (full_date, (store_id IS NULL), coalesce(store_id, ''),
-     (country_code IS NULL), coalesce(country_code, ''), shard);
+     (country_code IS NULL), coalesce(country_code, ''));
 
 CREATE TABLE IF NOT EXISTS rollup_referrer_day (
     full_date     date   NOT NULL,
     referrer_url  text   NOT NULL,   -- the referrer host; facts without one are not counted
-    shard         smallint NOT NULL,
     views         bigint NOT NULL,
-    PRIMARY KEY (full_date, referrer_url, shard)
+    PRIMARY KEY (full_date, referrer_url)
 );
 
 CREATE TABLE IF NOT EXISTS rollup_browser_hour (
@@ -187,18 +205,15 @@ CREATE TABLE IF NOT EXISTS rollup_browser_hour (
     hour       smallint NOT NULL,
     browser    text     NOT NULL,    -- 'unknown' when the agent or its browser is unknown
     os         text     NOT NULL,    -- likewise
-    shard      smallint NOT NULL,
     views      bigint   NOT NULL,
-    PRIMARY KEY (full_date, hour, browser, os, shard)
+    PRIMARY KEY (full_date, hour, browser, os)
 );
 
--- Pending counts: streamer's loaders append each batch's counts here, in the batch's own
--- transaction (no index, no upsert: an append costs a loader little), and a folder beside
--- them moves the rows into the rollups above every two seconds, in transactions of its own
--- (streamer_fold_rollups). A key counted by many batches is then upserted once per fold,
--- and never by a loader. A count is in exactly one place at every commit; the reports read
--- both, through the rollup_*_all views below. Browser and OS are looked up when folded (an
--- agent's dim_user_agent row never changes).
+-- Pending counts, by the raw keys of fact_sales: appended by the triggers in the writer's
+-- transaction (no index, no upsert: an append costs a writer little, and writers never wait
+-- for each other on a rollup row), moved into the rollups by the folder in transactions of
+-- its own. A count is in exactly one place at every commit; the reports read both, through
+-- the rollup_*_all views below, which resolve the pending keys the way a fold does.
 CREATE TABLE IF NOT EXISTS rollup_product_hour_pending (
     full_date    date     NOT NULL,
     hour         smallint NOT NULL,
@@ -206,11 +221,10 @@ CREATE TABLE IF NOT EXISTS rollup_product_hour_pending (
     views        bigint   NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rollup_store_country_day_pending (
-    full_date     date   NOT NULL,
-    store_id      text,
-    country_code  text,
-    country_name  text,
-    views         bigint NOT NULL
+    full_date  date   NOT NULL,
+    store_id   text,
+    ip_key     text,                 -- the country is dim_location's when folded
+    views      bigint NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rollup_referrer_day_pending (
     full_date     date   NOT NULL,
@@ -220,7 +234,7 @@ CREATE TABLE IF NOT EXISTS rollup_referrer_day_pending (
 CREATE TABLE IF NOT EXISTS rollup_browser_hour_pending (
     full_date       date     NOT NULL,
     hour            smallint NOT NULL,
-    user_agent_key  text,
+    user_agent_key  text,            -- browser and OS are dim_user_agent's when folded
     views           bigint   NOT NULL
 );
 
@@ -233,8 +247,9 @@ CREATE OR REPLACE VIEW rollup_product_hour_all AS
 CREATE OR REPLACE VIEW rollup_store_country_day_all AS
     SELECT full_date, store_id, country_code, country_name, views FROM rollup_store_country_day
     UNION ALL
-    SELECT full_date, store_id, country_code, country_name, views
-    FROM rollup_store_country_day_pending;
+    SELECT p.full_date, p.store_id, l.country_code, l.country_name, p.views
+    FROM rollup_store_country_day_pending p
+    LEFT JOIN dim_location l ON l.ip_key = p.ip_key;
 CREATE OR REPLACE VIEW rollup_referrer_day_all AS
     SELECT full_date, referrer_url, views FROM rollup_referrer_day
     UNION ALL
@@ -267,7 +282,7 @@ CREATE TABLE IF NOT EXISTS rollup_rejected (
     rejected_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- Move every committed pending count into the rollups (shard 0), in the caller's
+-- Move every committed pending count into the rollups, in the caller's
 -- transaction; returns the number of rollup rows added or updated. Concurrent folds are
 -- safe: a pending row is deleted, and so counted, by one of them only. Should PostgreSQL
 -- refuse the bulk move for a data reason, each key is moved on its own
@@ -295,39 +310,40 @@ DECLARE
     n bigint;
 BEGIN
     WITH d AS (DELETE FROM rollup_product_hour_pending RETURNING *)
-    INSERT INTO rollup_product_hour AS r (full_date, hour, product_key, shard, views)
-    SELECT full_date, hour, product_key, 0, sum(views)::bigint
+    INSERT INTO rollup_product_hour AS r (full_date, hour, product_key, views)
+    SELECT full_date, hour, product_key, sum(views)::bigint
     FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (full_date, hour, product_key, shard) DO UPDATE SET views = r.views + EXCLUDED.views;
+    ON CONFLICT (full_date, hour, product_key) DO UPDATE SET views = r.views + EXCLUDED.views;
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
     WITH d AS (DELETE FROM rollup_store_country_day_pending RETURNING *)
     INSERT INTO rollup_store_country_day AS r
-        (full_date, store_id, country_code, country_name, shard, views)
-    SELECT full_date, store_id, country_code, min(country_name), 0, sum(views)::bigint
-    FROM d GROUP BY 1, 2, 3
-    ORDER BY 1, store_id IS NULL, coalesce(store_id, ''),
-             country_code IS NULL, coalesce(country_code, '')
+        (full_date, store_id, country_code, country_name, views)
+    SELECT d.full_date, d.store_id, l.country_code, min(l.country_name), sum(d.views)::bigint
+    FROM d LEFT JOIN dim_location l ON l.ip_key = d.ip_key
+    GROUP BY 1, 2, 3
+    ORDER BY 1, d.store_id IS NULL, coalesce(d.store_id, ''),
+             l.country_code IS NULL, coalesce(l.country_code, '')
     ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
-                 (country_code IS NULL), coalesce(country_code, ''), shard)
+                 (country_code IS NULL), coalesce(country_code, ''))
     DO UPDATE SET views = r.views + EXCLUDED.views,
                   country_name = least(r.country_name, EXCLUDED.country_name);
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
     WITH d AS (DELETE FROM rollup_referrer_day_pending RETURNING *)
-    INSERT INTO rollup_referrer_day AS r (full_date, referrer_url, shard, views)
-    SELECT full_date, referrer_url, 0, sum(views)::bigint
+    INSERT INTO rollup_referrer_day AS r (full_date, referrer_url, views)
+    SELECT full_date, referrer_url, sum(views)::bigint
     FROM d GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (full_date, referrer_url, shard) DO UPDATE SET views = r.views + EXCLUDED.views;
+    ON CONFLICT (full_date, referrer_url) DO UPDATE SET views = r.views + EXCLUDED.views;
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
     WITH d AS (DELETE FROM rollup_browser_hour_pending RETURNING *)
-    INSERT INTO rollup_browser_hour AS r (full_date, hour, browser, os, shard, views)
-    SELECT d.full_date, d.hour, coalesce(a.browser, 'unknown'), coalesce(a.os, 'unknown'), 0,
+    INSERT INTO rollup_browser_hour AS r (full_date, hour, browser, os, views)
+    SELECT d.full_date, d.hour, coalesce(a.browser, 'unknown'), coalesce(a.os, 'unknown'),
            sum(d.views)::bigint
     FROM d LEFT JOIN dim_user_agent a ON a.user_agent_key = d.user_agent_key
     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-    ON CONFLICT (full_date, hour, browser, os, shard) DO UPDATE SET views = r.views + EXCLUDED.views;
+    ON CONFLICT (full_date, hour, browser, os) DO UPDATE SET views = r.views + EXCLUDED.views;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN total + n;
 END
@@ -346,9 +362,9 @@ BEGIN
              FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     LOOP
         BEGIN
-            INSERT INTO rollup_product_hour AS t (full_date, hour, product_key, shard, views)
-            VALUES (r.full_date, r.hour, r.product_key, 0, r.views)
-            ON CONFLICT (full_date, hour, product_key, shard)
+            INSERT INTO rollup_product_hour AS t (full_date, hour, product_key, views)
+            VALUES (r.full_date, r.hour, r.product_key, r.views)
+            ON CONFLICT (full_date, hour, product_key)
             DO UPDATE SET views = t.views + EXCLUDED.views;
             total := total + 1;
         EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
@@ -357,18 +373,19 @@ BEGIN
         END;
     END LOOP;
     FOR r IN WITH d AS (DELETE FROM rollup_store_country_day_pending RETURNING *)
-             SELECT full_date, store_id, country_code, min(country_name) AS country_name,
-                    sum(views)::bigint AS views
-             FROM d GROUP BY 1, 2, 3
-             ORDER BY 1, store_id IS NULL, coalesce(store_id, ''),
-                      country_code IS NULL, coalesce(country_code, '')
+             SELECT d.full_date, d.store_id, l.country_code,
+                    min(l.country_name) AS country_name, sum(d.views)::bigint AS views
+             FROM d LEFT JOIN dim_location l ON l.ip_key = d.ip_key
+             GROUP BY 1, 2, 3
+             ORDER BY 1, d.store_id IS NULL, coalesce(d.store_id, ''),
+                      l.country_code IS NULL, coalesce(l.country_code, '')
     LOOP
         BEGIN
             INSERT INTO rollup_store_country_day AS t
-                (full_date, store_id, country_code, country_name, shard, views)
-            VALUES (r.full_date, r.store_id, r.country_code, r.country_name, 0, r.views)
+                (full_date, store_id, country_code, country_name, views)
+            VALUES (r.full_date, r.store_id, r.country_code, r.country_name, r.views)
             ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
-                         (country_code IS NULL), coalesce(country_code, ''), shard)
+                         (country_code IS NULL), coalesce(country_code, ''))
             DO UPDATE SET views = t.views + EXCLUDED.views,
                           country_name = least(t.country_name, EXCLUDED.country_name);
             total := total + 1;
@@ -382,9 +399,9 @@ BEGIN
              FROM d GROUP BY 1, 2 ORDER BY 1, 2
     LOOP
         BEGIN
-            INSERT INTO rollup_referrer_day AS t (full_date, referrer_url, shard, views)
-            VALUES (r.full_date, r.referrer_url, 0, r.views)
-            ON CONFLICT (full_date, referrer_url, shard)
+            INSERT INTO rollup_referrer_day AS t (full_date, referrer_url, views)
+            VALUES (r.full_date, r.referrer_url, r.views)
+            ON CONFLICT (full_date, referrer_url)
             DO UPDATE SET views = t.views + EXCLUDED.views;
             total := total + 1;
         EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
@@ -399,9 +416,9 @@ BEGIN
              GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
     LOOP
         BEGIN
-            INSERT INTO rollup_browser_hour AS t (full_date, hour, browser, os, shard, views)
-            VALUES (r.full_date, r.hour, r.browser, r.os, 0, r.views)
-            ON CONFLICT (full_date, hour, browser, os, shard)
+            INSERT INTO rollup_browser_hour AS t (full_date, hour, browser, os, views)
+            VALUES (r.full_date, r.hour, r.browser, r.os, r.views)
+            ON CONFLICT (full_date, hour, browser, os)
             DO UPDATE SET views = t.views + EXCLUDED.views;
             total := total + 1;
         EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
@@ -413,51 +430,36 @@ BEGIN
 END
 $$;
 
--- The four upserts that add sign * (the rows of relation src) to the rollups. src is a
--- relation name (a trigger's transition table, or fact_sales for a rebuild), quoted by %I.
+-- The rollup keys, defined here only: the four appends that count sign * (the rows of
+-- relation src) in the pending tables, by the raw keys of fact_sales (country, browser and
+-- OS are resolved when folded). src is a relation name (a trigger's transition table, or
+-- fact_sales for a rebuild), quoted by %I; $1 is the sign.
 CREATE OR REPLACE FUNCTION streamer_rollup_statements(src text)
 RETURNS SETOF text LANGUAGE sql IMMUTABLE AS $$
     VALUES
     (format($q$
-        INSERT INTO rollup_product_hour AS r (full_date, hour, product_key, shard, views)
-        SELECT full_date, extract(hour FROM full_time)::smallint, product_key, $2::smallint,
+        INSERT INTO rollup_product_hour_pending (full_date, hour, product_key, views)
+        SELECT full_date, extract(hour FROM full_time)::smallint, product_key,
                $1::bigint * count(*)
         FROM %I WHERE product_key IS NOT NULL
-        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (full_date, hour, product_key, shard) DO UPDATE SET views = r.views + EXCLUDED.views
-    $q$, src)),
-    (format($q$
-        INSERT INTO rollup_store_country_day AS r
-            (full_date, store_id, country_code, country_name, shard, views)
-        SELECT v.full_date, v.store_id, l.country_code, min(l.country_name), $2::smallint,
-               $1::bigint * sum(v.n)::bigint
-        FROM (SELECT full_date, store_id, ip_key, count(*) AS n FROM %I GROUP BY 1, 2, 3) v
-        LEFT JOIN dim_location l ON l.ip_key = v.ip_key
         GROUP BY 1, 2, 3
-        ORDER BY 1, v.store_id IS NULL, coalesce(v.store_id, ''),
-                 l.country_code IS NULL, coalesce(l.country_code, '')
-        ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
-                     (country_code IS NULL), coalesce(country_code, ''), shard)
-        DO UPDATE SET views = r.views + EXCLUDED.views,
-                      country_name = least(r.country_name, EXCLUDED.country_name)
     $q$, src)),
     (format($q$
-        INSERT INTO rollup_referrer_day AS r (full_date, referrer_url, shard, views)
-        SELECT full_date, referrer_url, $2::smallint, $1::bigint * count(*)
+        INSERT INTO rollup_store_country_day_pending (full_date, store_id, ip_key, views)
+        SELECT full_date, store_id, ip_key, $1::bigint * count(*)
+        FROM %I GROUP BY 1, 2, 3
+    $q$, src)),
+    (format($q$
+        INSERT INTO rollup_referrer_day_pending (full_date, referrer_url, views)
+        SELECT full_date, referrer_url, $1::bigint * count(*)
         FROM %I WHERE referrer_url IS NOT NULL
-        GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (full_date, referrer_url, shard) DO UPDATE SET views = r.views + EXCLUDED.views
+        GROUP BY 1, 2
     $q$, src)),
     (format($q$
-        INSERT INTO rollup_browser_hour AS r (full_date, hour, browser, os, shard, views)
-        SELECT v.full_date, v.hour, coalesce(u.browser, 'unknown'), coalesce(u.os, 'unknown'),
-               $2::smallint, $1::bigint * sum(v.n)::bigint
-        FROM (SELECT full_date, extract(hour FROM full_time)::smallint AS hour, user_agent_key,
-                     count(*) AS n
-              FROM %I GROUP BY 1, 2, 3) v
-        LEFT JOIN dim_user_agent u ON u.user_agent_key = v.user_agent_key
-        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-        ON CONFLICT (full_date, hour, browser, os, shard) DO UPDATE SET views = r.views + EXCLUDED.views
+        INSERT INTO rollup_browser_hour_pending (full_date, hour, user_agent_key, views)
+        SELECT full_date, extract(hour FROM full_time)::smallint, user_agent_key,
+               $1::bigint * count(*)
+        FROM %I GROUP BY 1, 2, 3
     $q$, src))
 $$;
 
@@ -473,17 +475,12 @@ BEGIN
     END IF;
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
         FOR q IN SELECT streamer_rollup_statements('old_rows') LOOP
-            EXECUTE q USING -1, 0;
+            EXECUTE q USING -1;
         END LOOP;
-    END IF;
-    -- streamer's loader counts its inserted rows itself, later in its transaction (after
-    -- the dimension rows these statements join).
-    IF TG_OP = 'INSERT' AND current_setting('streamer.rollups', true) = 'by-writer' THEN
-        RETURN NULL;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         FOR q IN SELECT streamer_rollup_statements('new_rows') LOOP
-            EXECUTE q USING 1, 0;
+            EXECUTE q USING 1;
         END LOOP;
     END IF;
     RETURN NULL;
@@ -520,25 +517,6 @@ BEGIN
 END
 $$;
 
--- streamer's loader inserts facts with `SET LOCAL streamer.rollups = 'by-writer'` (the
--- insert trigger then leaves them alone) and appends their counts to the pending tables
--- itself, with the keys of streamer_rollup_statements, in one statement at the end of its
--- transaction (the country of each address as dim_location holds it, which it remembers,
--- see streamer_catalog_version; browser and OS by user_agent_key, looked up when folded).
--- Loaders never wait for each other, or for a fold, on a rollup row. (src/sink/rollup.rs,
--- src/sink/fold.rs)
-
--- Bumped by warmup, in the transaction that rebuilds the rollups, whenever a locations
--- catalog changed dim_location rows. A loader remembers the country dim_location holds for
--- each address it counts; it reads this after its facts are in (so no rebuild can commit
--- before its own commit) and forgets those countries when the number moved. A change to
--- dim_location by hand reaches the rollups only through streamer_rebuild_rollups().
-CREATE TABLE IF NOT EXISTS streamer_catalog_version (
-    one boolean PRIMARY KEY DEFAULT true CHECK (one),
-    locations bigint NOT NULL DEFAULT 0
-);
-INSERT INTO streamer_catalog_version DEFAULT VALUES ON CONFLICT DO NOTHING;
-
 -- Recompute the rollups from fact_sales (after an upgrade that added them, or after a change
 -- of dim_location); blocks writers to fact_sales until the calling transaction ends.
 -- Returns the number of fact rows counted.
@@ -552,8 +530,9 @@ BEGIN
              rollup_store_country_day_pending, rollup_referrer_day, rollup_referrer_day_pending,
              rollup_browser_hour, rollup_browser_hour_pending;
     FOR q IN SELECT streamer_rollup_statements('fact_sales') LOOP
-        EXECUTE q USING 1, 0;
+        EXECUTE q USING 1;
     END LOOP;
+    PERFORM streamer_fold_rollups();
     SELECT coalesce(sum(views), 0) INTO total FROM rollup_store_country_day;
     RETURN total;
 END
@@ -567,8 +546,6 @@ CREATE OR REPLACE FUNCTION streamer_rollups_missing() RETURNS boolean LANGUAGE s
        AND EXISTS (SELECT 1 FROM fact_sales);
 $$;
 
--- An earlier version read the reports from this covering index; the rollups replace it.
-DROP INDEX IF EXISTS fact_sales_report_idx;
 
 -- Reports (contract §7) ----------------------------------------------------------------------
 -- Six functions for any BI tool, e.g. `SELECT * FROM report_top_products('2020-01-02')`;
@@ -584,17 +561,11 @@ DROP INDEX IF EXISTS fact_sales_report_idx;
 -- - a fact without a known browser or OS counts under 'unknown';
 -- - facts without product_key, referrer or store_id are left out of the reports that
 --   group by them.
--- Changing a function's columns later needs a DROP FUNCTION first (CREATE OR REPLACE cannot
--- change a result type); the DROP below is for the version whose report 4 had a products
--- column.
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_proc
-               WHERE proname = 'report_store_performance' AND 'products' = ANY (proargnames)) THEN
-        DROP FUNCTION report_store_performance(date);
-    END IF;
-END
-$$;
+-- The report functions are created anew by every warmup (CREATE OR REPLACE cannot change
+-- a function's result columns), so a database of any earlier version gets these.
+DROP FUNCTION IF EXISTS report_day_totals(date), report_top_products(date),
+    report_top_countries(date), report_top_referrers(date), report_store_performance(date),
+    report_hourly_product_views(date), report_hourly_browser_os(date);
 
 -- The day's totals: views (every fact row) and distinct products viewed.
 CREATE OR REPLACE FUNCTION report_day_totals(d date DEFAULT (now() AT TIME ZONE 'utc')::date)
@@ -624,17 +595,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                              '\.[A-Za-z0-9]{1,5}$', ''),
                          '(^|[-_])sku[A-Za-z]*[0-9][A-Za-z0-9]*$', '', 'i'),
                      '[-_+ ]+', ' ', 'g'))) AS n) s
-$$;
-
--- The version of report 1 without name_source.
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_proc
-               WHERE proname = 'report_top_products'
-                 AND NOT ('name_source' = ANY (proargnames))) THEN
-        DROP FUNCTION report_top_products(date);
-    END IF;
-END
 $$;
 
 -- 1. Top 10 products by views. `name` is the catalog's (name_source 'catalog'), else one

@@ -5,7 +5,7 @@
 
 use postgres::GenericClient;
 
-use crate::error::{Error, Result};
+use crate::error::{column, Error, Result};
 use crate::topic_partition::TopicPartition;
 
 /// The offset a batch starts from, and the one it leaves behind.
@@ -47,8 +47,8 @@ pub fn load(
         .map_err(|e| Error::from_pg(ctx(), e))?;
     let mut stored = Vec::with_capacity(rows.len());
     for r in &rows {
-        let p: i32 = r.try_get(0).map_err(|e| Error::from_pg(ctx(), e))?;
-        let n: i64 = r.try_get(1).map_err(|e| Error::from_pg(ctx(), e))?;
+        let p: i32 = column(r, 0, "stream_offsets", "partition")?;
+        let n: i64 = column(r, 1, "stream_offsets", "next_offset")?;
         stored.push((p, n));
     }
     Ok(partitions

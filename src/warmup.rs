@@ -57,14 +57,6 @@ fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
             )
         };
         log::info!("warmup: rebuilding the report rollups ({why})");
-        if loaded.locations_changed > 0 {
-            // Running loaders forget the countries they remember (schema.sql).
-            tx.execute(
-                "UPDATE streamer_catalog_version SET locations = locations + 1",
-                &[],
-            )
-            .map_err(|e| Error::from_pg("warmup: recording the locations change", e))?;
-        }
         let counted: i64 = tx
             .query_one("SELECT streamer_rebuild_rollups()", &[])
             .map_err(|e| Error::from_pg("warmup: rebuilding the report rollups", e))

@@ -94,20 +94,13 @@ impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
     }
 }
 
-/// A location's country as dim_location holds it: (country_code, country_name).
-pub type Country = (Option<String>, Option<String>);
-
 /// The caches of all four dimensions, shared by every worker.
 pub struct DimCaches {
     pub dates: Known<NaiveDate>,
     /// product key → (time_stamp, URL) of the earliest event whose URL is committed
     pub products: Known<String, (i64, String)>,
-    /// ip_key → its country as committed in dim_location, as of `location_version`
-    pub locations: Known<String, Country>,
-    /// `streamer_catalog_version.locations` that `locations` is valid for (None: not read
-    /// yet); held while `locations` is cleared or filled, so that a loader which read an
-    /// older version cannot put its countries back after the clear.
-    location_version: Mutex<Option<i64>>,
+    /// ip_keys committed in dim_location
+    pub locations: Known<String>,
     pub agents: Known<String>,
 }
 
@@ -117,41 +110,9 @@ impl DimCaches {
             dates: Known::new(capacity),
             products: Known::new(capacity),
             locations: Known::new(capacity),
-            location_version: Mutex::new(None),
             agents: Known::new(capacity),
         }
     }
-
-    /// A transaction read `version`: if the catalog moved since, forget every country.
-    pub fn locations_at(&self, version: i64) {
-        let mut v = crate::lock::lock(&self.location_version);
-        if *v != Some(version) {
-            self.locations.clear();
-            *v = Some(version);
-        }
-    }
-
-    /// After a commit: remember the countries a batch learned, unless the catalog version
-    /// they were read at is outdated.
-    pub fn remember_countries(&self, countries: &Countries<'_>) {
-        let v = crate::lock::lock(&self.location_version);
-        if *v == Some(countries.version) {
-            self.locations
-                .insert_all(countries.learned.iter().filter_map(|k| {
-                    let c = countries.by_key.get(k)?;
-                    Some((k.to_string(), c.clone()))
-                }));
-        }
-    }
-}
-
-/// The country of every address a batch counts, by ip_key.
-pub struct Countries<'a> {
-    /// `streamer_catalog_version.locations` they were read at
-    pub version: i64,
-    pub by_key: Map<&'a str, Country>,
-    /// keys that were not in the cache (new rows, or read from dim_location)
-    learned: Vec<&'a str>,
 }
 
 /// A `dim_product` row from events. The URL kept is the one of the earliest event (by
@@ -357,77 +318,6 @@ impl DimRows {
         })
     }
 
-    /// The country dim_location holds for the address of every fact in `facts`, within
-    /// the transaction that wrote them and this batch's rows (`added`), after the facts.
-    /// Known countries come from the cache, those of rows this transaction added from
-    /// `self`, the rest from dim_location.
-    pub fn countries<'a>(
-        &'a self,
-        tx: &mut Transaction<'_>,
-        facts: &[&'a Fact],
-        added: &Added,
-        caches: &DimCaches,
-    ) -> Result<Countries<'a>> {
-        let pg = |e| Error::from_pg("reading the countries of this batch's addresses", e);
-        let version: i64 = column(
-            &tx.query_one("SELECT locations FROM streamer_catalog_version", &[])
-                .map_err(pg)?,
-            0,
-            "streamer_catalog_version",
-            "locations",
-        )?;
-        caches.locations_at(version);
-        let mut out = Countries {
-            version,
-            by_key: Map::default(),
-            learned: Vec::new(),
-        };
-        for r in &self.locations {
-            if let Some(k) = r[0].as_deref().filter(|k| added.locations.contains(*k)) {
-                out.by_key.insert(k, (r[2].clone(), r[3].clone()));
-                out.learned.push(k);
-            }
-        }
-        let mut keys: Vec<&'a str> = Vec::new();
-        let mut seen: Set<&str> = Set::default();
-        for k in facts.iter().filter_map(|f| f.ip_key()) {
-            if !out.by_key.contains_key(k) && seen.insert(k) {
-                keys.push(k);
-            }
-        }
-        out.by_key
-            .extend(caches.locations.get_all(keys.iter().copied()));
-        let ask: Vec<&str> = keys
-            .into_iter()
-            .filter(|k| !out.by_key.contains_key(k))
-            .collect();
-        if !ask.is_empty() {
-            let rows = tx
-                .query(
-                    "SELECT ip_key, country_code, country_name FROM dim_location \
-                     WHERE ip_key = ANY($1)",
-                    &[&ask],
-                )
-                .map_err(pg)?;
-            let mut found: Map<String, Country> = Map::default();
-            for row in rows {
-                found.insert(
-                    column(&row, 0, "dim_location", "ip_key")?,
-                    (
-                        column(&row, 1, "dim_location", "country_code")?,
-                        column(&row, 2, "dim_location", "country_name")?,
-                    ),
-                );
-            }
-            for k in ask {
-                // No row (only if one was deleted by hand): no country, as a LEFT JOIN.
-                out.by_key.insert(k, found.remove(k).unwrap_or_default());
-                out.learned.push(k);
-            }
-        }
-        Ok(out)
-    }
-
     fn product_columns(&self) -> ProductColumns<'_> {
         let p = &self.products;
         (
@@ -470,10 +360,14 @@ impl DimRows {
     }
 
     /// After the commit: remember what is now known to exist. A product is only
-    /// remembered once it has a URL, so a later event can still fill it in. (Locations
-    /// are remembered with their countries: [`DimCaches::remember_countries`].)
+    /// remembered once it has a URL, so a later event can still fill it in.
     pub fn remember(&self, caches: &DimCaches) {
         caches.dates.insert_all(self.dates.iter().map(|d| (*d, ())));
+        caches.locations.insert_all(
+            self.locations
+                .iter()
+                .filter_map(|r| Some((r[0].clone()?, ()))),
+        );
         caches
             .products
             .insert_all(self.products.iter().filter_map(|p| {

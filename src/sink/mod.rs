@@ -10,7 +10,6 @@ pub mod fold;
 pub mod in_flight;
 pub mod pool;
 pub mod recent;
-pub mod rollup;
 pub mod tls;
 
 use std::collections::HashSet;
@@ -24,7 +23,7 @@ use crate::offsets::{self, Fence};
 use crate::pipeline::{DeadLetter, Prepared};
 use crate::topic_partition::TopicPartition;
 use crate::transform::{DeadReason, Fact, Rejection};
-use dims::{Added, Countries, DimCaches, DimRows};
+use dims::{Added, DimCaches, DimRows};
 use in_flight::InFlight;
 use recent::RecentKeys;
 
@@ -111,7 +110,7 @@ impl Sink {
         // Held until the outcome is known and, on commit, the keys are in `recent`.
         let claim = self.in_flight.claim(&batch.facts);
         let held = &claim.held_elsewhere;
-        let (outcome, countries, isolated) = retry(
+        let (outcome, isolated) = retry(
             "PostgreSQL write",
             self.retry_budget,
             |n| {
@@ -125,9 +124,6 @@ impl Sink {
                 match isolated {
                     None => {
                         dims.remember(&self.caches);
-                        if let Some(countries) = countries {
-                            self.caches.remember_countries(&countries);
-                        }
                         self.recent
                             .insert_all(batch.facts.iter().map(Fact::sales_key));
                     }
@@ -172,19 +168,16 @@ impl Sink {
         )
     }
 
-    /// One try. Committed: with the countries the rollups used, or with what the
-    /// isolation of refused rows wrote.
+    /// One try. Committed: with what the isolation of refused rows wrote, if it ran.
     fn attempt<'a>(
         &self,
         batch: &'a Prepared,
         dims: &'a DimRows,
         held: &HashSet<&str>,
-    ) -> Result<(Outcome, Option<Countries<'a>>, Option<Isolated<'a>>)> {
+    ) -> Result<(Outcome, Option<Isolated<'a>>)> {
         let mut conn = self.pool.get("connecting to PostgreSQL")?;
         let mut tx = conn
             .transaction()
-            .map_err(|e| Error::from_pg("beginning the batch transaction", e))?;
-        tx.batch_execute(rollup::BY_WRITER)
             .map_err(|e| Error::from_pg("beginning the batch transaction", e))?;
 
         // Offsets first: the row locks serialise writers of the same partition.
@@ -199,14 +192,14 @@ impl Sink {
         }
         if moved.is_empty() && !already.is_empty() && already.len() == batch.offsets.len() {
             // A lost commit reply: the whole batch is in already.
-            return Ok((Outcome::Committed(WriteStats::default()), None, None));
+            return Ok((Outcome::Committed(WriteStats::default()), None));
         }
         if !moved.is_empty() || !already.is_empty() {
             // Only what this transaction did not change itself is reported: the rows of
             // the other partitions were updated by us and are rolled back with `tx`. A row
             // found at this batch's own end while others were not is someone else's move.
             moved.extend(already.iter().map(|adv| (adv.tp.clone(), Some(adv.next))));
-            return Ok((Outcome::Fenced(moved), None, None)); // dropping `tx` rolls back
+            return Ok((Outcome::Fenced(moved), None)); // dropping `tx` rolls back
         }
 
         // The transform's dead letters, then the rows under a savepoint: should PostgreSQL
@@ -216,11 +209,11 @@ impl Sink {
         copy::write_dead_letters(&mut tx, &batch.dead)?;
         savepoint(&mut tx, "SAVEPOINT batch_rows")?;
         let whole = self.write_rows(&mut tx, &batch.facts, dims, held);
-        let (facts, added, countries, isolated) = match whole {
-            Ok((inserted, added, countries)) => {
+        let (facts, added, isolated) = match whole {
+            Ok((inserted, added)) => {
                 savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
                 offsets::count(&mut tx, &self.group, &counted(batch, &inserted, &[]))?;
-                (inserted.len() as u64, added.rows, Some(countries), None)
+                (inserted.len() as u64, added.rows, None)
             }
             Err(e) if e.is_data_error() => {
                 log::warn!(
@@ -247,7 +240,7 @@ impl Sink {
                 }
                 copy::write_dead_letters(&mut tx, &refused)?;
                 offsets::count(&mut tx, &self.group, &counted(batch, &iso.facts, &refused))?;
-                (iso.facts.len() as u64, iso.added, None, Some(iso))
+                (iso.facts.len() as u64, iso.added, Some(iso))
             }
             Err(e) => return Err(e),
         };
@@ -265,30 +258,28 @@ impl Sink {
             dim_agents: added[3],
             attempts: 0,
         };
-        Ok((Outcome::Committed(stats), countries, isolated))
+        Ok((Outcome::Committed(stats), isolated))
     }
 
-    /// Facts first, then what other partitions' loaders may wait for (new dimension rows,
-    /// changed products), so that is held only until the commit. Other sessions see none
-    /// of it before the commit, so the order within is free. The rollup counts last: they
-    /// are appended to the pending tables, which no one waits on. Returns the facts that
-    /// were new, the dimension rows added and the countries the rollups used.
-    fn write_rows<'f: 'd, 'd>(
+    /// Facts first (fact_sales' trigger counts them in the pending rollup tables, which
+    /// no one waits on), then what other partitions' loaders may wait for (new dimension
+    /// rows, changed products), so that is held only until the commit. Other sessions see
+    /// none of it before the commit, so the order within is free. Returns the facts that
+    /// were new and the dimension rows added.
+    fn write_rows<'f>(
         &self,
         tx: &mut postgres::Transaction<'_>,
         facts: &'f [Fact],
-        dims: &'d DimRows,
+        dims: &DimRows,
         held: &HashSet<&str>,
-    ) -> Result<(Vec<&'f Fact>, Added, Countries<'d>)> {
+    ) -> Result<(Vec<&'f Fact>, Added)> {
         let (inserted, staged) = copy::write_facts(tx, facts, &self.recent, held)?;
         if staged {
             self.metrics.staging.inc();
         }
         let added = dims.write(tx)?;
         dims.improve_products(tx)?;
-        let countries = dims.countries(tx, &inserted, &added, &self.caches)?;
-        rollup::add(tx, &inserted, &countries)?;
-        Ok((inserted, added, countries))
+        Ok((inserted, added))
     }
 
     /// Write `facts` (batch indexes from `base`) with their own dimension rows under a
@@ -308,7 +299,7 @@ impl Sink {
         let dims = DimRows::collect(facts, &self.caches, &self.enricher);
         savepoint(tx, "SAVEPOINT isolate")?;
         match self.write_rows(tx, facts, &dims, held) {
-            Ok((inserted, added, _countries)) => {
+            Ok((inserted, added)) => {
                 savepoint(tx, "RELEASE SAVEPOINT isolate")?;
                 iso.facts.extend(inserted);
                 for (sum, n) in iso.added.iter_mut().zip(added.rows) {

@@ -186,22 +186,23 @@ fn a_column_type_changed_by_hand_is_fatal_not_a_panic() {
         "[pipeline]\nretry_budget_s = 2\n",
     );
     warmup(dir.path(), &cfg, &[]);
+    let event = |id: &str| {
+        let json = format!(r#"{{"id":"{id}","time_stamp":1591266092}}"#);
+        (None, Some(json.into_bytes()))
+    };
+    // A first run stores the partition's offset; then an operator changes its type.
+    broker.produce(&topic, &[event("a")]);
+    run_to_exit(&["run", &cfg, "--until-caught-up"], Duration::from_secs(90)).assert_code(0);
     db.client()
-        .batch_execute("ALTER TABLE streamer_catalog_version ALTER COLUMN locations TYPE numeric")
+        .batch_execute("ALTER TABLE stream_offsets ALTER COLUMN next_offset TYPE numeric")
         .unwrap();
-    broker.produce(
-        &topic,
-        &[(
-            None,
-            Some(br#"{"id":"a","time_stamp":1591266092}"#.to_vec()),
-        )],
-    );
+    broker.produce(&topic, &[event("b")]);
     let out = run_to_exit(&["run", &cfg, "--until-caught-up"], Duration::from_secs(90));
     out.assert_code(1);
     assert_contains(
         &out.output,
         &[
-            "reading column locations of streamer_catalog_version",
+            "reading column next_offset of stream_offsets",
             "cannot convert between the Rust type `i64` and the Postgres type `numeric`",
         ],
     );

@@ -171,7 +171,7 @@ pub(crate) fn assert_tables<D: Database + ?Sized>(
 }
 
 /// The report rollups with their pending counts, as the reports read them (summed over
-/// shards and pending rows), hold exactly what a recount of fact_sales and its dimensions
+/// rollup and pending rows), hold exactly what a recount of fact_sales and its dimensions
 /// gives (keys left at 0 views aside).
 pub(crate) fn assert_rollups<D: Database + ?Sized>(db: &D) {
     rollups_match(db, "_all");
