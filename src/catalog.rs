@@ -15,7 +15,7 @@ const CHUNK: usize = 5_000;
 
 /// Expand the configured entries (glob patterns with `*`, `?` or `[...]` allowed, via the
 /// `glob` crate) into existing files, in order; each pattern's matches are sorted.
-pub fn expand(entries: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub(crate) fn expand(entries: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in entries {
         let text = entry.to_string_lossy();
@@ -43,7 +43,7 @@ pub fn expand(entries: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 /// What loading the catalogs did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// product rows read
     pub products: usize,
     /// location rows read
@@ -54,7 +54,7 @@ pub struct Loaded {
 }
 
 /// Load every configured catalog file.
-pub fn load(client: &mut impl GenericClient, cfg: &CatalogConfig) -> Result<Loaded> {
+pub(crate) fn load(client: &mut impl GenericClient, cfg: &CatalogConfig) -> Result<Loaded> {
     let mut loaded = Loaded::default();
     for f in expand(&cfg.products)? {
         loaded.products += load_products(client, &f)?;

@@ -4,7 +4,7 @@
 //! times. Promises nothing about iteration order: whoever needs a fixed order sorts.
 
 /// The per-process random state.
-pub type State = foldhash::fast::RandomState;
+pub(crate) type State = foldhash::fast::RandomState;
 
-pub type Map<K, V> = std::collections::HashMap<K, V, State>;
-pub type Set<K> = std::collections::HashSet<K, State>;
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V, State>;
+pub(crate) type Set<K> = std::collections::HashSet<K, State>;

@@ -1,24 +1,24 @@
 //! streamer: Kafka product-view events into a PostgreSQL star schema, exactly once.
 //! The binary in `main.rs` is a thin shell over [`cli::run`].
 
-pub mod catalog;
+mod catalog;
 pub mod cli;
 pub mod config;
 pub mod enrich;
 pub mod error;
-pub mod hash;
+mod hash;
 mod lock;
-pub mod metrics;
-pub mod modes;
-pub mod offsets;
-pub mod pipeline;
+mod metrics;
+mod modes;
+mod offsets;
+mod pipeline;
 pub mod produce;
 pub mod report;
-pub mod reset;
+mod reset;
 pub mod sink;
 pub mod source;
-pub mod status;
-pub mod topic_partition;
+mod status;
+mod topic_partition;
 pub mod transform;
 pub mod warmup;
 

@@ -318,7 +318,7 @@ impl Metrics {
 }
 
 /// Resident set size from /proc/self/statm (Linux); None elsewhere.
-pub fn resident_bytes() -> Option<i64> {
+pub(crate) fn resident_bytes() -> Option<i64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: i64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
@@ -331,7 +331,7 @@ const DASHBOARD_QUEUE: usize = 4;
 /// `/dashboard` (when given) from a thread of its own, so that a slow PostgreSQL never holds
 /// up the other two. An empty address or `off` disables it. Returns the bound address (port
 /// 0 picks a free one).
-pub fn serve(
+pub(crate) fn serve(
     listen: &str,
     metrics: std::sync::Arc<Metrics>,
     unhealthy_after: Duration,

@@ -31,7 +31,7 @@ pub enum Fence {
 }
 
 /// Stored next offsets of the given partitions of one topic (absent: no row).
-pub fn load(
+pub(crate) fn load(
     client: &mut impl GenericClient,
     group: &str,
     topic: &str,
@@ -59,7 +59,7 @@ pub fn load(
 
 /// Store `start` as the partition's next offset unless a row exists already (another
 /// owner may have been first); returns what the row says now.
-pub fn store_start(
+pub(crate) fn store_start(
     client: &mut impl GenericClient,
     group: &str,
     tp: &TopicPartition,
@@ -82,7 +82,11 @@ pub fn store_start(
 
 /// Advance one partition's row inside the caller's transaction. Takes the row lock first,
 /// so concurrent writers of the same partition serialise here and the loser sees `Moved`.
-pub fn advance(client: &mut impl GenericClient, group: &str, adv: &OffsetAdvance) -> Result<Fence> {
+pub(crate) fn advance(
+    client: &mut impl GenericClient,
+    group: &str,
+    adv: &OffsetAdvance,
+) -> Result<Fence> {
     let ctx = || {
         format!(
             "advancing stream_offsets {group}/{} from {} to {}",
@@ -118,14 +122,14 @@ pub fn advance(client: &mut impl GenericClient, group: &str, adv: &OffsetAdvance
 /// What one committed batch held from one partition, added to its row's counters (in
 /// the batch's transaction, after [`advance`] locked the row).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counted {
+pub(crate) struct Counted {
     pub records: i64,
     pub facts: i64,
     pub dead_letters: i64,
 }
 
 /// Add `counts` to the rows of `group`, one statement for the whole batch.
-pub fn count(
+pub(crate) fn count(
     client: &mut impl GenericClient,
     group: &str,
     counts: &std::collections::BTreeMap<TopicPartition, Counted>,

@@ -63,7 +63,7 @@ pub struct Prepared {
 
 /// Transform a batch on the rayon pool. `expected` gives, per partition, the next offset
 /// PostgreSQL holds (or will hold once the batch before commits) for this owner.
-pub fn prepare(
+pub(crate) fn prepare(
     pool: &rayon::ThreadPool,
     msgs: Vec<Msg>,
     expected: impl Fn(&TopicPartition) -> i64,

@@ -82,7 +82,7 @@ fn parse_partition_offset(s: &str) -> std::result::Result<(i32, i64), String> {
 
 /// One partition's move.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Move {
+pub(crate) struct Move {
     pub topic: String,
     pub partition: i32,
     pub before: Option<i64>,
@@ -92,7 +92,7 @@ pub struct Move {
 }
 
 /// `streamer reset`.
-pub fn run(cfg: &Config, args: &ResetArgs) -> Result<()> {
+pub(crate) fn run(cfg: &Config, args: &ResetArgs) -> Result<()> {
     let group = &cfg.kafka.group_id;
     let kafka = crate::status::client(cfg)?;
     let members = active_members(&kafka, group)?;

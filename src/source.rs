@@ -354,14 +354,13 @@ impl Source {
     /// Split the queues of `parts`, then assign them at the offsets PostgreSQL holds.
     pub fn assign(&self, parts: &[(TopicPartition, i64)]) -> Result<Vec<PartitionReader>> {
         let mut readers = Vec::with_capacity(parts.len());
-        let mut tpl = TopicPartitionList::new();
+        let tpl = at_offsets(parts.iter().map(|(tp, next)| (tp, *next)))
+            .map_err(|e| Error::fatal("assigning partitions", e))?;
         for (tp, next) in parts {
             let queue = self
                 .consumer
                 .split_partition_queue(tp.topic(), tp.partition)
                 .ok_or_else(|| Error::fatal(tp.to_string(), "cannot split partition queue"))?;
-            tpl.add_partition_offset(tp.topic(), tp.partition, Offset::Offset(*next))
-                .map_err(|e| Error::fatal(tp.to_string(), e))?;
             let delivered = Arc::new(AtomicI64::new(*next));
             lock(&self.fetching).insert(tp.clone(), delivered.clone());
             readers.push(PartitionReader {
@@ -426,12 +425,13 @@ impl Source {
 
     /// Tell the Kafka group how far PostgreSQL has committed (for lag tools only).
     pub fn commit_group_offsets(&self, offsets: &[(TopicPartition, i64)]) {
-        let mut tpl = TopicPartitionList::new();
-        for (tp, o) in offsets {
-            if let Err(e) = tpl.add_partition_offset(tp.topic(), tp.partition, Offset::Offset(*o)) {
-                log::debug!("group offset {tp}: {e}");
+        let tpl = match at_offsets(offsets.iter().map(|(tp, o)| (tp, *o))) {
+            Ok(tpl) => tpl,
+            Err(e) => {
+                log::debug!("group offsets: {e}");
+                return;
             }
-        }
+        };
         if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
             log::debug!("committing group offsets: {e}");
         }
@@ -466,22 +466,19 @@ impl Source {
             self.consumer
                 .incremental_unassign(&tpl)
                 .map_err(|e| Error::fatal(ctx(), e))?;
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(reader.tp.topic(), reader.tp.partition, Offset::Offset(next))
-                .map_err(|e| Error::fatal(ctx(), e))?;
+            let tpl = at_offsets([(&reader.tp, next)]).map_err(|e| Error::fatal(ctx(), e))?;
             self.consumer
                 .incremental_assign(&tpl)
                 .map_err(|e| Error::fatal(ctx(), e))?;
         } else {
-            let mut tpl = TopicPartitionList::new();
-            for (tp, at) in lock(&self.fetching).iter() {
-                tpl.add_partition_offset(
-                    tp.topic(),
-                    tp.partition,
-                    Offset::Offset(at.load(Ordering::Acquire)),
-                )
-                .map_err(|e| Error::fatal(ctx(), e))?;
-            }
+            let fetching = lock(&self.fetching);
+            let tpl = at_offsets(
+                fetching
+                    .iter()
+                    .map(|(tp, at)| (tp, at.load(Ordering::Acquire))),
+            )
+            .map_err(|e| Error::fatal(ctx(), e))?;
+            drop(fetching);
             self.consumer
                 .assign(&tpl)
                 .map_err(|e| Error::fatal(ctx(), e))?;
@@ -490,6 +487,18 @@ impl Source {
         reader.at_eof = false;
         Ok(())
     }
+}
+
+/// A partition list of `tp`s, each at its offset: the one mapping of our offsets to
+/// librdkafka's.
+fn at_offsets<'a>(
+    parts: impl IntoIterator<Item = (&'a TopicPartition, i64)>,
+) -> std::result::Result<TopicPartitionList, KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for (tp, offset) in parts {
+        tpl.add_partition_offset(tp.topic(), tp.partition, Offset::Offset(offset))?;
+    }
+    Ok(tpl)
 }
 
 /// What one poll of a partition gave.

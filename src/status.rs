@@ -18,7 +18,7 @@ const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One partition's state.
 #[derive(Debug, Clone, Serialize)]
-pub struct PartitionStatus {
+pub(crate) struct PartitionStatus {
     pub topic: String,
     pub partition: i32,
     /// where the group began (None: no row yet, or a row stored before it was kept)
@@ -44,7 +44,7 @@ pub struct PartitionStatus {
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
-pub struct Status {
+pub(crate) struct Status {
     pub consumer_group: String,
     pub partitions: Vec<PartitionStatus>,
     pub total_lag: i64,
@@ -106,7 +106,7 @@ pub(crate) fn client(cfg: &Config) -> Result<BaseConsumer> {
 }
 
 /// Gather the status of `cfg`'s group.
-pub fn gather(cfg: &Config, pg: &mut Client) -> Result<Status> {
+pub(crate) fn gather(cfg: &Config, pg: &mut Client) -> Result<Status> {
     let group = cfg.kafka.group_id.clone();
     let broker = broker_offsets(cfg)?;
     let ctx = "reading stream_offsets";
@@ -244,7 +244,7 @@ pub fn gather(cfg: &Config, pg: &mut Client) -> Result<Status> {
 }
 
 /// The status as an aligned table and a reconciliation paragraph.
-pub fn table(s: &Status) -> String {
+pub(crate) fn table(s: &Status) -> String {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
     t.set_header([
@@ -317,7 +317,7 @@ pub enum StatusFormat {
 
 /// `streamer status`: print the status; an error (exit 1) when the total lag is over
 /// `max_lag` or the counts do not reconcile, after printing it.
-pub fn run(cfg: &Config, format: StatusFormat, max_lag: Option<i64>) -> Result<()> {
+pub(crate) fn run(cfg: &Config, format: StatusFormat, max_lag: Option<i64>) -> Result<()> {
     let mut pg = cfg
         .postgres
         .pg_config()

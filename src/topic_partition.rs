@@ -31,7 +31,7 @@ impl fmt::Display for TopicPartition {
 }
 
 /// `[t/0, t/1]`, for log lines.
-pub fn describe(parts: &[TopicPartition]) -> String {
+pub(crate) fn describe(parts: &[TopicPartition]) -> String {
     let v: Vec<String> = parts.iter().map(ToString::to_string).collect();
     format!("[{}]", v.join(", "))
 }

@@ -15,7 +15,7 @@ use crate::topic_partition::{describe, TopicPartition};
 /// Most messages taken from one partition before moving to the next.
 const PER_PARTITION_TURN: usize = 512;
 
-pub fn run(run: Arc<Run>) -> Result<()> {
+pub(crate) fn run(run: Arc<Run>) -> Result<()> {
     let source = Source::subscribe(&run.cfg, run.metrics.clone())?;
     let result = Loop {
         run: &run,

@@ -20,7 +20,7 @@ use super::Run;
 const EVERY: Duration = Duration::from_millis(500);
 
 /// The group-wide check, rate-limited.
-pub struct CaughtUp {
+pub(crate) struct CaughtUp {
     next_check: Instant,
 }
 
@@ -34,7 +34,7 @@ impl Default for CaughtUp {
 
 impl CaughtUp {
     /// Whether the whole topic is committed; `own_done` says this process's share is.
-    pub fn check(&mut self, run: &Run, source: &Source, own_done: bool) -> Result<bool> {
+    pub(crate) fn check(&mut self, run: &Run, source: &Source, own_done: bool) -> Result<bool> {
         if !own_done || Instant::now() < self.next_check {
             return Ok(false);
         }

@@ -15,7 +15,7 @@ use super::{Ready, Run, Written};
 impl Run {
     /// Act on a written batch; returns whether it was committed. Readers not in `readers`
     /// (revoked meanwhile) are neither seeked nor committed to the Kafka group.
-    pub fn settle(
+    pub(crate) fn settle(
         &self,
         source: &Source,
         readers: &mut [&mut PartitionReader],

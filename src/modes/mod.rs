@@ -3,13 +3,13 @@
 //! transform, one transaction, then the Kafka group commit (`commit.rs`). The two mode
 //! loops keep only how a batch is cut.
 
-pub mod batch;
+pub(crate) mod batch;
 mod caught_up;
 mod commit;
-pub mod partition;
+pub(crate) mod partition;
 mod reposition;
 
-pub use caught_up::CaughtUp;
+pub(crate) use caught_up::CaughtUp;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use crate::source::{PartitionReader, Source};
 use crate::topic_partition::TopicPartition;
 
 /// Everything a loop needs, shared between threads.
-pub struct Run {
+pub(crate) struct Run {
     pub cfg: Config,
     pub sink: Sink,
     pub pool: rayon::ThreadPool,
@@ -43,7 +43,7 @@ impl Run {
     /// `shutdown_timeout` before the process exits anyway, with the loop's outcome.
     /// librdkafka's consumer close can hang with split partition queues (its issue #3470);
     /// a process run from cron must not.
-    pub fn bound_teardown(&self, ok: bool) {
+    pub(crate) fn bound_teardown(&self, ok: bool) {
         let timeout = self.cfg.pipeline.shutdown_timeout;
         let done = self.torn_down.clone();
         let spawned = std::thread::Builder::new()
@@ -67,7 +67,7 @@ impl Run {
         }
     }
 
-    pub fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 
@@ -75,7 +75,7 @@ impl Run {
     /// partition with no row gets its start position (`startingOffsets`, from the broker)
     /// stored first, so a restart before its first batch skips nothing that arrived
     /// meanwhile. Retried while PostgreSQL or the broker is away.
-    pub fn load_offsets(
+    pub(crate) fn load_offsets(
         &self,
         source: &Source,
         parts: &[TopicPartition],
@@ -119,7 +119,7 @@ impl Run {
     /// to what PostgreSQL holds.
     /// A partition whose ownership was lost meanwhile (`owned` false) is not touched
     /// after the transaction: PostgreSQL's fence already decided whether it counted.
-    pub fn flush(
+    pub(crate) fn flush(
         &self,
         source: &Source,
         readers: &mut [&mut PartitionReader],
@@ -141,7 +141,11 @@ impl Run {
 
     /// Transform a batch on the pool. `expected` gives the offset PostgreSQL holds (or
     /// will hold once the batch before commits) per partition.
-    pub fn prepare(&self, msgs: Vec<Msg>, expected: impl Fn(&TopicPartition) -> i64) -> Ready {
+    pub(crate) fn prepare(
+        &self,
+        msgs: Vec<Msg>,
+        expected: impl Fn(&TopicPartition) -> i64,
+    ) -> Ready {
         let started = Instant::now();
         let prepared = prepare(&self.pool, msgs, expected);
         let dims = self.pool.install(|| self.sink.dims(&prepared));
@@ -154,14 +158,14 @@ impl Run {
     }
 
     /// Write a transformed batch in one transaction (thread-safe: no reader state).
-    pub fn write(&self, ready: Ready) -> Result<Written> {
+    pub(crate) fn write(&self, ready: Ready) -> Result<Written> {
         let outcome = self.sink.write(&ready.prepared, &ready.dims)?;
         Ok(Written { ready, outcome })
     }
 }
 
 /// A transformed batch and its new dimension rows, waiting to be written.
-pub struct Ready {
+pub(crate) struct Ready {
     pub prepared: Prepared,
     dims: DimRows,
     started: Instant,
@@ -169,13 +173,13 @@ pub struct Ready {
 }
 
 /// A batch after its transaction: committed or fenced.
-pub struct Written {
+pub(crate) struct Written {
     ready: Ready,
     outcome: Outcome,
 }
 
 /// Accumulates messages until a limit is reached.
-pub struct Batcher {
+pub(crate) struct Batcher {
     pub msgs: Vec<Msg>,
     bytes: usize,
     first_at: Option<Instant>,
@@ -185,7 +189,7 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    pub fn new(max_messages: usize, max_bytes: usize, max_age: Duration) -> Self {
+    pub(crate) fn new(max_messages: usize, max_bytes: usize, max_age: Duration) -> Self {
         Batcher {
             msgs: Vec::new(),
             bytes: 0,
@@ -196,43 +200,43 @@ impl Batcher {
         }
     }
 
-    pub fn push(&mut self, m: Msg) {
+    pub(crate) fn push(&mut self, m: Msg) {
         self.first_at.get_or_insert_with(Instant::now);
         self.bytes += m.size();
         self.msgs.push(m);
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.msgs.is_empty()
     }
 
     /// Messages that still fit under the count bound.
-    pub fn room(&self) -> usize {
+    pub(crate) fn room(&self) -> usize {
         self.max_messages.saturating_sub(self.msgs.len())
     }
 
-    pub fn full(&self) -> bool {
+    pub(crate) fn full(&self) -> bool {
         self.msgs.len() >= self.max_messages || self.bytes >= self.max_bytes
     }
 
     /// Time left before the oldest message has waited `max_age` (None: empty batch).
-    pub fn time_left(&self) -> Option<Duration> {
+    pub(crate) fn time_left(&self) -> Option<Duration> {
         self.first_at
             .map(|t| self.max_age.saturating_sub(t.elapsed()))
     }
 
-    pub fn due(&self) -> bool {
+    pub(crate) fn due(&self) -> bool {
         self.full() || self.time_left().is_some_and(|d| d.is_zero())
     }
 
-    pub fn take(&mut self) -> Vec<Msg> {
+    pub(crate) fn take(&mut self) -> Vec<Msg> {
         self.bytes = 0;
         self.first_at = None;
         std::mem::take(&mut self.msgs)
     }
 
     /// Drop the messages of partitions no longer ours (revoked): they stay uncommitted.
-    pub fn retain(&mut self, keep: impl Fn(&Msg) -> bool) {
+    pub(crate) fn retain(&mut self, keep: impl Fn(&Msg) -> bool) {
         self.msgs.retain(keep);
         self.bytes = self.msgs.iter().map(Msg::size).sum();
         if self.msgs.is_empty() {
@@ -242,7 +246,7 @@ impl Batcher {
 }
 
 /// Run the configured mode until stopped (or caught up, when asked).
-pub fn run(run: Arc<Run>) -> Result<()> {
+pub(crate) fn run(run: Arc<Run>) -> Result<()> {
     match run.cfg.pipeline.mode {
         Mode::Partition => partition::run(run),
         Mode::Batch => batch::run(run),

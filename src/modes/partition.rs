@@ -33,7 +33,7 @@ struct Workers {
     settled: bool,
 }
 
-pub fn run(run: Arc<Run>) -> Result<()> {
+pub(crate) fn run(run: Arc<Run>) -> Result<()> {
     let source = Arc::new(Source::subscribe(&run.cfg, run.metrics.clone())?);
     let mut workers = Workers::default();
     let mut caught_up = CaughtUp::default();

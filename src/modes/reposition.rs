@@ -14,7 +14,7 @@ use super::Run;
 impl Run {
     /// Called by a mode once the batch holding `reader`'s messages below the missing
     /// offset has been committed (or dropped) and nothing of it is in flight.
-    pub fn out_of_range(
+    pub(crate) fn out_of_range(
         &self,
         source: &Source,
         reader: &mut PartitionReader,
