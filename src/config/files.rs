@@ -7,7 +7,7 @@ use super::reader::{list, path_list, Reader};
 
 /// CSV files for warmup, in load order: `[catalog]` entries, then `[data_paths]` patterns
 /// joined to `base_path`. An entry may be a glob pattern (`*`, `?`, `[...]`);
-/// [`crate::catalog::expand`] expands it.
+/// `catalog::expand` expands it.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogConfig {
     pub products: Vec<PathBuf>,

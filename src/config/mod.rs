@@ -58,7 +58,7 @@
 //!   (10; 0 = no progress lines).
 //!
 //! Catalog entries ([`CatalogConfig`]) are stored as written. Warmup
-//! ([`crate::catalog::expand`]) expands an entry holding `*`, `?` or `[` with the `glob`
+//! (`catalog::expand`) expands an entry holding `*`, `?` or `[` with the `glob`
 //! crate, anywhere in the path, into its matching files in sorted order (no match: a
 //! warning); any other entry must be an existing file.
 //!
