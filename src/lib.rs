@@ -1,6 +1,7 @@
 //! streamer: Kafka product-view events into a PostgreSQL star schema, exactly once.
 //! The binary in `main.rs` is a thin shell over [`cli::run`].
 
+mod bounded;
 mod catalog;
 pub mod cli;
 pub mod config;

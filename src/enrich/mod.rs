@@ -8,12 +8,8 @@ pub mod agent;
 pub mod geo;
 pub mod product;
 
-use crate::lock::lock;
-use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
-use std::hash::BuildHasher;
+use crate::bounded::Bounded;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use crate::error::Result;
 
@@ -52,8 +48,8 @@ pub struct Enricher {
     /// false: every lookup answers "unknown" at once (`[pipeline] enrich = false`)
     enabled: bool,
     geo: Option<geo::GeoDb>,
-    agents: BoundedCache<Agent>,
-    locations: BoundedCache<Location>,
+    agents: Bounded<String, Agent>,
+    locations: Bounded<String, Location>,
 }
 
 impl Enricher {
@@ -79,8 +75,8 @@ impl Enricher {
         Ok(Enricher {
             enabled: true,
             geo,
-            agents: BoundedCache::new(agent_capacity),
-            locations: BoundedCache::new(location_capacity),
+            agents: Bounded::new(agent_capacity),
+            locations: Bounded::new(location_capacity),
         })
     }
 
@@ -94,8 +90,7 @@ impl Enricher {
         if !self.enabled {
             return Agent::default();
         }
-        self.agents
-            .get_or_insert_with(user_agent, || agent::parse(user_agent))
+        cached(&self.agents, user_agent, || agent::parse(user_agent))
     }
 
     /// Geography of `ip`; all None without a database, for private/reserved/unparsable
@@ -106,7 +101,7 @@ impl Enricher {
         }
         match &self.geo {
             None => Location::default(),
-            Some(db) => self.locations.get_or_insert_with(ip, || db.lookup(ip)),
+            Some(db) => cached(&self.locations, ip, || db.lookup(ip)),
         }
     }
 
@@ -122,78 +117,13 @@ impl Enricher {
     }
 }
 
-/// Number of independently locked shards (fewer when the capacity is smaller).
-const SHARDS: usize = 16;
-
-/// A string-keyed map of bounded size, safe to share between threads.
-///
-/// Keys are spread over up to [`SHARDS`] mutex-guarded maps; a shard that reaches its share
-/// of the capacity is cleared before the next insert (cheap, and correct: an entry is only
-/// ever recomputed). The total never exceeds `capacity`. Values are computed outside the
-/// lock, so two threads may compute the same missing key at once; both get equal values.
-pub struct BoundedCache<V> {
-    shards: Box<[Mutex<HashMap<String, V>>]>,
-    per_shard: usize,
-    hasher: RandomState,
-}
-
-impl<V: Clone> BoundedCache<V> {
-    /// A cache holding at most `capacity` entries; 0 caches nothing.
-    pub fn new(capacity: usize) -> Self {
-        let shards = SHARDS.min(capacity);
-        let per_shard = capacity.checked_div(shards).unwrap_or(0);
-        BoundedCache {
-            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
-            per_shard,
-            hasher: RandomState::new(),
-        }
+/// The cached value of `key` in `cache`, or `compute()` (then cached); a key longer than
+/// [`MAX_CACHED_KEY_LEN`] is computed every time.
+fn cached<V: Clone>(cache: &Bounded<String, V>, key: &str, compute: impl FnOnce() -> V) -> V {
+    if key.len() > MAX_CACHED_KEY_LEN {
+        return compute();
     }
-
-    /// Upper bound on [`BoundedCache::len`].
-    pub fn capacity(&self) -> usize {
-        self.shards.len() * self.per_shard
-    }
-
-    /// Entries currently held.
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn shard(&self, key: &str) -> Option<&Mutex<HashMap<String, V>>> {
-        if self.shards.is_empty() || key.len() > MAX_CACHED_KEY_LEN {
-            return None;
-        }
-        let index = (self.hasher.hash_one(key) % self.shards.len() as u64) as usize;
-        self.shards.get(index)
-    }
-
-    pub fn get(&self, key: &str) -> Option<V> {
-        self.shard(key).and_then(|s| lock(s).get(key).cloned())
-    }
-
-    pub fn insert(&self, key: &str, value: V) {
-        if let Some(shard) = self.shard(key) {
-            let mut map = lock(shard);
-            if map.len() >= self.per_shard && !map.contains_key(key) {
-                map.clear();
-            }
-            map.insert(key.to_owned(), value);
-        }
-    }
-
-    /// The cached value of `key`, or `compute()` (then cached) when absent.
-    pub fn get_or_insert_with(&self, key: &str, compute: impl FnOnce() -> V) -> V {
-        if let Some(hit) = self.get(key) {
-            return hit;
-        }
-        let value = compute();
-        self.insert(key, value.clone());
-        value
-    }
+    cache.get_or_insert_with(key, compute)
 }
 
 #[cfg(test)]
@@ -207,38 +137,11 @@ mod tests {
     }
 
     #[test]
-    fn cache_stays_within_capacity() {
-        let cache = BoundedCache::new(100);
-        assert_eq!(cache.capacity(), 96); // 16 shards of 6
-        for i in 0..10_000 {
-            cache.insert(&format!("key-{i}"), i);
-            assert!(cache.len() <= 100);
-        }
-        assert!(cache.len() <= cache.capacity());
-        assert!(!cache.is_empty());
-    }
-
-    #[test]
-    fn small_and_zero_capacity() {
-        let one = BoundedCache::new(1);
-        one.insert("a", 1);
-        one.insert("b", 2);
-        assert_eq!(one.len(), 1);
-        assert_eq!(one.get("b"), Some(2));
-        assert_eq!(one.get("a"), None);
-
-        let none = BoundedCache::new(0);
-        none.insert("a", 1);
-        assert_eq!(none.len(), 0);
-        assert_eq!(none.get_or_insert_with("a", || 7), 7);
-    }
-
-    #[test]
-    fn get_or_insert_computes_once_per_key() {
-        let cache = BoundedCache::new(1000);
+    fn cached_computes_once_per_key() {
+        let cache = Bounded::new(1000);
         let mut calls = 0;
         for _ in 0..5 {
-            let v = cache.get_or_insert_with("k", || {
+            let v = cached(&cache, "k", || {
                 calls += 1;
                 42
             });
@@ -249,26 +152,9 @@ mod tests {
 
     #[test]
     fn overlong_keys_are_not_cached() {
-        let cache = BoundedCache::new(1000);
-        cache.insert(&"x".repeat(MAX_CACHED_KEY_LEN + 1), 1);
+        let cache = Bounded::new(1000);
+        assert_eq!(cached(&cache, &"x".repeat(MAX_CACHED_KEY_LEN + 1), || 1), 1);
         assert!(cache.is_empty());
-    }
-
-    #[test]
-    fn cache_is_bounded_under_concurrency() {
-        let cache = BoundedCache::new(64);
-        std::thread::scope(|s| {
-            for t in 0..8 {
-                let cache = &cache;
-                s.spawn(move || {
-                    for i in 0..2_000 {
-                        let key = format!("{t}-{i}");
-                        assert_eq!(cache.get_or_insert_with(&key, || i), i);
-                    }
-                });
-            }
-        });
-        assert!(cache.len() <= 64);
     }
 
     #[test]

@@ -106,7 +106,7 @@ fn is_unique_violation(e: &postgres::Error) -> bool {
 /// staging path was taken. Rows go in key order,
 /// so two processes writing overlapping keys take their locks in one order: one waits for
 /// the other instead of both deadlocking.
-pub fn write_facts<'a>(
+pub(super) fn write_facts<'a>(
     tx: &mut Transaction<'_>,
     facts: &'a [Fact],
     recent: &RecentKeys,
@@ -191,7 +191,7 @@ pub fn write_facts<'a>(
 /// Should PostgreSQL refuse a reason's text (a database whose encoding cannot hold a
 /// character an excerpt quotes: SQLSTATE 22P05), the reasons are written again with every
 /// non-ASCII character escaped, so a dead letter is never lost to its own reason.
-pub fn write_dead_letters(tx: &mut Transaction<'_>, dead: &[DeadLetter]) -> Result<()> {
+pub(super) fn write_dead_letters(tx: &mut Transaction<'_>, dead: &[DeadLetter]) -> Result<()> {
     if dead.is_empty() {
         return Ok(());
     }

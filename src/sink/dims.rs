@@ -4,40 +4,25 @@
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
 use std::hash::Hash;
-use std::sync::Mutex;
 
 use chrono::NaiveDate;
 use postgres::Transaction;
 use rayon::prelude::*;
 
+use crate::bounded::Bounded;
 use crate::enrich::{product_url, Enricher};
 use crate::error::{column, Error, Result};
 use crate::hash::{Map, Set};
 use crate::transform::Fact;
 
-/// Keys known to be committed in a dimension, with a value each. Bounded: cleared when
-/// full, which only costs a few redundant `ON CONFLICT` rows.
-pub struct Known<K, V = ()> {
-    map: Mutex<Map<K, V>>,
-    capacity: usize,
-}
+/// Keys known to be committed in a dimension, with a value each (a bounded cache:
+/// forgetting one only costs a redundant `ON CONFLICT` row).
+pub(crate) type Known<K, V = ()> = Bounded<K, V>;
 
-impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
-    pub fn new(capacity: usize) -> Self {
-        Known {
-            map: Mutex::new(Map::default()),
-            capacity,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Map<K, V>> {
-        // A poisoned cache is still a valid cache: it only ever holds committed keys.
-        crate::lock::lock(&self.map)
-    }
-
+impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
     /// The keys of `keys` that `keep` says still need writing, given what is known of
-    /// them (None: not known), in the order given. One lock per call.
-    pub fn needed<'a, Q>(
+    /// them (None: not known), in the order given.
+    pub(crate) fn needed<'a, Q>(
         &self,
         keys: impl IntoIterator<Item = &'a Q>,
         keep: impl Fn(&'a Q, Option<&V>) -> bool,
@@ -46,62 +31,29 @@ impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized + 'a,
     {
-        let map = self.lock();
-        keys.into_iter().filter(|k| keep(k, map.get(*k))).collect()
-    }
-
-    /// The keys of `keys` that are not known.
-    pub fn unknown<'a, Q>(&self, keys: impl IntoIterator<Item = &'a Q>) -> Vec<&'a Q>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized + 'a,
-    {
-        self.needed(keys, |_, v| v.is_none())
-    }
-
-    /// The known values of `keys` (absent keys are left out). One lock per call.
-    pub fn get_all<'a, Q>(&self, keys: impl IntoIterator<Item = &'a Q>) -> Vec<(&'a Q, V)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized + 'a,
-    {
-        let map = self.lock();
         keys.into_iter()
-            .filter_map(|k| map.get(k).map(|v| (k, v.clone())))
+            .filter(|k| keep(k, self.get(*k).as_ref()))
             .collect()
     }
 
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    pub fn insert_all(&self, entries: impl IntoIterator<Item = (K, V)>) {
-        let mut map = self.lock();
-        for (k, v) in entries {
-            if map.len() >= self.capacity {
-                map.clear();
-            }
-            map.insert(k, v);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// The keys of `keys` that are not known.
+    pub(crate) fn unknown<'a, Q>(&self, keys: impl IntoIterator<Item = &'a Q>) -> Vec<&'a Q>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + 'a,
+    {
+        keys.into_iter().filter(|k| !self.contains(*k)).collect()
     }
 }
 
 /// The caches of all four dimensions, shared by every worker.
 pub struct DimCaches {
-    pub dates: Known<NaiveDate>,
+    pub(crate) dates: Known<NaiveDate>,
     /// product key → (time_stamp, URL) of the earliest event whose URL is committed
-    pub products: Known<String, (i64, String)>,
+    pub(crate) products: Known<String, (i64, String)>,
     /// ip_keys committed in dim_location
-    pub locations: Known<String>,
-    pub agents: Known<String>,
+    pub(crate) locations: Known<String>,
+    pub(crate) agents: Known<String>,
 }
 
 impl DimCaches {

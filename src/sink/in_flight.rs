@@ -16,13 +16,13 @@ use std::sync::Mutex;
 use crate::transform::Fact;
 
 #[derive(Default)]
-pub struct InFlight {
+pub(super) struct InFlight {
     keys: Mutex<HashSet<String>>,
 }
 
 /// The keys one batch claimed (those of its facts not held elsewhere); released when
 /// dropped.
-pub struct Claim<'a> {
+pub(super) struct Claim<'a> {
     owner: &'a InFlight,
     facts: &'a [Fact],
     /// keys of the batch that another open batch holds: not to be written by this one
@@ -36,7 +36,7 @@ impl InFlight {
     }
 
     /// Claim the keys of `facts` (distinct within the batch) that no open batch holds.
-    pub fn claim<'a>(&'a self, facts: &'a [Fact]) -> Claim<'a> {
+    pub(super) fn claim<'a>(&'a self, facts: &'a [Fact]) -> Claim<'a> {
         let mut keys = self.lock();
         let mut held_elsewhere = HashSet::new();
         for f in facts {

@@ -4,12 +4,12 @@
 //! refuses for a data reason (SQLSTATE class 22, 23, 54) are isolated by bisecting the
 //! batch in savepoints and become dead letters; the rest commits in the same transaction.
 
-pub mod copy;
-pub mod dims;
+mod copy;
+pub(crate) mod dims;
 pub mod fold;
-pub mod in_flight;
+mod in_flight;
 pub mod pool;
-pub mod recent;
+mod recent;
 pub mod tls;
 
 use std::collections::HashSet;

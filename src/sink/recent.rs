@@ -3,74 +3,47 @@
 //! yet. Promises: no false negative for a key among the last `capacity / 2` inserted (at
 //! least); a false positive only sends that row through an exact existence check.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::Mutex;
+use std::hash::BuildHasher;
 
-/// The fingerprints are already hashes: a HashSet of them needs no second hash.
-#[derive(Default)]
-struct Identity(u64);
+use crate::bounded::Bounded;
 
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Set = HashSet<u64, BuildHasherDefault<Identity>>;
-
-/// Two generations: inserts go to `current`; when it holds half the capacity it becomes
-/// `previous` and the older generation is dropped.
-pub struct RecentKeys {
-    generations: Mutex<(Set, Set)>,
-    half: usize,
+/// The fingerprints, in one shard: the last `capacity / 2` inserted are always there.
+pub(crate) struct RecentKeys {
+    fingerprints: Bounded<u64>,
     /// seeded at random per process: fingerprints are never stored
     hasher: foldhash::quality::RandomState,
 }
 
 impl RecentKeys {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         RecentKeys {
-            generations: Mutex::new((Set::default(), Set::default())),
-            half: (capacity / 2).max(1),
+            fingerprints: Bounded::with_shards(capacity, 1),
             hasher: foldhash::quality::RandomState::default(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Set, Set)> {
-        // Poisoned or not, the sets only ever hold committed keys.
-        crate::lock::lock(&self.generations)
-    }
-
-    /// The keys of `keys` that may have been committed already (one lock per call).
-    pub fn maybe_seen<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-        let g = self.lock();
+    /// The keys of `keys` that may have been committed already.
+    pub(crate) fn maybe_seen<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        let keys: Vec<(&'a str, u64)> = keys
+            .into_iter()
+            .map(|k| (k, self.hasher.hash_one(k)))
+            .collect();
+        let seen: std::collections::HashSet<u64> = self
+            .fingerprints
+            .contained(keys.iter().map(|(_, f)| f))
+            .into_iter()
+            .copied()
+            .collect();
         keys.into_iter()
-            .filter(|k| {
-                let f = self.hasher.hash_one(k);
-                g.0.contains(&f) || g.1.contains(&f)
-            })
+            .filter(|(_, f)| seen.contains(f))
+            .map(|(k, _)| k)
             .collect()
     }
 
     /// Remember committed keys.
-    pub fn insert_all<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
-        let mut g = self.lock();
-        for k in keys {
-            if g.0.len() >= self.half {
-                g.1 = std::mem::take(&mut g.0);
-            }
-            let f = self.hasher.hash_one(k);
-            g.0.insert(f);
-        }
+    pub(crate) fn insert_all<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
+        self.fingerprints
+            .insert_all(keys.into_iter().map(|k| (self.hasher.hash_one(k), ())));
     }
 }
 
