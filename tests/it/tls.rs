@@ -158,17 +158,15 @@ fn sslmodes_verify_the_server_as_libpq_does() {
     broker.create_topic(&topic, 2);
     let ds = data_set(60, 6, 1, 0x7115);
     let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let cfg_for = |host: &str, postgres: &str| config(&dir, &cluster, &db, host, &topic, postgres);
+    let check = |cfg: &str| run_to_exit(&["check", cfg], Duration::from_secs(60));
 
     // verify-full, the host the certificate names: the whole job runs over it.
-    let full = config(
-        &dir,
-        &cluster,
-        &db,
+    let full = cfg_for(
         "localhost",
-        &topic,
         &format!("sslmode = verify-full\nsslrootcert = {ca}"),
     );
-    let out = run_to_exit(&["check", &full], Duration::from_secs(60));
+    let out = check(&full);
     out.assert_code(0);
     assert!(out.output.contains("postgres: ok"), "{}", out.output);
     warmup(dir.path(), &full, &[]);
@@ -176,28 +174,20 @@ fn sslmodes_verify_the_server_as_libpq_does() {
     assert_tables(&db, &ds, &ends, &topic);
 
     // verify-ca checks the chain only, so 127.0.0.1 (not in the certificate) passes ...
-    let ca_only = config(
-        &dir,
-        &cluster,
-        &db,
+    let ca_only = cfg_for(
         "127.0.0.1",
-        &topic,
         &format!("sslmode = verify-ca\nsslrootcert = {ca}"),
     );
-    let out = run_to_exit(&["check", &ca_only], Duration::from_secs(60));
+    let out = check(&ca_only);
     out.assert_code(0);
     assert!(out.output.contains("postgres: ok"), "{}", out.output);
 
     // ... which verify-full refuses: the certificate does not name that host.
-    let wrong_host = config(
-        &dir,
-        &cluster,
-        &db,
+    let wrong_host = cfg_for(
         "127.0.0.1",
-        &topic,
         &format!("sslmode = verify-full\nsslrootcert = {ca}"),
     );
-    let out = run_to_exit(&["check", &wrong_host], Duration::from_secs(60));
+    let out = check(&wrong_host);
     out.assert_code(1);
     let line = postgres_line(&out.output);
     assert!(line.contains("FAILED"), "{line}");
@@ -216,40 +206,25 @@ fn sslmodes_verify_the_server_as_libpq_does() {
     // A certificate of another CA: refused by verify-ca, and by require when a root
     // certificate file is given (libpq's rule), accepted by a bare require.
     for mode in ["verify-ca", "require"] {
-        let cfg = config(
-            &dir,
-            &cluster,
-            &db,
+        let cfg = cfg_for(
             "localhost",
-            &topic,
             &format!("sslmode = {mode}\nsslrootcert = {other_ca}"),
         );
-        let out = run_to_exit(&["check", &cfg], Duration::from_secs(60));
+        let out = check(&cfg);
         out.assert_code(1);
         let line = postgres_line(&out.output);
         assert!(line.contains("certificate verify failed"), "{mode}: {line}");
     }
-    let require = config(
-        &dir,
-        &cluster,
-        &db,
-        "127.0.0.1",
-        &topic,
-        "sslmode = require",
-    );
-    run_to_exit(&["check", &require], Duration::from_secs(60)).assert_code(0);
+    let require = cfg_for("127.0.0.1", "sslmode = require");
+    check(&require).assert_code(0);
 
     // A root certificate file that is not there: a configuration error naming it.
     let missing = certs.join("no-such-ca.crt").display().to_string();
-    let cfg = config(
-        &dir,
-        &cluster,
-        &db,
+    let cfg = cfg_for(
         "localhost",
-        &topic,
         &format!("sslmode = verify-full\nsslrootcert = {missing}"),
     );
-    let out = run_to_exit(&["check", &cfg], Duration::from_secs(60));
+    let out = check(&cfg);
     out.assert_code(2);
     assert!(out.output.contains("sslrootcert"), "{}", out.output);
     assert!(out.output.contains(&missing), "{}", out.output);
