@@ -1,5 +1,6 @@
 //! streamer: Kafka product-view events into a PostgreSQL star schema, exactly once.
-//! The binary in `main.rs` is a thin shell over [`cli::run`].
+//! The binary in `main.rs` is a thin shell over [`cli::run`] (and, for `streamer produce`,
+//! over the event generator, the `streamer-produce` crate in `produce/`).
 
 pub mod catalog;
 pub mod cli;
@@ -12,7 +13,6 @@ pub mod metrics;
 pub mod modes;
 pub mod offsets;
 pub mod pipeline;
-pub mod produce;
 pub mod report;
 pub mod reset;
 pub mod sink;

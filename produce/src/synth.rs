@@ -1,7 +1,7 @@
 //! Synthetic SPEC 4 events: owns what one message looks like. Promises: the same seed and
-//! timestamps give byte-identical messages; every `Fresh` event passes
-//! `crate::transform::transform`; every `Malformed` one is rejected with the reason its
-//! kind names; a `Duplicate` is an earlier fresh message re-sent verbatim with its key;
+//! timestamps give byte-identical messages; every `Fresh` event passes streamer's
+//! transform; every `Malformed` one is rejected by it for the reason its [`Defect`]
+//! names; a `Duplicate` is an earlier fresh message re-sent verbatim with its key;
 //! each fresh event's `id` (its key) is unique within a run; with a [`Day`], the shop of
 //! an event follows the day's mix at its time (otherwise the shops' overall weights).
 
@@ -13,7 +13,6 @@ use super::event::{write_event, Tweak};
 use super::pools::Pools;
 use super::rng::{mix, Rng};
 use super::write::{json_str, push_hex};
-use crate::transform::DeadReason;
 
 /// What a message is, as the consumer will judge it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +20,36 @@ pub enum Kind {
     Fresh,
     Duplicate,
     /// a dead letter for this reason
-    Malformed(DeadReason),
+    Malformed(Defect),
+}
+
+/// Why the consumer turns a malformed message into a dead letter: its transform's reasons
+/// of the same names (see [`Defect::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Defect {
+    /// not JSON at all (cut off, HTML, a Python dict)
+    NotJson,
+    /// JSON, but not one object (an array, a string, a number)
+    NotObject,
+    /// `id` absent, empty, null or not a string
+    MissingId,
+    /// `time_stamp` absent, null, empty, ISO text, fractional or out of range
+    BadTimeStamp,
+    /// a U+0000 in a text field PostgreSQL would store
+    NulCharacter,
+}
+
+impl Defect {
+    /// The consumer's code for it (`dead_letter.reason`, metric labels).
+    pub fn code(self) -> &'static str {
+        match self {
+            Defect::NotJson => "not_json",
+            Defect::NotObject => "not_object",
+            Defect::MissingId => "missing_id",
+            Defect::BadTimeStamp => "bad_time_stamp",
+            Defect::NulCharacter => "nul_character",
+        }
+    }
 }
 
 /// One message to send; borrows the generator's buffers until the next call.
@@ -132,7 +160,7 @@ impl Synth {
     }
 
     /// Writes a malformed message into `slot`; returns the reason the consumer will give.
-    fn malformed(&mut self, index: u64, ts: i64, slot: &mut Slot) -> DeadReason {
+    fn malformed(&mut self, index: u64, ts: i64, slot: &mut Slot) -> Defect {
         use Tweak::*;
         event_id(self.salt, index, &mut slot.key);
         let (p, rng, out) = (&self.pools, &mut self.rng, &mut slot.payload);
@@ -166,11 +194,11 @@ impl Synth {
                         write!(out, "{{'id': '{}', 'time_stamp': {ts}}}", slot.key).ok();
                     }
                 }
-                DeadReason::NotJson
+                Defect::NotJson
             }
             1 => {
                 tweak(rng, out, &[IdAbsent, IdEmpty, IdNumber, IdNull]);
-                DeadReason::MissingId
+                Defect::MissingId
             }
             2 => {
                 tweak(
@@ -178,7 +206,7 @@ impl Synth {
                     out,
                     &[TsAbsent, TsNull, TsIso, TsEmpty, TsFloat, TsHuge],
                 );
-                DeadReason::BadTimeStamp
+                Defect::BadTimeStamp
             }
             3 => {
                 match rng.below(4) {
@@ -204,11 +232,11 @@ impl Synth {
                         out.extend_from_slice(b"\"product_view\"");
                     }
                 }
-                DeadReason::NotObject
+                Defect::NotObject
             }
             _ => {
                 tweak(rng, out, &[NulUserAgent, NulUrl, NulEmail, NulOption]);
-                DeadReason::NulCharacter
+                Defect::NulCharacter
             }
         }
     }
