@@ -4,8 +4,9 @@
 //! that makes the event a dead letter.
 
 use super::pools::{kind_word, push_ip, Pools, Product, ALLOYS, STONES};
-use super::rng::{mix, Rng};
+use super::rng::{mix, pick, Rng};
 use super::write::{push_datetime, push_hex, push_i64, push_u64, Obj};
+use rand::RngExt;
 
 /// A deliberate defect for a malformed message (or none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +91,7 @@ pub(super) fn write_event(
     let b = o.key("_id");
     b.push(b'"');
     push_hex(b, ts as u64, 8);
-    push_hex(b, rng.next_u64(), 16);
+    push_hex(b, rng.random::<u64>(), 16);
     b.push(b'"');
 
     match tweak {
@@ -109,10 +110,10 @@ pub(super) fn write_event(
             b.extend_from_slice(b".5");
         }
         Tweak::TsHuge => o.int("time_stamp", ts.saturating_mul(1_000_000)),
-        _ if rng.chance(0.05) => o.int_text("time_stamp", ts),
+        _ if rng.random_bool(0.05) => o.int_text("time_stamp", ts),
         _ => o.int("time_stamp", ts),
     }
-    match rng.below(1000) {
+    match rng.random_range(0..1000) {
         0..=7 => o.raw("ip", "\"\""),
         8..=10 => {}
         _ => {
@@ -122,7 +123,7 @@ pub(super) fn write_event(
             b.push(b'"');
         }
     }
-    match (tweak, rng.below(1000)) {
+    match (tweak, rng.random_range(0..1000)) {
         (Tweak::NulUserAgent, _) => {
             let t = &agent.text;
             let cut = t.len() / 2;
@@ -132,15 +133,15 @@ pub(super) fn write_event(
         (_, 5..=6) => {}
         _ => o.text("user_agent", &[&agent.text]),
     }
-    match rng.below(100) {
+    match rng.random_range(0..100) {
         0..=2 => o.raw("resolution", "\"\""),
-        _ if agent.mobile => o.text("resolution", &[rng.pick(MOBILE_RES)]),
-        _ => o.text("resolution", &[rng.pick(DESKTOP_RES)]),
+        _ if agent.mobile => o.text("resolution", &[pick(rng, MOBILE_RES)]),
+        _ => o.text("resolution", &[pick(rng, DESKTOP_RES)]),
     }
-    match rng.below(100) {
+    match rng.random_range(0..100) {
         0..=84 => o.raw("user_id_db", "\"\""),
-        85..=94 => o.int_text("user_id_db", 100_000 + rng.below(900_000) as i64),
-        _ => o.int("user_id_db", 100_000 + rng.below(900_000) as i64),
+        85..=94 => o.int_text("user_id_db", rng.random_range(100_000..1_000_000)),
+        _ => o.int("user_id_db", rng.random_range(100_000..1_000_000)),
     }
     // the same visitor (IP and agent) keeps its device id
     let dev = mix((ip_i << 20) ^ agent_i as u64);
@@ -157,12 +158,12 @@ pub(super) fn write_event(
     b.push(b'-');
     push_hex(b, dev2, 12);
     b.push(b'"');
-    if rng.chance(0.95) {
+    if rng.random_bool(0.95) {
         o.raw("api_version", "\"1.0\"");
     } else {
         o.raw("api_version", "1.0");
     }
-    if rng.chance(0.92) {
+    if rng.random_bool(0.92) {
         o.text("store_id", &[&shop.store_id_text]);
     } else {
         o.raw("store_id", &shop.store_id_text);
@@ -171,21 +172,21 @@ pub(super) fn write_event(
     b.push(b'"');
     push_datetime(b, ts + shop.utc_offset_h * 3600, b' ');
     b.push(b'"');
-    match rng.below(100) {
+    match rng.random_range(0..100) {
         0..=69 => o.raw("show_recommendation", "\"false\""),
         70..=94 => o.raw("show_recommendation", "\"true\""),
         _ => o.raw("show_recommendation", "false"),
     }
 
-    let alloy = if rng.chance(0.6) {
+    let alloy = if rng.random_bool(0.6) {
         product.alloy
     } else {
-        rng.below(ALLOYS.len() as u64) as usize
+        rng.random_range(0..ALLOYS.len())
     };
-    let stone = if rng.chance(0.6) {
+    let stone = if rng.random_bool(0.6) {
         product.stone
     } else {
-        rng.below(STONES.len() as u64) as usize
+        rng.random_range(0..STONES.len())
     };
     let b = o.key("current_url");
     for part in ["\"https://", shop.host, "/glamira-", word, "-"] {
@@ -193,14 +194,14 @@ pub(super) fn write_event(
     }
     product.push_name(b);
     b.extend_from_slice(b".html");
-    if rng.chance(0.85) {
+    if rng.random_bool(0.85) {
         for part in ["?alloy=", ALLOYS[alloy], "&diamond=", STONES[stone]] {
             b.extend_from_slice(part.as_bytes());
         }
-        if rng.chance(0.2) {
+        if rng.random_bool(0.2) {
             b.extend_from_slice(b"&stone2=diamond-Brillant");
         }
-        if rng.chance(0.15) {
+        if rng.random_bool(0.15) {
             b.extend_from_slice(b"&itm_source=recommendation&itm_medium=sorting");
         }
     }
@@ -208,7 +209,7 @@ pub(super) fn write_event(
         b.extend_from_slice(b"\\u0000");
     }
     b.push(b'"');
-    match rng.below(100) {
+    match rng.random_range(0..100) {
         0..=11 => {}
         12..=21 => o.raw("referrer_url", "\"\""),
         22..=46 => o.text("referrer_url", &["https://", shop.google, "/"]),
@@ -226,7 +227,10 @@ pub(super) fn write_event(
         75..=79 => o.raw("referrer_url", "\"https://www.bing.com/\""),
         80..=84 => o.text(
             "referrer_url",
-            &[rng.pick(&["https://m.facebook.com/", "https://l.facebook.com/"])],
+            &[pick(
+                rng,
+                &["https://m.facebook.com/", "https://l.facebook.com/"],
+            )],
         ),
         85..=87 => o.raw("referrer_url", "\"https://www.instagram.com/\""),
         88..=89 => o.raw("referrer_url", "\"https://www.pinterest.com/\""),
@@ -234,28 +238,28 @@ pub(super) fn write_event(
         92..=93 => o.text("referrer_url", &[shop.host, "/"]),
         _ => o.text("referrer_url", &["https://", shop.host, "/"]),
     }
-    match (tweak, rng.below(100)) {
+    match (tweak, rng.random_range(0..100)) {
         (Tweak::NulEmail, _) => o.raw("email_address", "\"anna\\u0000@gmail.com\""),
         (_, 0..=74) => o.raw("email_address", "\"\""),
         (_, 75..=89) => {
             let b = o.key("email_address");
             b.push(b'"');
-            b.extend_from_slice(rng.pick(FIRST).as_bytes());
+            b.extend_from_slice(pick(rng, FIRST).as_bytes());
             b.push(b'.');
-            b.extend_from_slice(rng.pick(LAST).as_bytes());
-            push_u64(b, rng.below(100));
+            b.extend_from_slice(pick(rng, LAST).as_bytes());
+            push_u64(b, rng.random_range(0..100));
             b.push(b'@');
-            b.extend_from_slice(rng.pick(MAIL).as_bytes());
+            b.extend_from_slice(pick(rng, MAIL).as_bytes());
             b.push(b'"');
         }
         _ => {}
     }
-    match rng.below(100) {
+    match rng.random_range(0..100) {
         0..=89 => o.raw("recommendation", "false"),
         90..=94 => o.raw("recommendation", "\"false\""),
         _ => o.raw("recommendation", "\"true\""),
     }
-    match rng.below(100) {
+    match rng.random_range(0..100) {
         0..=84 => {
             o.raw("utm_source", "false");
             o.raw("utm_medium", "false");
@@ -281,7 +285,7 @@ pub(super) fn write_event(
             o.raw("utm_medium", "null");
         }
     }
-    let mut roll = rng.below(1000);
+    let mut roll = rng.random_range(0..1000);
     let collection = COLLECTIONS
         .iter()
         .find(|(_, w)| {
@@ -291,12 +295,12 @@ pub(super) fn write_event(
         })
         .map_or(COLLECTIONS[0].0, |(c, _)| c);
     o.text("collection", &[collection]);
-    match rng.below(100) {
+    match rng.random_range(0..100) {
         0 => {}
         1..=5 => o.int("product_id", product.id.into()),
         _ => o.int_text("product_id", product.id.into()),
     }
-    let options = match (tweak, rng.below(100)) {
+    let options = match (tweak, rng.random_range(0..100)) {
         (Tweak::NulOption, _) | (_, 0..=59) => 2,
         (_, 60..=74) => 1,
         (_, 75..=76) => 3,
@@ -321,7 +325,7 @@ pub(super) fn write_event(
             if n >= 2 {
                 if tweak == Tweak::NulOption {
                     b.extend_from_slice(b",{\"option_label\":\"diamond\",\"option_id\":\"\",\"value_label\":\"x\\u0000\",\"value_id\":\"\"}");
-                } else if rng.chance(0.5) {
+                } else if rng.random_bool(0.5) {
                     b.extend_from_slice(b",{\"option_label\":\"diamond\",\"option_id\":\"\",\"value_label\":\"\",\"value_id\":\"\"}");
                 } else {
                     b.extend_from_slice(b",{\"option_label\":\"diamond\",\"option_id\":\"");
@@ -340,9 +344,9 @@ pub(super) fn write_event(
         }
     }
     // unknown extra fields real producers add now and then
-    match rng.below(100) {
+    match rng.random_range(0..100) {
         0..=4 => o.raw("key_search", "\"\""),
-        5..=7 => o.int_text("cat_id", 10 + rng.below(400) as i64),
+        5..=7 => o.int_text("cat_id", rng.random_range(10..410)),
         8..=9 => o.int_text("viewing_product_id", product.id.into()),
         _ => {}
     }

@@ -4,7 +4,7 @@
 //! agents like a real shop's traffic does); only the event stream depends on `--seed`.
 
 use super::agents::{agents, Agent};
-use super::rng::{mix, Rng, Weighted, Zipf};
+use super::rng::{mix, seeded, Weighted, Zipf};
 use super::write::{push_hex, push_u64};
 
 /// Seed of the pools themselves (not of the event stream).
@@ -220,7 +220,7 @@ pub(super) struct Pools {
 
 impl Pools {
     pub(super) fn build() -> Pools {
-        let mut rng = Rng::new(POOL_SEED);
+        let mut rng = seeded(POOL_SEED);
         let shops = shops();
         let shop_w = Weighted::new(shops.iter().map(|s| s.weight));
         let (agents, weights) = agents(&mut rng);

@@ -1,121 +1,75 @@
-//! A small deterministic PRNG (SplitMix64) and a weighted sampler; no crate, so the same
-//! seed gives the same events on every platform and every version of the dependencies.
+//! The generator's randomness, on `rand`: [`Rng`], a seeded generator whose output rand
+//! promises to keep (Xoshiro256++, one of its "named portable generators"), so the same
+//! seed gives the same events on every platform; the samplers drawn from it (weighted
+//! choice by rand_distr's alias table, popularity ranks by `rand_distr::Zipf`); and
+//! [`mix`], which is no generator but a fixed hash (a bijection of `u64`) for values
+//! derived from a number: ids unique by construction, a product or an IP of a rank.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): fast, 64-bit state, passes BigCrush.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+use rand::distr::Distribution;
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use rand_distr::weighted::WeightedAliasIndex;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
+/// The generator every random choice is drawn from.
+pub(crate) type Rng = rand::rngs::Xoshiro256PlusPlus;
 
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0)
-    }
-
-    /// Uniform in `0..n` (`n` > 0), by multiply-shift (bias below 2^-32 for our `n`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    /// One of `items`, uniformly.
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
+/// The generator of `seed` (rand's documented expansion of a `u64` into the state).
+pub(crate) fn seeded(seed: u64) -> Rng {
+    Rng::seed_from_u64(seed)
 }
 
-/// The SplitMix64 finaliser: a bijection on u64 that scrambles its input.
-pub(super) fn mix(mut z: u64) -> u64 {
+/// One of `items` (not empty), uniformly.
+pub(crate) fn pick<T: Copy>(rng: &mut Rng, items: &[T]) -> T {
+    *items.choose(rng).expect("pick from an empty list")
+}
+
+/// The SplitMix64 finaliser (Steele, Lea, Flood 2014): a bijection on u64 that scrambles
+/// its input, so `mix(a) != mix(b)` whenever `a != b`.
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
-/// Samples indices `0..n` with given weights in O(1): Walker's alias method (Vose's
-/// construction). One uniform column, one biased coin.
+/// Indices `0..n` with given weights (negative ones count as 0), in O(1) per sample.
 #[derive(Debug)]
-pub struct Weighted {
-    /// chance (scaled to 2^32) of keeping the column rather than taking its alias
-    keep: Vec<u32>,
-    alias: Vec<u32>,
-}
+pub(crate) struct Weighted(WeightedAliasIndex<f64>);
 
 impl Weighted {
-    pub fn new(weights: impl Iterator<Item = f64>) -> Weighted {
+    /// Panics unless some weight is positive (and all are finite): the tables here are
+    /// fixed, so that is a bug, not an input error.
+    pub(crate) fn new(weights: impl Iterator<Item = f64>) -> Weighted {
         let w: Vec<f64> = weights.map(|w| w.max(0.0)).collect();
-        let n = w.len();
-        let total: f64 = w.iter().sum();
-        assert!(total > 0.0, "Weighted needs a positive weight");
-        let mut scaled: Vec<f64> = w.iter().map(|x| x * n as f64 / total).collect();
-        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
-            (0..n).partition(|&i| scaled[i] < 1.0);
-        let mut keep = vec![u32::MAX; n];
-        let mut alias: Vec<u32> = (0..n as u32).collect();
-        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
-            keep[s] = (scaled[s] * 4_294_967_296.0).min(4_294_967_295.0) as u32;
-            alias[s] = l as u32;
-            scaled[l] -= 1.0 - scaled[s];
-            if scaled[l] < 1.0 {
-                large.pop();
-                small.push(l);
-            }
-        }
-        // leftovers are 1 up to rounding: always kept
-        Weighted { keep, alias }
+        Weighted(WeightedAliasIndex::new(w).expect("Weighted needs a positive weight"))
     }
 
-    pub fn sample(&self, rng: &mut Rng) -> usize {
-        let r = rng.next_u64();
-        let col = ((u128::from(r >> 32) * self.keep.len() as u128) >> 32) as usize;
-        if (r as u32) < self.keep[col] {
-            col
-        } else {
-            self.alias[col] as usize
-        }
+    pub(crate) fn sample(&self, rng: &mut Rng) -> usize {
+        self.0.sample(rng)
     }
 }
 
-/// Zipf-like popularity ranks `0..n` without a table: the continuous density x^-s on
-/// [1, n + 1) sampled by inversion, floored. Rank 0 is the most popular.
+/// Popularity ranks `0..n`, rank `r` drawn with a weight of `(r + 1)^-s` (Zipf's law):
+/// rank 0 is the most popular.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Zipf {
+pub(crate) struct Zipf {
     n: u64,
-    s: f64,
-    /// s = 1: ln(n + 1); otherwise (n + 1)^(1 - s) - 1
-    span: f64,
+    zipf: rand_distr::Zipf<f64>,
 }
 
 impl Zipf {
-    pub(super) fn new(n: u64, s: f64) -> Zipf {
-        let top = n as f64 + 1.0;
-        let span = if (s - 1.0).abs() < 1e-9 {
-            top.ln()
-        } else {
-            top.powf(1.0 - s) - 1.0
-        };
-        Zipf { n, s, span }
+    /// `n` at least 1, `s` at least 0 (fixed tables here: a bug otherwise).
+    pub(crate) fn new(n: u64, s: f64) -> Zipf {
+        Zipf {
+            n,
+            zipf: rand_distr::Zipf::new(n as f64, s).expect("Zipf needs n >= 1 and s >= 0"),
+        }
     }
 
-    pub(super) fn sample(&self, rng: &mut Rng) -> u64 {
-        let u = rng.unit();
-        let x = if (self.s - 1.0).abs() < 1e-9 {
-            (u * self.span).exp()
-        } else {
-            (1.0 + u * self.span).powf(1.0 / (1.0 - self.s))
-        };
-        (x as u64).saturating_sub(1).min(self.n - 1)
+    pub(crate) fn sample(&self, rng: &mut Rng) -> u64 {
+        // rand_distr draws 1..=n
+        (self.zipf.sample(rng) as u64)
+            .saturating_sub(1)
+            .min(self.n - 1)
     }
 }
 
@@ -124,9 +78,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn alias_sampler_follows_the_weights() {
+    fn samplers_follow_their_weights() {
         let w = Weighted::new([1.0, 0.0, 3.0, 6.0].into_iter());
-        let mut rng = Rng::new(11);
+        let mut rng = seeded(11);
         let mut counts = [0u32; 4];
         for _ in 0..100_000 {
             counts[w.sample(&mut rng)] += 1;
@@ -144,8 +98,8 @@ mod tests {
             seen[k] = true;
             top += u32::from(k == 0);
         }
-        // ln 2 / ln 1001 = 10.0%
-        assert!((9_000..11_000).contains(&top), "{top}");
+        // 1 / H(1000) = 13.4%
+        assert!((12_400..14_400).contains(&top), "{top}");
         assert!(seen.iter().filter(|s| **s).count() > 900);
         let z = Zipf::new(40_000, 0.8);
         let mut ranks = std::collections::HashSet::new();
@@ -153,5 +107,16 @@ mod tests {
             ranks.insert(z.sample(&mut rng));
         }
         assert!(ranks.len() > 3_000 && ranks.iter().all(|r| *r < 40_000));
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_draws() {
+        let draw = |seed| {
+            let mut rng = seeded(seed);
+            let z = Zipf::new(4_000, 1.0);
+            (0..100).map(|_| z.sample(&mut rng)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(5), draw(5));
+        assert_ne!(draw(5), draw(6));
     }
 }

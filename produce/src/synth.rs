@@ -11,8 +11,9 @@ use std::sync::Arc;
 use super::day::Day;
 use super::event::{write_event, Tweak};
 use super::pools::Pools;
-use super::rng::{mix, Rng};
+use super::rng::{mix, pick, seeded, Rng};
 use super::write::{json_str, push_hex};
+use rand::RngExt;
 
 /// What a message is, as the consumer will judge it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +95,7 @@ impl Synth {
     pub fn new(seed: u64, dup_rate: f64, bad_rate: f64) -> Synth {
         Synth {
             pools: Pools::build(),
-            rng: Rng::new(mix(seed ^ 0x5eed)),
+            rng: seeded(seed),
             salt: mix(seed.wrapping_add(0x1d)),
             dup_rate,
             bad_rate,
@@ -113,7 +114,7 @@ impl Synth {
 
     /// Message number `index` (0-based, counting every message) with event time `ts`.
     pub fn next(&mut self, index: u64, ts: i64) -> Message<'_> {
-        let u = self.rng.unit();
+        let u = self.rng.random::<f64>();
         if u < self.bad_rate {
             let mut slot = std::mem::take(&mut self.scratch);
             let reason = self.malformed(index, ts, &mut slot);
@@ -126,7 +127,7 @@ impl Synth {
         }
         if u < self.bad_rate + self.dup_rate && self.fresh > 0 {
             let filled = self.fresh.min(RING as u64);
-            let slot = &self.ring[self.rng.below(filled) as usize];
+            let slot = &self.ring[self.rng.random_range(0..filled) as usize];
             return Message {
                 key: slot.key.as_bytes(),
                 payload: &slot.payload,
@@ -166,27 +167,30 @@ impl Synth {
         let (p, rng, out) = (&self.pools, &mut self.rng, &mut slot.payload);
         let day = self.day.as_deref();
         let tweak = |rng: &mut Rng, out: &mut Vec<u8>, t: &[Tweak]| {
-            let t = rng.pick(t);
+            let t = pick(rng, t);
             let shop = pick_shop(day, p, rng, ts);
             write_event(p, rng, shop, &slot.key, ts, t, out)
         };
-        match rng.below(5) {
+        match rng.random_range(0..5) {
             0 => {
-                match rng.below(4) {
+                match rng.random_range(0..4) {
                     0 | 1 => {
                         // cut off in transit
                         tweak(rng, out, &[None]);
-                        let cut = 1 + rng.below(out.len() as u64 - 2) as usize;
+                        let cut = rng.random_range(1..out.len() - 1);
                         out.truncate(cut);
                     }
                     2 => {
                         out.clear();
-                        out.extend_from_slice(rng.pick(&[
-                            &b"<html><body><h1>502 Bad Gateway</h1></body></html>"[..],
-                            b"undefined",
-                            b"id=1&time_stamp=1591266092",
-                            b"{}}",
-                        ]));
+                        out.extend_from_slice(pick(
+                            rng,
+                            &[
+                                &b"<html><body><h1>502 Bad Gateway</h1></body></html>"[..],
+                                b"undefined",
+                                b"id=1&time_stamp=1591266092",
+                                b"{}}",
+                            ],
+                        ));
                     }
                     _ => {
                         // single quotes: a Python dict printed instead of JSON
@@ -209,7 +213,7 @@ impl Synth {
                 Defect::BadTimeStamp
             }
             3 => {
-                match rng.below(4) {
+                match rng.random_range(0..4) {
                     0 => {
                         // a batch sent as one array
                         tweak(rng, out, &[None]);
@@ -225,7 +229,7 @@ impl Synth {
                     }
                     2 => {
                         out.clear();
-                        out.extend_from_slice(rng.pick(&[&b"null"[..], b"true", b"42"]));
+                        out.extend_from_slice(pick(rng, &[&b"null"[..], b"true", b"42"]));
                     }
                     _ => {
                         out.clear();
