@@ -1,12 +1,18 @@
 //! One synthetic product-view event as the shop's tracker sends it (SPEC 4), with the
 //! oddities real producers have: `false` and numbers where strings are expected, empty
 //! strings, missing fields, nulls, unknown extra fields. A [`Tweak`] injects one defect
-//! that makes the event a dead letter.
+//! that makes the event a dead letter. Written by serde_json from [`Event`], whose fields
+//! are the event's keys in the order the tracker sends them.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use chrono::{Datelike, Timelike};
+use rand::RngExt;
+use serde::Serialize;
 
 use super::pools::{kind_word, push_ip, Pools, Product, ALLOYS, STONES};
 use super::rng::{mix, pick, Rng};
-use super::write::{push_datetime, push_hex, push_i64, push_u64, Obj};
-use rand::RngExt;
 
 /// A deliberate defect for a malformed message (or none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +74,103 @@ const COLLECTIONS: &[(&str, u64)] = &[
     ("product_detail_recommendation_noticed", 30),
 ];
 
+/// A JSON value of a field whose type varies between producers.
+#[derive(Debug, Default, Serialize)]
+#[serde(untagged)]
+enum V<'a> {
+    Text(Cow<'a, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    #[default]
+    Null,
+}
+
+impl<'a> V<'a> {
+    fn text(s: impl Into<Cow<'a, str>>) -> V<'a> {
+        V::Text(s.into())
+    }
+
+    /// An integer as a string of digits.
+    fn int_text(n: impl std::fmt::Display) -> V<'a> {
+        V::Text(n.to_string().into())
+    }
+}
+
+const EMPTY: V<'static> = V::Text(Cow::Borrowed(""));
+
+/// One entry of `option`; ids are strings of digits, as the tracker sends them.
+#[derive(Debug, Serialize)]
+struct Choice<'a> {
+    option_label: &'a str,
+    option_id: String,
+    value_label: &'a str,
+    value_id: String,
+}
+
+/// `option`: a list, or null.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Choices<'a> {
+    List(Vec<Choice<'a>>),
+    Null,
+}
+
+/// An event, its keys in this order; a `None` field is absent.
+#[derive(Debug, Default, Serialize)]
+struct Event<'a> {
+    #[serde(rename = "_id")]
+    object_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_stamp: Option<V<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<V<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<V<'a>>,
+    resolution: V<'a>,
+    user_id_db: V<'a>,
+    device_id: String,
+    api_version: V<'a>,
+    store_id: V<'a>,
+    local_time: String,
+    show_recommendation: V<'a>,
+    current_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referrer_url: Option<V<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_address: Option<V<'a>>,
+    recommendation: V<'a>,
+    utm_source: V<'a>,
+    utm_medium: V<'a>,
+    collection: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product_id: Option<V<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    option: Option<Choices<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_search: Option<V<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cat_id: Option<V<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    viewing_product_id: Option<V<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<V<'a>>,
+}
+
+/// `YYYY-MM-DD<sep>HH:MM:SS` of epoch seconds `t` (UTC).
+fn datetime(t: i64, sep: char) -> String {
+    let d = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+    format!(
+        "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
+        d.year(),
+        d.month(),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    )
+}
+
 /// Writes one event of shop number `shop` (an index into `p.shops`) into `out` (cleared
 /// first); `tweak` injects a defect.
 pub(super) fn write_event(
@@ -85,98 +188,82 @@ pub(super) fn write_event(
     let agent_i = p.agent_w.sample(rng);
     let agent = &p.agents[agent_i];
     let word = kind_word(product.kind, shop.lang);
-    let mut o = Obj::new(out);
-
-    // `_id`: a MongoDB ObjectId (creation second, then random)
-    let b = o.key("_id");
-    b.push(b'"');
-    push_hex(b, ts as u64, 8);
-    push_hex(b, rng.random::<u64>(), 16);
-    b.push(b'"');
-
-    match tweak {
-        Tweak::TsAbsent => {}
-        Tweak::TsNull => o.raw("time_stamp", "null"),
-        Tweak::TsIso => {
-            let b = o.key("time_stamp");
-            b.push(b'"');
-            push_datetime(b, ts, b'T');
-            b.extend_from_slice(b"Z\"");
-        }
-        Tweak::TsEmpty => o.raw("time_stamp", "\"\""),
-        Tweak::TsFloat => {
-            let b = o.key("time_stamp");
-            push_i64(b, ts);
-            b.extend_from_slice(b".5");
-        }
-        Tweak::TsHuge => o.int("time_stamp", ts.saturating_mul(1_000_000)),
-        _ if rng.random_bool(0.05) => o.int_text("time_stamp", ts),
-        _ => o.int("time_stamp", ts),
-    }
-    match rng.random_range(0..1000) {
-        0..=7 => o.raw("ip", "\"\""),
-        8..=10 => {}
+    let mut e = Event {
+        // a MongoDB ObjectId: creation second, then random
+        object_id: format!(
+            "{:08x}{:016x}",
+            ts as u64 & 0xffff_ffff,
+            rng.random::<u64>()
+        ),
+        ..Event::default()
+    };
+    e.time_stamp = match tweak {
+        Tweak::TsAbsent => None,
+        Tweak::TsNull => Some(V::Null),
+        Tweak::TsIso => Some(V::text(datetime(ts, 'T') + "Z")),
+        Tweak::TsEmpty => Some(EMPTY),
+        // half a second past `ts`, as the text `<ts>.5` says
+        Tweak::TsFloat => Some(V::Float(ts as f64 + 0.5_f64.copysign(ts as f64))),
+        Tweak::TsHuge => Some(V::Int(ts.saturating_mul(1_000_000))),
+        _ if rng.random_bool(0.05) => Some(V::int_text(ts)),
+        _ => Some(V::Int(ts)),
+    };
+    e.ip = match rng.random_range(0..1000) {
+        0..=7 => Some(EMPTY),
+        8..=10 => None,
         _ => {
-            let b = o.key("ip");
-            b.push(b'"');
-            push_ip(b, ip_i);
-            b.push(b'"');
+            let mut ip = String::with_capacity(39);
+            push_ip(&mut ip, ip_i);
+            Some(V::text(ip))
         }
-    }
-    match (tweak, rng.random_range(0..1000)) {
+    };
+    e.user_agent = match (tweak, rng.random_range(0..1000)) {
         (Tweak::NulUserAgent, _) => {
             let t = &agent.text;
             let cut = t.len() / 2;
-            o.escaped("user_agent", &format!("{}\0{}", &t[..cut], &t[cut..]));
+            Some(V::text(format!("{}\0{}", &t[..cut], &t[cut..])))
         }
-        (_, 0..=4) => o.raw("user_agent", "\"\""),
-        (_, 5..=6) => {}
-        _ => o.text("user_agent", &[&agent.text]),
-    }
-    match rng.random_range(0..100) {
-        0..=2 => o.raw("resolution", "\"\""),
-        _ if agent.mobile => o.text("resolution", &[pick(rng, MOBILE_RES)]),
-        _ => o.text("resolution", &[pick(rng, DESKTOP_RES)]),
-    }
-    match rng.random_range(0..100) {
-        0..=84 => o.raw("user_id_db", "\"\""),
-        85..=94 => o.int_text("user_id_db", rng.random_range(100_000..1_000_000)),
-        _ => o.int("user_id_db", rng.random_range(100_000..1_000_000)),
-    }
+        (_, 0..=4) => Some(EMPTY),
+        (_, 5..=6) => None,
+        _ => Some(V::text(agent.text.as_str())),
+    };
+    e.resolution = match rng.random_range(0..100) {
+        0..=2 => EMPTY,
+        _ if agent.mobile => V::text(pick(rng, MOBILE_RES)),
+        _ => V::text(pick(rng, DESKTOP_RES)),
+    };
+    e.user_id_db = match rng.random_range(0..100) {
+        0..=84 => EMPTY,
+        85..=94 => V::int_text(rng.random_range(100_000..1_000_000)),
+        _ => V::Int(rng.random_range(100_000..1_000_000)),
+    };
     // the same visitor (IP and agent) keeps its device id
     let dev = mix((ip_i << 20) ^ agent_i as u64);
     let dev2 = mix(dev);
-    let b = o.key("device_id");
-    b.push(b'"');
-    push_hex(b, dev >> 32, 8);
-    b.push(b'-');
-    push_hex(b, dev >> 16, 4);
-    b.extend_from_slice(b"-4");
-    push_hex(b, dev, 3);
-    b.extend_from_slice(b"-a");
-    push_hex(b, dev2 >> 52, 3);
-    b.push(b'-');
-    push_hex(b, dev2, 12);
-    b.push(b'"');
-    if rng.random_bool(0.95) {
-        o.raw("api_version", "\"1.0\"");
+    e.device_id = format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        dev >> 32,
+        (dev >> 16) & 0xffff,
+        dev & 0xfff,
+        (dev2 >> 52) & 0xfff,
+        dev2 & 0xffff_ffff_ffff
+    );
+    e.api_version = if rng.random_bool(0.95) {
+        V::text("1.0")
     } else {
-        o.raw("api_version", "1.0");
-    }
-    if rng.random_bool(0.92) {
-        o.text("store_id", &[&shop.store_id_text]);
+        V::Float(1.0)
+    };
+    e.store_id = if rng.random_bool(0.92) {
+        V::int_text(shop.store_id)
     } else {
-        o.raw("store_id", &shop.store_id_text);
-    }
-    let b = o.key("local_time");
-    b.push(b'"');
-    push_datetime(b, ts + shop.utc_offset_h * 3600, b' ');
-    b.push(b'"');
-    match rng.random_range(0..100) {
-        0..=69 => o.raw("show_recommendation", "\"false\""),
-        70..=94 => o.raw("show_recommendation", "\"true\""),
-        _ => o.raw("show_recommendation", "false"),
-    }
+        V::Int(shop.store_id.into())
+    };
+    e.local_time = datetime(ts + shop.utc_offset_h * 3600, ' ');
+    e.show_recommendation = match rng.random_range(0..100) {
+        0..=69 => V::text("false"),
+        70..=94 => V::text("true"),
+        _ => V::Bool(false),
+    };
 
     let alloy = if rng.random_bool(0.6) {
         product.alloy
@@ -188,105 +275,74 @@ pub(super) fn write_event(
     } else {
         rng.random_range(0..STONES.len())
     };
-    let b = o.key("current_url");
-    for part in ["\"https://", shop.host, "/glamira-", word, "-"] {
-        b.extend_from_slice(part.as_bytes());
-    }
-    product.push_name(b);
-    b.extend_from_slice(b".html");
+    let url = &mut e.current_url;
+    write!(url, "https://{}/glamira-{word}-", shop.host).ok();
+    product.push_name(url);
+    url.push_str(".html");
     if rng.random_bool(0.85) {
-        for part in ["?alloy=", ALLOYS[alloy], "&diamond=", STONES[stone]] {
-            b.extend_from_slice(part.as_bytes());
-        }
+        write!(url, "?alloy={}&diamond={}", ALLOYS[alloy], STONES[stone]).ok();
         if rng.random_bool(0.2) {
-            b.extend_from_slice(b"&stone2=diamond-Brillant");
+            url.push_str("&stone2=diamond-Brillant");
         }
         if rng.random_bool(0.15) {
-            b.extend_from_slice(b"&itm_source=recommendation&itm_medium=sorting");
+            url.push_str("&itm_source=recommendation&itm_medium=sorting");
         }
     }
     if tweak == Tweak::NulUrl {
-        b.extend_from_slice(b"\\u0000");
+        url.push('\0');
     }
-    b.push(b'"');
-    match rng.random_range(0..100) {
-        0..=11 => {}
-        12..=21 => o.raw("referrer_url", "\"\""),
-        22..=46 => o.text("referrer_url", &["https://", shop.google, "/"]),
-        47..=66 => o.text("referrer_url", &["https://", shop.host, "/", word, "/"]),
+    e.referrer_url = match rng.random_range(0..100) {
+        0..=11 => None,
+        12..=21 => Some(EMPTY),
+        22..=46 => Some(V::text(format!("https://{}/", shop.google))),
+        47..=66 => Some(V::text(format!("https://{}/{word}/", shop.host))),
         67..=74 => {
             let other = Product::of_rank(p.product_z.sample(rng));
             let w = kind_word(other.kind, shop.lang);
-            let b = o.key("referrer_url");
-            for part in ["\"https://", shop.host, "/glamira-", w, "-"] {
-                b.extend_from_slice(part.as_bytes());
-            }
-            other.push_name(b);
-            b.extend_from_slice(b".html\"");
+            let mut r = format!("https://{}/glamira-{w}-", shop.host);
+            other.push_name(&mut r);
+            r.push_str(".html");
+            Some(V::text(r))
         }
-        75..=79 => o.raw("referrer_url", "\"https://www.bing.com/\""),
-        80..=84 => o.text(
-            "referrer_url",
-            &[pick(
-                rng,
-                &["https://m.facebook.com/", "https://l.facebook.com/"],
-            )],
-        ),
-        85..=87 => o.raw("referrer_url", "\"https://www.instagram.com/\""),
-        88..=89 => o.raw("referrer_url", "\"https://www.pinterest.com/\""),
-        90..=91 => o.raw("referrer_url", "\"android-app://com.google.android.gm/\""),
-        92..=93 => o.text("referrer_url", &[shop.host, "/"]),
-        _ => o.text("referrer_url", &["https://", shop.host, "/"]),
-    }
-    match (tweak, rng.random_range(0..100)) {
-        (Tweak::NulEmail, _) => o.raw("email_address", "\"anna\\u0000@gmail.com\""),
-        (_, 0..=74) => o.raw("email_address", "\"\""),
+        75..=79 => Some(V::text("https://www.bing.com/")),
+        80..=84 => Some(V::text(pick(
+            rng,
+            &["https://m.facebook.com/", "https://l.facebook.com/"],
+        ))),
+        85..=87 => Some(V::text("https://www.instagram.com/")),
+        88..=89 => Some(V::text("https://www.pinterest.com/")),
+        90..=91 => Some(V::text("android-app://com.google.android.gm/")),
+        92..=93 => Some(V::text(format!("{}/", shop.host))),
+        _ => Some(V::text(format!("https://{}/", shop.host))),
+    };
+    e.email_address = match (tweak, rng.random_range(0..100)) {
+        (Tweak::NulEmail, _) => Some(V::text("anna\0@gmail.com")),
+        (_, 0..=74) => Some(EMPTY),
         (_, 75..=89) => {
-            let b = o.key("email_address");
-            b.push(b'"');
-            b.extend_from_slice(pick(rng, FIRST).as_bytes());
-            b.push(b'.');
-            b.extend_from_slice(pick(rng, LAST).as_bytes());
-            push_u64(b, rng.random_range(0..100));
-            b.push(b'@');
-            b.extend_from_slice(pick(rng, MAIL).as_bytes());
-            b.push(b'"');
+            let first = pick(rng, FIRST);
+            let last = pick(rng, LAST);
+            let n = rng.random_range(0..100);
+            let mail = pick(rng, MAIL);
+            Some(V::text(format!("{first}.{last}{n}@{mail}")))
         }
-        _ => {}
-    }
-    match rng.random_range(0..100) {
-        0..=89 => o.raw("recommendation", "false"),
-        90..=94 => o.raw("recommendation", "\"false\""),
-        _ => o.raw("recommendation", "\"true\""),
-    }
-    match rng.random_range(0..100) {
-        0..=84 => {
-            o.raw("utm_source", "false");
-            o.raw("utm_medium", "false");
-        }
-        85..=89 => {
-            o.raw("utm_source", "\"google\"");
-            o.raw("utm_medium", "\"cpc\"");
-        }
-        90..=92 => {
-            o.raw("utm_source", "\"facebook\"");
-            o.raw("utm_medium", "\"social\"");
-        }
-        93..=95 => {
-            o.raw("utm_source", "\"newsletter\"");
-            o.raw("utm_medium", "\"email\"");
-        }
-        96..=97 => {
-            o.raw("utm_source", "\"criteo\"");
-            o.raw("utm_medium", "\"retargeting\"");
-        }
-        _ => {
-            o.raw("utm_source", "\"\"");
-            o.raw("utm_medium", "null");
-        }
-    }
+        _ => None,
+    };
+    e.recommendation = match rng.random_range(0..100) {
+        0..=89 => V::Bool(false),
+        90..=94 => V::text("false"),
+        _ => V::text("true"),
+    };
+    let (source, medium) = match rng.random_range(0..100) {
+        0..=84 => (V::Bool(false), V::Bool(false)),
+        85..=89 => (V::text("google"), V::text("cpc")),
+        90..=92 => (V::text("facebook"), V::text("social")),
+        93..=95 => (V::text("newsletter"), V::text("email")),
+        96..=97 => (V::text("criteo"), V::text("retargeting")),
+        _ => (EMPTY, V::Null),
+    };
+    (e.utm_source, e.utm_medium) = (source, medium);
     let mut roll = rng.random_range(0..1000);
-    let collection = COLLECTIONS
+    e.collection = COLLECTIONS
         .iter()
         .find(|(_, w)| {
             let hit = roll < *w;
@@ -294,12 +350,11 @@ pub(super) fn write_event(
             hit
         })
         .map_or(COLLECTIONS[0].0, |(c, _)| c);
-    o.text("collection", &[collection]);
-    match rng.random_range(0..100) {
-        0 => {}
-        1..=5 => o.int("product_id", product.id.into()),
-        _ => o.int_text("product_id", product.id.into()),
-    }
+    e.product_id = match rng.random_range(0..100) {
+        0 => None,
+        1..=5 => Some(V::Int(product.id.into())),
+        _ => Some(V::int_text(product.id)),
+    };
     let options = match (tweak, rng.random_range(0..100)) {
         (Tweak::NulOption, _) | (_, 0..=59) => 2,
         (_, 60..=74) => 1,
@@ -308,54 +363,60 @@ pub(super) fn write_event(
         (_, 87..=96) => -1, // absent
         _ => -2,            // null
     };
-    match options {
-        -1 => {}
-        -2 => o.raw("option", "null"),
+    e.option = match options {
+        -1 => None,
+        -2 => Some(Choices::Null),
         n => {
             let value_id = 3_000_000 + u64::from(product.option_ids[0]) * 7 % 1_000_000;
-            let b = o.key("option");
-            b.push(b'[');
+            let mut list = Vec::with_capacity(3);
+            let blank = |label, value_label| Choice {
+                option_label: label,
+                option_id: String::new(),
+                value_label,
+                value_id: String::new(),
+            };
             if n >= 1 {
-                b.extend_from_slice(b"{\"option_label\":\"alloy\",\"option_id\":\"");
-                push_u64(b, product.option_ids[0].into());
-                b.extend_from_slice(b"\",\"value_label\":\"\",\"value_id\":\"");
-                push_u64(b, value_id + alloy as u64);
-                b.extend_from_slice(b"\"}");
+                list.push(Choice {
+                    option_label: "alloy",
+                    option_id: product.option_ids[0].to_string(),
+                    value_label: "",
+                    value_id: (value_id + alloy as u64).to_string(),
+                });
             }
             if n >= 2 {
                 if tweak == Tweak::NulOption {
-                    b.extend_from_slice(b",{\"option_label\":\"diamond\",\"option_id\":\"\",\"value_label\":\"x\\u0000\",\"value_id\":\"\"}");
+                    list.push(blank("diamond", "x\0"));
                 } else if rng.random_bool(0.5) {
-                    b.extend_from_slice(b",{\"option_label\":\"diamond\",\"option_id\":\"\",\"value_label\":\"\",\"value_id\":\"\"}");
+                    list.push(blank("diamond", ""));
                 } else {
-                    b.extend_from_slice(b",{\"option_label\":\"diamond\",\"option_id\":\"");
-                    push_u64(b, product.option_ids[1].into());
-                    b.extend_from_slice(b"\",\"value_label\":\"");
-                    b.extend_from_slice(STONES[stone].as_bytes());
-                    b.extend_from_slice(b"\",\"value_id\":\"");
-                    push_u64(b, value_id + 100 + stone as u64);
-                    b.extend_from_slice(b"\"}");
+                    list.push(Choice {
+                        option_label: "diamond",
+                        option_id: product.option_ids[1].to_string(),
+                        value_label: STONES[stone],
+                        value_id: (value_id + 100 + stone as u64).to_string(),
+                    });
                 }
             }
             if n >= 3 {
-                b.extend_from_slice(b",{\"option_label\":\"pearlcolor\",\"option_id\":\"\",\"value_label\":\"white\",\"value_id\":\"\"}");
+                list.push(blank("pearlcolor", "white"));
             }
-            b.push(b']');
+            Some(Choices::List(list))
         }
-    }
+    };
     // unknown extra fields real producers add now and then
     match rng.random_range(0..100) {
-        0..=4 => o.raw("key_search", "\"\""),
-        5..=7 => o.int_text("cat_id", rng.random_range(10..410)),
-        8..=9 => o.int_text("viewing_product_id", product.id.into()),
+        0..=4 => e.key_search = Some(EMPTY),
+        5..=7 => e.cat_id = Some(V::int_text(rng.random_range(10..410))),
+        8..=9 => e.viewing_product_id = Some(V::int_text(product.id)),
         _ => {}
     }
-    match tweak {
-        Tweak::IdAbsent => {}
-        Tweak::IdEmpty => o.raw("id", "\"\""),
-        Tweak::IdNumber => o.int("id", (mix(ts as u64) >> 20) as i64),
-        Tweak::IdNull => o.raw("id", "null"),
-        _ => o.text("id", &[id]),
-    }
-    o.end();
+    e.id = match tweak {
+        Tweak::IdAbsent => None,
+        Tweak::IdEmpty => Some(EMPTY),
+        Tweak::IdNumber => Some(V::Int((mix(ts as u64) >> 20) as i64)),
+        Tweak::IdNull => Some(V::Null),
+        _ => Some(V::text(id)),
+    };
+    out.clear();
+    serde_json::to_writer(out, &e).expect("an event serialises");
 }

@@ -13,8 +13,8 @@
 //!
 //! Layout: `args` (flags), `sender` (the Kafka producer), `synth` (message stream: fresh,
 //! duplicate, malformed), `day` (when events happen and from which shop), `event` (one
-//! event's JSON), `pools` + `agents` (products, IPs, shops, user agents), `rng` (PRNG and
-//! popularity samplers), `write` (JSON writing), `error`.
+//! event's JSON, written by serde_json), `pools` + `agents` (products, IPs, shops, user
+//! agents), `rng` (the seeded generator and samplers, from rand), `error`.
 
 mod agents;
 mod args;
@@ -29,7 +29,6 @@ mod sender;
 mod synth;
 #[cfg(test)]
 mod tests;
-mod write;
 
 use std::collections::HashSet;
 use std::io::BufRead;

@@ -12,7 +12,6 @@ use super::day::Day;
 use super::event::{write_event, Tweak};
 use super::pools::Pools;
 use super::rng::{mix, pick, seeded, Rng};
-use super::write::{json_str, push_hex};
 use rand::RngExt;
 
 /// What a message is, as the consumer will judge it.
@@ -225,7 +224,8 @@ impl Synth {
                         let mut inner = Vec::new();
                         tweak(rng, &mut inner, &[None]);
                         out.clear();
-                        json_str(out, std::str::from_utf8(&inner).unwrap_or(""));
+                        let inner = String::from_utf8(inner).unwrap_or_default();
+                        serde_json::to_writer(&mut *out, &inner).expect("a string serialises");
                     }
                     2 => {
                         out.clear();
@@ -249,18 +249,18 @@ impl Synth {
 /// A unique, UUID-shaped id for message `index`: the last 64 bits are a bijection of the
 /// index, so no two messages of a run share an id; the seed changes all of them.
 fn event_id(salt: u64, index: u64, out: &mut String) {
+    use std::fmt::Write as _;
     let lo = mix(index ^ salt);
     let hi = mix(lo ^ salt.rotate_left(17));
-    let mut b = Vec::with_capacity(36);
-    push_hex(&mut b, hi >> 32, 8);
-    b.push(b'-');
-    push_hex(&mut b, hi >> 16, 4);
-    b.push(b'-');
-    push_hex(&mut b, hi, 4);
-    b.push(b'-');
-    push_hex(&mut b, lo >> 48, 4);
-    b.push(b'-');
-    push_hex(&mut b, lo, 12);
     out.clear();
-    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+    write!(
+        out,
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+    .ok();
 }

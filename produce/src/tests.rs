@@ -459,3 +459,87 @@ fn limits_and_codes_are_the_consumers() {
         assert_eq!(defect.code(), reason.code());
     }
 }
+
+/// The JSON of a fresh event: the tracker's keys in its order, `_id` first and `id` last,
+/// the optional ones sometimes absent, and the types it sends (text, numbers, booleans).
+#[test]
+fn events_keep_the_trackers_key_order() {
+    const ORDER: &[&str] = &[
+        "_id",
+        "time_stamp",
+        "ip",
+        "user_agent",
+        "resolution",
+        "user_id_db",
+        "device_id",
+        "api_version",
+        "store_id",
+        "local_time",
+        "show_recommendation",
+        "current_url",
+        "referrer_url",
+        "email_address",
+        "recommendation",
+        "utm_source",
+        "utm_medium",
+        "collection",
+        "product_id",
+        "option",
+        "key_search",
+        "cat_id",
+        "viewing_product_id",
+        "id",
+    ];
+    let mut absent = HashSet::new();
+    for (_, payload, _) in collect(9, 3_000, 0.0, 0.0) {
+        let text = String::from_utf8(payload).unwrap();
+        assert!(
+            text.starts_with("{\"_id\":\"") && text.ends_with("\"}"),
+            "{text}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys = value.as_object().unwrap();
+        let mut at = 0;
+        for key in ORDER {
+            match text.find(&format!("\"{key}\":")) {
+                Some(i) => {
+                    assert!(i >= at, "{key} out of order: {text}");
+                    assert!(keys.contains_key(*key));
+                    at = i;
+                }
+                None => {
+                    absent.insert(*key);
+                }
+            }
+        }
+        assert_eq!(
+            keys.len(),
+            ORDER.len() - ORDER.iter().filter(|k| !keys.contains_key(**k)).count(),
+            "an unknown key: {text}"
+        );
+        assert!(
+            text.contains(&format!(",\"id\":{}}}", keys["id"])),
+            "{text}"
+        );
+    }
+    for optional in [
+        "ip",
+        "user_agent",
+        "referrer_url",
+        "email_address",
+        "option",
+        "cat_id",
+    ] {
+        assert!(absent.contains(optional), "{optional} never absent");
+    }
+    for always in [
+        "_id",
+        "time_stamp",
+        "device_id",
+        "local_time",
+        "current_url",
+        "id",
+    ] {
+        assert!(!absent.contains(always), "{always} absent");
+    }
+}
