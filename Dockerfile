@@ -9,6 +9,7 @@ COPY scripts/install-build-deps scripts/
 RUN scripts/install-build-deps
 COPY Cargo.toml Cargo.lock schema.sql ./
 COPY src ./src
+COPY produce ./produce
 RUN cargo build --release --locked --bin streamer
 
 FROM debian:bookworm-slim

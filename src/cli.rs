@@ -1,36 +1,24 @@
-//! The command line of contract §2: parse, load the config, dispatch to a command.
+//! The library's commands of contract §2 (all but `produce`, which the binary adds with
+//! the generator crate): load the config, dispatch to a command.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 
 use crate::config::{Config, Mode};
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
 use crate::modes::{self, Run};
+use crate::report;
 use crate::sink::fold::{Folder, FOLD_EVERY};
 use crate::sink::{self, Sink};
 use crate::warmup;
-use crate::{produce, report};
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "streamer",
-    version,
-    about = "Kafka product-view events into a PostgreSQL star schema, exactly once",
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    /// The main job: warm up, then stream until SIGINT/SIGTERM.
-    pub config: Option<PathBuf>,
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
+/// The library's commands; the binary's parser flattens them into its own subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Stream only (no warmup).
@@ -72,20 +60,15 @@ pub enum Command {
         #[command(flatten)]
         args: crate::reset::ResetArgs,
     },
-    /// Write synthetic or replayed events to the topic (demo, load tests).
-    Produce {
-        config: PathBuf,
-        #[command(flatten)]
-        args: produce::ProduceCli,
-    },
 }
 
 /// /healthz turns 503 after PostgreSQL writes failed (or lag stood still) this long.
 const UNHEALTHY_AFTER: Duration = Duration::from_secs(60);
 
-/// Run the parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
-    match (cli.config, cli.command) {
+/// Run `command`, or with none the main job on `config` (`streamer CONFIG`: warm up, then
+/// stream until SIGINT/SIGTERM).
+pub fn run(config: Option<PathBuf>, command: Option<Command>) -> Result<()> {
+    match (config, command) {
         (Some(path), None) => stream(Config::load(&path)?, false, true),
         (
             None,
@@ -137,18 +120,6 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(path) = html {
                 log::info!("dashboard written to {}", path.display());
             }
-            Ok(())
-        }
-        (None, Some(Command::Produce { config, args })) => {
-            let cfg = Config::load(&config)?;
-            let r = produce::run(&cfg, &args.args()?)?;
-            println!(
-                "sent {} messages ({} duplicates, {} malformed) in {:.1} s",
-                r.sent,
-                r.duplicates,
-                r.malformed,
-                r.elapsed.as_secs_f64()
-            );
             Ok(())
         }
         _ => Err(Error::Config(

@@ -1,5 +1,6 @@
 //! streamer: Kafka product-view events into a PostgreSQL star schema, exactly once.
-//! The binary in `main.rs` is a thin shell over [`cli::run`].
+//! The binary in `main.rs` is a thin shell over [`cli::run`] (and, for `streamer produce`,
+//! over the event generator, the `streamer-produce` crate in `produce/`).
 
 mod bounded;
 mod catalog;
@@ -13,7 +14,6 @@ mod metrics;
 mod modes;
 mod offsets;
 mod pipeline;
-pub mod produce;
 pub mod report;
 mod reset;
 pub mod sink;

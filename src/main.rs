@@ -1,13 +1,50 @@
 //! The `streamer` binary: parse the command line, run, map errors to exit codes
-//! (2 configuration, 1 runtime).
+//! (2 configuration, 1 runtime). The library's commands go to [`streamer::cli::run`];
+//! `produce` goes to the event generator (the `streamer-produce` crate), handed the
+//! configured cluster and the consumer's transform as its judge.
 
-use clap::Parser;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use streamer::config::Config;
+use streamer::error::{Error, Result};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "streamer",
+    version,
+    about = "Kafka product-view events into a PostgreSQL star schema, exactly once",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// The main job: warm up, then stream until SIGINT/SIGTERM.
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    #[command(flatten)]
+    Pipeline(streamer::cli::Command),
+    /// Write synthetic or replayed events to the topic (demo, load tests).
+    Produce {
+        config: PathBuf,
+        #[command(flatten)]
+        args: streamer_produce::ProduceCli,
+    },
+}
 
 fn main() {
     limit_malloc_arenas();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = streamer::cli::Cli::parse();
-    if let Err(e) = streamer::cli::run(cli) {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Produce { config, args }) => produce(&config, args),
+        Some(Command::Pipeline(command)) => streamer::cli::run(cli.config, Some(command)),
+        None => streamer::cli::run(cli.config, None),
+    };
+    if let Err(e) = result {
         // once: in the log when errors are logged, else on stderr
         if log::log_enabled!(log::Level::Error) {
             log::error!("{e}");
@@ -15,6 +52,42 @@ fn main() {
             eprintln!("streamer: {e}");
         }
         std::process::exit(e.exit_code());
+    }
+}
+
+/// `streamer produce CONFIG ...`: the events to `[remote_kafka]`'s cluster, then the
+/// summary line scripts/bench and scripts/demo read.
+fn produce(config: &Path, args: streamer_produce::ProduceCli) -> Result<()> {
+    let cfg = Config::load(config)?;
+    let report = args
+        .args()
+        .and_then(|args| streamer_produce::run(&produce_target(&cfg), &args))
+        .map_err(|e| match e {
+            streamer_produce::Error::Config(m) => Error::Config(m),
+            streamer_produce::Error::Fatal { context, message } => Error::fatal(context, message),
+        })?;
+    println!("{report}");
+    Ok(())
+}
+
+/// What the generator needs from the configuration: the cluster (secret values kept out
+/// of client errors) and the first subscribed topic; and the transform, which says how
+/// the consumer will read each replayed line.
+fn produce_target(cfg: &Config) -> streamer_produce::Target {
+    streamer_produce::Target {
+        client_id: cfg.kafka.client_id.clone(),
+        properties: (cfg.kafka.properties.iter())
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect(),
+        default_topic: cfg.kafka.topics.first().cloned(),
+        describe_error: streamer::config::kafka_error_text,
+        judge: |message| {
+            let fact = streamer::transform::transform(Some(message)).ok()?;
+            Some(streamer_produce::Judged {
+                id: fact.event_id().to_owned(),
+                identity: fact.sales_key().to_owned(),
+            })
+        },
     }
 }
 

@@ -81,6 +81,60 @@ fn bad_configs_exit_2_naming_section_key_and_line() {
     run_to_exit(&["frobnicate", "x"], Duration::from_secs(30)).assert_code(2);
 }
 
+/// The binary's command line: the library's commands and the generator's `produce` under
+/// one `--help`; a config alone is the main job.
+#[test]
+fn help_lists_every_command_and_hides_ack_log() {
+    let out = run_to_exit(&["--help"], Duration::from_secs(30));
+    out.assert_code(0);
+    for command in [
+        "run", "warmup", "check", "report", "status", "reset", "produce",
+    ] {
+        assert!(
+            out.output
+                .lines()
+                .any(|l| l.trim_start().starts_with(command)),
+            "--help lists {command}: {}",
+            out.output
+        );
+    }
+    assert!(out.output.contains("[CONFIG]"), "{}", out.output);
+    let out = run_to_exit(&["produce", "--help"], Duration::from_secs(30));
+    out.assert_code(0);
+    for flag in [
+        "--events",
+        "--duration",
+        "--rate",
+        "--seed",
+        "--dup-rate",
+        "--bad-rate",
+        "--start",
+        "--span",
+        "--file",
+        "--topic",
+        "--keys",
+    ] {
+        assert!(
+            out.output.contains(flag),
+            "produce --help: {flag}: {}",
+            out.output
+        );
+    }
+    assert!(!out.output.contains("--ack-log"), "{}", out.output);
+    // bad produce flags are configuration errors (exit 2), the config read first
+    let dir = TempDir::new("cli-produce");
+    let cfg = write(&dir, SEED);
+    let out = run_to_exit(&["produce", &cfg, "--events", "0"], Duration::from_secs(30));
+    out.assert_code(2);
+    assert!(out.output.contains("--events"), "{}", out.output);
+    run_to_exit(&["produce", &cfg], Duration::from_secs(30)).assert_code(2);
+    run_to_exit(
+        &["produce", "/nonexistent/config.ini", "--events", "1"],
+        Duration::from_secs(30),
+    )
+    .assert_code(2);
+}
+
 #[test]
 fn committed_config_ini_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.ini");
@@ -130,6 +184,7 @@ fn no_command_echoes_the_values_of_keys_librdkafka_rejects() {
         for args in [
             vec!["check", cfg.as_str()],
             vec!["run", cfg.as_str(), "--until-caught-up"],
+            vec!["produce", cfg.as_str(), "--events", "1"],
         ] {
             let out = run_to_exit_env(&args, &[("RUST_LOG", "debug")], Duration::from_secs(60));
             assert_ne!(out.status.code(), Some(0), "{args:?}: {}", out.output);

@@ -11,11 +11,12 @@ use chrono::Utc;
 use crate::harness::check::{cfg_path, warmup};
 use crate::harness::chromium::{self, Output};
 use crate::harness::http::get;
+use crate::harness::produce;
 use crate::harness::{free_port, spawn_streamer, unique_name, Broker, TempDir, TestDb};
 use streamer::config::Config;
-use streamer::produce::{self, Keys, ProduceArgs};
 use streamer::report::live::Dashboard;
 use streamer::report::REPORTS;
+use streamer_produce::{Keys, ProduceArgs};
 
 /// Events of today (UTC), spread over its hours by the day's shape.
 fn today_events(events: u64, seed: u64) -> ProduceArgs {

@@ -26,6 +26,8 @@ fn dockerfile_builds_like_ci_and_runs_as_intended() {
     assert!(ci.contains("scripts/install-build-deps"));
     for needle in [
         "RUN scripts/install-build-deps",
+        // the binary's `produce` is the generator crate of the workspace
+        "COPY produce ./produce",
         "cargo build --release --locked",
         "STREAMER_IN_DOCKER=1",
         "USER 10001",

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::harness;
+use crate::harness::produce;
 use crate::harness::{Broker, TempDir};
 use rdkafka::message::{Message, OwnedMessage};
 use streamer::config::Config;
-use streamer::produce::{self, Keys, ProduceArgs};
 use streamer::transform::transform;
+use streamer_produce::{Keys, ProduceArgs};
 
 const PARTITIONS: i32 = 4;
 /// 2024-05-01 00:00:00 UTC
@@ -253,6 +254,95 @@ fn missing_topic_fails_loudly() {
     let err = produce::run(&cfg, &args).expect_err("no such topic");
     assert!(err.to_string().contains("absent"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// The binary's `streamer produce`: the same events for the same seed, and the summary
+/// line scripts/bench and scripts/demo read, whose counts are what the topic holds.
+#[test]
+fn the_binary_produces_and_prints_the_summary_line() {
+    let dir = TempDir::new("produce-bin");
+    let (broker, topic, _cfg) = setup(&dir);
+    let config = dir.join("config.ini");
+    let config = config.to_str().expect("utf-8 path");
+    let args = [
+        "produce",
+        config,
+        "--events",
+        "500",
+        "--seed",
+        "11",
+        "--dup-rate",
+        "0.1",
+        "--bad-rate",
+        "0.02",
+        "--start",
+        "2024-05-01",
+        "--span",
+        "6h",
+        "--keys",
+        "dup-anywhere",
+    ];
+    let out = harness::run_to_exit(&args, Duration::from_secs(120));
+    out.assert_code(0);
+    let line = out
+        .output
+        .lines()
+        .find(|l| l.starts_with("sent "))
+        .unwrap_or_else(|| panic!("no summary line: {}", out.output));
+    let words: Vec<&str> = line.split(' ').collect();
+    assert!(
+        words.len() == 10
+            && words[2] == "messages"
+            && words[4] == "duplicates,"
+            && words[6] == "malformed)"
+            && words[7] == "in"
+            && words[9] == "s",
+        "summary line: {line}"
+    );
+    let count =
+        |i: usize, strip: &str| -> u64 { words[i].trim_start_matches(strip).parse().expect(line) };
+    let (sent, dups, bad) = (count(1, ""), count(3, "("), count(5, ""));
+    assert_eq!(sent, 500, "{line}");
+    assert!(dups > 0 && bad > 0, "{line}");
+    let msgs = read_back(broker, &topic);
+    assert_eq!(msgs.len() as u64, sent);
+    let keyless = msgs.iter().filter(|m| m.key().is_none()).count() as u64;
+    assert_eq!(keyless, dups, "dup-anywhere: the duplicates are keyless");
+    let rejected = msgs
+        .iter()
+        .filter(|m| transform(m.payload()).is_err())
+        .count() as u64;
+    assert_eq!(rejected, bad);
+    let times: HashSet<i64> = msgs
+        .iter()
+        .filter_map(|m| transform(m.payload()).ok())
+        .map(|f| f.time_stamp)
+        .collect();
+    assert!(
+        times.iter().all(|t| (START..START + 6 * 3600).contains(t)),
+        "event times inside --start + --span"
+    );
+
+    // the same seed again: byte-identical messages, in the same order per partition
+    let dir2 = TempDir::new("produce-bin-again");
+    let (broker, topic2, _cfg) = setup(&dir2);
+    let config2 = dir2.join("config.ini");
+    let mut again = args;
+    again[1] = config2.to_str().expect("utf-8 path");
+    harness::run_to_exit(&again, Duration::from_secs(120)).assert_code(0);
+    let by_partition = |msgs: &[OwnedMessage]| {
+        let mut m: HashMap<i32, Vec<Vec<u8>>> = HashMap::new();
+        for msg in msgs {
+            m.entry(msg.partition())
+                .or_default()
+                .push(msg.payload().unwrap_or_default().to_vec());
+        }
+        m
+    };
+    assert_eq!(
+        by_partition(&read_back(broker, &topic2)),
+        by_partition(&msgs)
+    );
 }
 
 fn write_lines(path: &Path, lines: &[String], tail: &str) {

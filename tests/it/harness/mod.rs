@@ -20,6 +20,7 @@ pub(crate) mod events;
 pub(crate) mod http;
 pub(crate) mod pg_cluster;
 pub(crate) mod process;
+pub(crate) mod produce;
 pub(crate) mod temp;
 
 pub(crate) use broker::{Broker, Record};

@@ -4,8 +4,9 @@
 //! agents like a real shop's traffic does); only the event stream depends on `--seed`.
 
 use super::agents::{agents, Agent};
-use super::rng::{mix, Rng, Weighted, Zipf};
-use super::write::{push_hex, push_u64};
+use std::fmt::Write as _;
+
+use super::rng::{mix, seeded, Weighted, Zipf};
 
 /// Seed of the pools themselves (not of the event stream).
 const POOL_SEED: u64 = 0x0067_6c61_6d69_7261; // "glamira"
@@ -19,7 +20,7 @@ pub(super) const IPS: usize = 40_000;
 pub struct Shop {
     pub host: &'static str,
     pub lang: &'static str,
-    pub store_id_text: String,
+    pub store_id: u32,
     pub utc_offset_h: i64,
     pub google: &'static str,
     /// relative share of all views (see `SHOPS`)
@@ -192,16 +193,15 @@ impl Product {
 
     /// The URL slug: 2-3 syllables, sometimes a `-skugNNNNNN` suffix (`saphira`,
     /// `lumiel-skug100335`).
-    pub(super) fn push_name(&self, out: &mut Vec<u8>) {
+    pub(super) fn push_name(&self, out: &mut String) {
         let n = self.name;
         let syllables = 2 + (n & 1) as u32;
         for i in 0..syllables {
             let s = ((n >> (1 + 6 * i)) & 63) as usize % SYLLABLES.len();
-            out.extend_from_slice(SYLLABLES[s].as_bytes());
+            out.push_str(SYLLABLES[s]);
         }
         if (n >> 20) % 10 < 3 {
-            out.extend_from_slice(b"-skug");
-            push_u64(out, 100_000 + (n >> 24) % 900_000);
+            write!(out, "-skug{}", 100_000 + (n >> 24) % 900_000).ok();
         }
     }
 }
@@ -220,7 +220,7 @@ pub(super) struct Pools {
 
 impl Pools {
     pub(super) fn build() -> Pools {
-        let mut rng = Rng::new(POOL_SEED);
+        let mut rng = seeded(POOL_SEED);
         let shops = shops();
         let shop_w = Weighted::new(shops.iter().map(|s| s.weight));
         let (agents, weights) = agents(&mut rng);
@@ -244,7 +244,7 @@ pub(super) fn shops() -> Vec<Shop> {
             |&(host, lang, store_id, utc_offset_h, google, weight)| Shop {
                 host,
                 lang,
-                store_id_text: store_id.to_string(),
+                store_id,
                 utc_offset_h,
                 google,
                 weight,
@@ -285,7 +285,7 @@ const V6_PREFIXES: &[[u16; 2]] = &[
 
 /// Writes the IP address of popularity rank `rank`: about 10% IPv6 (ISP prefixes), 0.1%
 /// private IPv4, the rest public IPv4.
-pub(super) fn push_ip(out: &mut Vec<u8>, rank: u64) {
+pub(super) fn push_ip(out: &mut String, rank: u64) {
     let h = mix(rank ^ POOL_SEED.rotate_left(32));
     match h % 1000 {
         0..=99 => {
@@ -302,38 +302,25 @@ pub(super) fn push_ip(out: &mut Vec<u8>, rank: u64) {
                 (h >> 48) as u16,
             ];
             for (i, g) in groups.iter().enumerate() {
-                if i > 0 {
-                    out.push(b':');
-                }
-                let digits = (16 - g.leading_zeros()).div_ceil(4).max(1);
-                push_hex(out, u64::from(*g), digits);
+                let sep = if i > 0 { ":" } else { "" };
+                write!(out, "{sep}{g:x}").ok();
             }
         }
         100 => {
             // a few private addresses (proxies, office networks, test traffic)
-            let octets: [u64; 4] = match (h >> 10) % 3 {
+            let [a, b, c, d]: [u64; 4] = match (h >> 10) % 3 {
                 0 => [10, (h >> 16) & 255, (h >> 24) & 255, (h >> 32) & 255],
                 1 => [192, 168, (h >> 16) & 255, 1 + (h >> 24) % 254],
                 _ => [172, 16 + (h >> 16) % 16, (h >> 24) & 255, (h >> 32) & 255],
             };
-            push_octets(out, octets);
+            write!(out, "{a}.{b}.{c}.{d}").ok();
         }
         _ => {
             let mut a = (h >> 32) as u32;
             while special_v4(a) {
                 a = mix(u64::from(a)) as u32;
             }
-            let [o1, o2, o3, o4] = a.to_be_bytes();
-            push_octets(out, [o1, o2, o3, o4].map(u64::from));
+            write!(out, "{}", std::net::Ipv4Addr::from(a)).ok();
         }
-    }
-}
-
-fn push_octets(out: &mut Vec<u8>, octets: [u64; 4]) {
-    for (i, o) in octets.iter().enumerate() {
-        if i > 0 {
-            out.push(b'.');
-        }
-        push_u64(out, *o);
     }
 }

@@ -1,22 +1,27 @@
-//! `streamer produce`: owns writing synthetic or file-replayed events to the topic.
-//! Promises: messages are keyed by event `id` (so they spread over all partitions and a
-//! duplicate lands in its original's partition) unless `--keys` says otherwise; every message is acknowledged by the
-//! broker (acks=all, idempotent producer) before `run` returns Ok, and any delivery error
-//! makes it return Err; synthetic output is deterministic for a seed (timestamps aside
-//! when they follow the wall clock).
+//! streamer-produce: writes synthetic or file-replayed product-view events to streamer's
+//! Kafka topic (`streamer produce`: the demo, load tests, the bench). Promises: messages
+//! are keyed by event `id` (so they spread over all partitions and a duplicate lands in
+//! its original's partition) unless `--keys` says otherwise; every message is
+//! acknowledged by the broker (acks=all, idempotent producer) before [`run`] returns Ok,
+//! and any delivery error makes it return Err; synthetic output is deterministic for a
+//! seed (timestamps aside when they follow the wall clock).
+//!
+//! It knows nothing of streamer's configuration or pipeline: the caller hands it a
+//! [`Target`] (the cluster's client settings, and how the consumer will judge a message).
 //!
 //! With `--start`, event times follow the shape of a shop's day over `--span` (`day`).
 //!
 //! Layout: `args` (flags), `sender` (the Kafka producer), `synth` (message stream: fresh,
 //! duplicate, malformed), `day` (when events happen and from which shop), `event` (one
-//! event's JSON), `pools` + `agents` (products, IPs, shops, user agents), `rng` (PRNG and
-//! popularity samplers), `write` (JSON writing).
+//! event's JSON, written by serde_json), `pools` + `agents` (products, IPs, shops, user
+//! agents), `rng` (the seeded generator and samplers, from rand), `error`.
 
 mod agents;
 mod args;
 mod day;
 #[cfg(test)]
 mod day_tests;
+mod error;
 mod event;
 mod pools;
 mod rng;
@@ -24,21 +29,44 @@ mod sender;
 mod synth;
 #[cfg(test)]
 mod tests;
-mod write;
 
 use std::collections::HashSet;
 use std::io::BufRead;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use args::{Keys, ProduceArgs, ProduceCli, DEFAULT_BAD_RATE, DEFAULT_DUP_RATE};
+pub use args::{Keys, ProduceArgs, ProduceCli, DEFAULT_BAD_RATE, DEFAULT_DUP_RATE, MAX_START};
+pub use error::{Error, Result};
 pub use sender::producer_config;
-pub use synth::{Kind, Message, Synth};
+pub use synth::{Defect, Kind, Message, Synth};
 
-use crate::config::Config;
-use crate::error::{Error, Result};
 use day::Day;
 use sender::Sender;
+
+/// Where and for whom to produce, as the consumer's configuration says.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// librdkafka `client.id`
+    pub client_id: String,
+    /// the cluster's librdkafka properties (bootstrap servers, TLS, SASL, ...); the
+    /// consumer-only ones among them are dropped, see [`producer_config`]
+    pub properties: Vec<(String, String)>,
+    /// the topic when `--topic` is not given
+    pub default_topic: Option<String>,
+    /// Words for a client error (so the caller can keep secret values out of them).
+    pub describe_error: fn(&rdkafka::error::KafkaError) -> String,
+    /// How the consumer will read a message: the event it stores, or None for a dead
+    /// letter. Replay keys lines, and counts duplicates and malformed ones, by it.
+    pub judge: fn(&[u8]) -> Option<Judged>,
+}
+
+/// A message the consumer stores: its event id (the key), and what makes two messages
+/// the same event (the consumer keeps one of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    pub id: String,
+    pub identity: String,
+}
 
 /// What was sent; `sent` counts every acknowledged message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +77,21 @@ pub struct ProduceReport {
     /// messages the consumer will store as dead letters
     pub malformed: u64,
     pub elapsed: Duration,
+}
+
+/// The summary line `streamer produce` prints (scripts/bench and scripts/demo read it):
+/// `sent N messages (D duplicates, M malformed) in S s`.
+impl std::fmt::Display for ProduceReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sent {} messages ({} duplicates, {} malformed) in {:.1} s",
+            self.sent,
+            self.duplicates,
+            self.malformed,
+            self.elapsed.as_secs_f64()
+        )
+    }
 }
 
 /// Event time of message `index`.
@@ -110,18 +153,18 @@ impl Clock {
     }
 }
 
-/// Produce the events `args` describe to the configured cluster.
-pub fn run(cfg: &Config, args: &ProduceArgs) -> Result<ProduceReport> {
+/// Produce the events `args` describe to `target`'s cluster.
+pub fn run(target: &Target, args: &ProduceArgs) -> Result<ProduceReport> {
     let topic = match &args.topic {
         Some(t) if !t.trim().is_empty() => t.trim().to_string(),
         Some(_) => return Err(Error::Config("produce: --topic is empty".into())),
-        None => cfg.kafka.topics.first().cloned().ok_or_else(|| {
+        None => target.default_topic.clone().ok_or_else(|| {
             Error::Config("[remote_kafka] subscribe: no topic to produce to".into())
         })?,
     };
-    let mut out = Sender::connect(cfg, &topic, args.rate, args.ack_log.as_deref())?;
+    let mut out = Sender::connect(target, &topic, args.rate, args.ack_log.as_deref())?;
     let (duplicates, malformed) = match &args.file {
-        Some(path) => replay(&mut out, path)?,
+        Some(path) => replay(&mut out, path, target.judge)?,
         None => synthetic(&mut out, args)?,
     };
     let (sent, elapsed) = out.finish()?;
@@ -199,16 +242,20 @@ fn fmt_time(t: i64) -> String {
 
 /// Replay mode: each non-empty line is one message, keyed by its event `id` when it is a
 /// valid event (unkeyed otherwise). Returns (duplicates, malformed) as the consumer will
-/// count them: malformed = rejected by the transform; duplicates = valid lines whose
-/// `sales_key` came before.
-fn replay(out: &mut Sender, path: &std::path::Path) -> Result<(u64, u64)> {
+/// count them (`judge`): malformed = rejected; duplicates = valid lines whose identity
+/// came before.
+fn replay(
+    out: &mut Sender,
+    path: &std::path::Path,
+    judge: fn(&[u8]) -> Option<Judged>,
+) -> Result<(u64, u64)> {
     let file = std::fs::File::open(path)
         .map_err(|e| Error::Config(format!("produce: --file {}: {e}", path.display())))?;
     log::info!("produce: replaying {}", path.display());
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::new();
     out.start();
-    let mut seen: HashSet<u64> = HashSet::new();
+    let mut seen: HashSet<String> = HashSet::new();
     let (mut dups, mut bad, mut blank) = (0u64, 0u64, 0u64);
     loop {
         line.clear();
@@ -225,16 +272,14 @@ fn replay(out: &mut Sender, path: &std::path::Path) -> Result<(u64, u64)> {
             blank += 1;
             continue;
         }
-        match crate::transform::transform(Some(&line)) {
-            Ok(fact) => {
-                let h = u64::from_str_radix(fact.sales_key().get(..16).unwrap_or_default(), 16)
-                    .unwrap_or(0);
-                if !seen.insert(h) {
+        match judge(&line) {
+            Some(event) => {
+                out.send(Some(event.id.as_bytes()), &line)?;
+                if !seen.insert(event.identity) {
                     dups += 1;
                 }
-                out.send(Some(fact.event_id().as_bytes()), &line)?;
             }
-            Err(_) => {
+            None => {
                 bad += 1;
                 out.send(None, &line)?;
             }

@@ -158,7 +158,7 @@ impl Day {
     }
 
     /// The mix of shops (indices into the shops given to [`Day::new`]) at time `t`.
-    pub fn shop_sampler(&self, t: i64) -> &Weighted {
+    pub(crate) fn shop_sampler(&self, t: i64) -> &Weighted {
         match self.burst {
             Some((a, b)) if (a..b).contains(&t) => &self.burst_mix,
             _ => &self.mixes[quarter(t)],

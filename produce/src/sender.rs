@@ -5,12 +5,11 @@
 //! With an ack log (benchmarks), every acknowledged message adds one line
 //! `partition offset send_unix_nanos` to it, or `finish` fails.
 
-use crate::lock::lock;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::config::ClientConfig;
@@ -20,8 +19,14 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 
-use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::Target;
+
+/// Lock `m`, poisoned or not: every mutex here holds plain values with no invariant a
+/// panic could break halfway, so a panic elsewhere never turns into a second one.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Delivery bookkeeping shared with librdkafka's callbacks.
 #[derive(Default)]
@@ -123,8 +128,8 @@ impl ProducerContext for Ctx {
     }
 }
 
-/// librdkafka consumer-only properties: dropped from `[remote_kafka]` for the producer
-/// (librdkafka would warn about each).
+/// librdkafka consumer-only properties: dropped from the target's properties for the
+/// producer (librdkafka would warn about each).
 const CONSUMER_ONLY: &[&str] = &[
     "group.id",
     "group.instance.id",
@@ -156,21 +161,21 @@ const CONSUMER_ONLY: &[&str] = &[
     "consume.callback.max.messages",
 ];
 
-/// Producer settings: throughput defaults the user may override, then the cluster
-/// properties of `[remote_kafka]`, then the settings our guarantees rely on.
-pub fn producer_config(cfg: &Config) -> ClientConfig {
+/// Producer settings: throughput defaults the user may override, then the target's
+/// cluster properties, then the settings our guarantees rely on.
+pub fn producer_config(target: &Target) -> ClientConfig {
     let mut cc = ClientConfig::new();
-    cc.set("client.id", &cfg.kafka.client_id)
+    cc.set("client.id", &target.client_id)
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "200000")
         .set("queue.buffering.max.kbytes", "262144")
         .set("message.timeout.ms", "60000");
-    for (k, v) in &cfg.kafka.properties {
+    for (k, v) in &target.properties {
         if CONSUMER_ONLY.contains(&k.as_str()) {
             log::debug!("produce: ignoring consumer property {k}");
         } else {
-            cc.set(k, &v.0);
+            cc.set(k, v);
         }
     }
     cc.set("acks", "all").set("enable.idempotence", "true");
@@ -198,7 +203,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Sender {
     pub(super) fn connect(
-        cfg: &Config,
+        target: &Target,
         topic: &str,
         rate: u64,
         ack_log: Option<&Path>,
@@ -207,11 +212,12 @@ impl Sender {
             ack_log: ack_log.map(AckLog::create).transpose()?.map(Mutex::new),
             ..Ctx::default()
         };
-        let producer: BaseProducer<Ctx> =
-            producer_config(cfg).create_with_context(ctx).map_err(|e| {
+        let producer: BaseProducer<Ctx> = producer_config(target)
+            .create_with_context(ctx)
+            .map_err(|e| {
                 Error::Config(format!(
                     "[remote_kafka]: cannot create producer: {}",
-                    crate::config::kafka_error_text(&e)
+                    (target.describe_error)(&e)
                 ))
             })?;
         let md = producer

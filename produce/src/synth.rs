@@ -1,7 +1,7 @@
 //! Synthetic SPEC 4 events: owns what one message looks like. Promises: the same seed and
-//! timestamps give byte-identical messages; every `Fresh` event passes
-//! `crate::transform::transform`; every `Malformed` one is rejected with the reason its
-//! kind names; a `Duplicate` is an earlier fresh message re-sent verbatim with its key;
+//! timestamps give byte-identical messages; every `Fresh` event passes streamer's
+//! transform; every `Malformed` one is rejected by it for the reason its [`Defect`]
+//! names; a `Duplicate` is an earlier fresh message re-sent verbatim with its key;
 //! each fresh event's `id` (its key) is unique within a run; with a [`Day`], the shop of
 //! an event follows the day's mix at its time (otherwise the shops' overall weights).
 
@@ -11,9 +11,8 @@ use std::sync::Arc;
 use super::day::Day;
 use super::event::{write_event, Tweak};
 use super::pools::Pools;
-use super::rng::{mix, Rng};
-use super::write::{json_str, push_hex};
-use crate::transform::DeadReason;
+use super::rng::{mix, pick, seeded, Rng};
+use rand::RngExt;
 
 /// What a message is, as the consumer will judge it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +20,36 @@ pub enum Kind {
     Fresh,
     Duplicate,
     /// a dead letter for this reason
-    Malformed(DeadReason),
+    Malformed(Defect),
+}
+
+/// Why the consumer turns a malformed message into a dead letter: its transform's reasons
+/// of the same names (see [`Defect::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Defect {
+    /// not JSON at all (cut off, HTML, a Python dict)
+    NotJson,
+    /// JSON, but not one object (an array, a string, a number)
+    NotObject,
+    /// `id` absent, empty, null or not a string
+    MissingId,
+    /// `time_stamp` absent, null, empty, ISO text, fractional or out of range
+    BadTimeStamp,
+    /// a U+0000 in a text field PostgreSQL would store
+    NulCharacter,
+}
+
+impl Defect {
+    /// The consumer's code for it (`dead_letter.reason`, metric labels).
+    pub fn code(self) -> &'static str {
+        match self {
+            Defect::NotJson => "not_json",
+            Defect::NotObject => "not_object",
+            Defect::MissingId => "missing_id",
+            Defect::BadTimeStamp => "bad_time_stamp",
+            Defect::NulCharacter => "nul_character",
+        }
+    }
 }
 
 /// One message to send; borrows the generator's buffers until the next call.
@@ -66,7 +94,7 @@ impl Synth {
     pub fn new(seed: u64, dup_rate: f64, bad_rate: f64) -> Synth {
         Synth {
             pools: Pools::build(),
-            rng: Rng::new(mix(seed ^ 0x5eed)),
+            rng: seeded(seed),
             salt: mix(seed.wrapping_add(0x1d)),
             dup_rate,
             bad_rate,
@@ -85,7 +113,7 @@ impl Synth {
 
     /// Message number `index` (0-based, counting every message) with event time `ts`.
     pub fn next(&mut self, index: u64, ts: i64) -> Message<'_> {
-        let u = self.rng.unit();
+        let u = self.rng.random::<f64>();
         if u < self.bad_rate {
             let mut slot = std::mem::take(&mut self.scratch);
             let reason = self.malformed(index, ts, &mut slot);
@@ -98,7 +126,7 @@ impl Synth {
         }
         if u < self.bad_rate + self.dup_rate && self.fresh > 0 {
             let filled = self.fresh.min(RING as u64);
-            let slot = &self.ring[self.rng.below(filled) as usize];
+            let slot = &self.ring[self.rng.random_range(0..filled) as usize];
             return Message {
                 key: slot.key.as_bytes(),
                 payload: &slot.payload,
@@ -132,33 +160,36 @@ impl Synth {
     }
 
     /// Writes a malformed message into `slot`; returns the reason the consumer will give.
-    fn malformed(&mut self, index: u64, ts: i64, slot: &mut Slot) -> DeadReason {
+    fn malformed(&mut self, index: u64, ts: i64, slot: &mut Slot) -> Defect {
         use Tweak::*;
         event_id(self.salt, index, &mut slot.key);
         let (p, rng, out) = (&self.pools, &mut self.rng, &mut slot.payload);
         let day = self.day.as_deref();
         let tweak = |rng: &mut Rng, out: &mut Vec<u8>, t: &[Tweak]| {
-            let t = rng.pick(t);
+            let t = pick(rng, t);
             let shop = pick_shop(day, p, rng, ts);
             write_event(p, rng, shop, &slot.key, ts, t, out)
         };
-        match rng.below(5) {
+        match rng.random_range(0..5) {
             0 => {
-                match rng.below(4) {
+                match rng.random_range(0..4) {
                     0 | 1 => {
                         // cut off in transit
                         tweak(rng, out, &[None]);
-                        let cut = 1 + rng.below(out.len() as u64 - 2) as usize;
+                        let cut = rng.random_range(1..out.len() - 1);
                         out.truncate(cut);
                     }
                     2 => {
                         out.clear();
-                        out.extend_from_slice(rng.pick(&[
-                            &b"<html><body><h1>502 Bad Gateway</h1></body></html>"[..],
-                            b"undefined",
-                            b"id=1&time_stamp=1591266092",
-                            b"{}}",
-                        ]));
+                        out.extend_from_slice(pick(
+                            rng,
+                            &[
+                                &b"<html><body><h1>502 Bad Gateway</h1></body></html>"[..],
+                                b"undefined",
+                                b"id=1&time_stamp=1591266092",
+                                b"{}}",
+                            ],
+                        ));
                     }
                     _ => {
                         // single quotes: a Python dict printed instead of JSON
@@ -166,11 +197,11 @@ impl Synth {
                         write!(out, "{{'id': '{}', 'time_stamp': {ts}}}", slot.key).ok();
                     }
                 }
-                DeadReason::NotJson
+                Defect::NotJson
             }
             1 => {
                 tweak(rng, out, &[IdAbsent, IdEmpty, IdNumber, IdNull]);
-                DeadReason::MissingId
+                Defect::MissingId
             }
             2 => {
                 tweak(
@@ -178,10 +209,10 @@ impl Synth {
                     out,
                     &[TsAbsent, TsNull, TsIso, TsEmpty, TsFloat, TsHuge],
                 );
-                DeadReason::BadTimeStamp
+                Defect::BadTimeStamp
             }
             3 => {
-                match rng.below(4) {
+                match rng.random_range(0..4) {
                     0 => {
                         // a batch sent as one array
                         tweak(rng, out, &[None]);
@@ -193,22 +224,23 @@ impl Synth {
                         let mut inner = Vec::new();
                         tweak(rng, &mut inner, &[None]);
                         out.clear();
-                        json_str(out, std::str::from_utf8(&inner).unwrap_or(""));
+                        let inner = String::from_utf8(inner).unwrap_or_default();
+                        serde_json::to_writer(&mut *out, &inner).expect("a string serialises");
                     }
                     2 => {
                         out.clear();
-                        out.extend_from_slice(rng.pick(&[&b"null"[..], b"true", b"42"]));
+                        out.extend_from_slice(pick(rng, &[&b"null"[..], b"true", b"42"]));
                     }
                     _ => {
                         out.clear();
                         out.extend_from_slice(b"\"product_view\"");
                     }
                 }
-                DeadReason::NotObject
+                Defect::NotObject
             }
             _ => {
                 tweak(rng, out, &[NulUserAgent, NulUrl, NulEmail, NulOption]);
-                DeadReason::NulCharacter
+                Defect::NulCharacter
             }
         }
     }
@@ -217,18 +249,18 @@ impl Synth {
 /// A unique, UUID-shaped id for message `index`: the last 64 bits are a bijection of the
 /// index, so no two messages of a run share an id; the seed changes all of them.
 fn event_id(salt: u64, index: u64, out: &mut String) {
+    use std::fmt::Write as _;
     let lo = mix(index ^ salt);
     let hi = mix(lo ^ salt.rotate_left(17));
-    let mut b = Vec::with_capacity(36);
-    push_hex(&mut b, hi >> 32, 8);
-    b.push(b'-');
-    push_hex(&mut b, hi >> 16, 4);
-    b.push(b'-');
-    push_hex(&mut b, hi, 4);
-    b.push(b'-');
-    push_hex(&mut b, lo >> 48, 4);
-    b.push(b'-');
-    push_hex(&mut b, lo, 12);
     out.clear();
-    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+    write!(
+        out,
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+    .ok();
 }

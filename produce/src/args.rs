@@ -95,6 +95,10 @@ pub struct ProduceCli {
     pub keys: Keys,
 }
 
+/// The latest `--start`: 9999-12-31 23:59:59 UTC, the last `time_stamp` the consumer
+/// accepts (streamer's `transform::MAX_TIME_STAMP`).
+pub const MAX_START: i64 = 253_402_300_799;
+
 pub const DEFAULT_DUP_RATE: f64 = 0.01;
 pub const DEFAULT_BAD_RATE: f64 = 0.001;
 
@@ -160,7 +164,7 @@ impl ProduceCli {
             Some(text) => Some(
                 parse_duration(text)
                     .map(|d| d.as_secs_f64().round() as i64)
-                    .filter(|s| (1..=super::day::MAX_SPAN).contains(s))
+                    .filter(|s| (1..=crate::day::MAX_SPAN).contains(s))
                     .ok_or_else(|| {
                         Error::Config(format!(
                             "produce: --span {text:?}: expected a length from 1 s to 366 d \
@@ -227,10 +231,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
 fn parse_start(text: &str) -> Option<i64> {
     let t = text.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t
-            .parse::<i64>()
-            .ok()
-            .filter(|s| *s <= crate::transform::MAX_TIME_STAMP);
+        return t.parse::<i64>().ok().filter(|s| *s <= MAX_START);
     }
     let date = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()?;
     Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp())

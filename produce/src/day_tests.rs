@@ -8,7 +8,7 @@ use super::day::{Day, BURST_AT, BURST_LEN, BURST_SHOP, DAY};
 use super::pools::shops;
 use super::synth::{Kind, Synth};
 use super::Clock;
-use crate::transform::transform;
+use streamer::transform::transform;
 
 /// 2024-05-01 00:00:00 UTC
 const START: i64 = 1_714_521_600;

@@ -2,7 +2,7 @@
 //! version templates (Chrome, Edge, Firefox, Safari, Opera, Samsung Internet on Windows,
 //! macOS, Linux, Android, iOS, plus crawlers), each with a popularity weight.
 
-use super::rng::Rng;
+use super::rng::{pick, Rng};
 
 /// A user agent and whether it is a phone (for `resolution`).
 pub(super) struct Agent {
@@ -99,8 +99,8 @@ pub(super) fn agents(rng: &mut Rng) -> (Vec<Agent>, Vec<f64>) {
     let mut v = Vec::new();
     for c in versions(124, 12) {
         for _ in 0..4 {
-            let a = ANDROID[rng.below(ANDROID.len() as u64) as usize];
-            let m = ANDROID_MODELS[rng.below(ANDROID_MODELS.len() as u64) as usize];
+            let a = pick(rng, ANDROID);
+            let m = pick(rng, ANDROID_MODELS);
             v.push((
                 format!(
                     "Mozilla/5.0 (Linux; Android {a}; {m}) {webkit} {} Mobile Safari/537.36",

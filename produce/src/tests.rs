@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::synth::{Kind, Synth};
 use super::*;
-use crate::transform::{transform, DeadReason};
+use streamer::transform::{transform, DeadReason};
 
 /// 2024-05-01 00:00:00 UTC
 const START: i64 = 1_714_521_600;
@@ -56,8 +56,13 @@ fn shares_kinds_and_transform_verdicts() {
             Kind::Malformed(reason) => {
                 bad += 1;
                 let e = got.expect_err(&String::from_utf8_lossy(payload));
-                assert_eq!(e.reason, *reason, "{}", String::from_utf8_lossy(payload));
-                reasons.insert(*reason);
+                assert_eq!(
+                    e.reason.code(),
+                    reason.code(),
+                    "{}",
+                    String::from_utf8_lossy(payload)
+                );
+                reasons.insert(e.reason);
                 assert!(!key.is_empty());
             }
         }
@@ -418,16 +423,123 @@ fn ack_log_flag_is_optional_and_hidden() {
 
 #[test]
 fn producer_drops_consumer_properties_and_owns_acks() {
-    let cfg = Config::parse(
-        "[local_spark]\napp_name = a\n[docker_postgres]\nhost_out = h\ndatabase = d\nuser = u\npassword = p\nport_out = 5432\n\
-         [remote_kafka]\nkafka.bootstrap.servers = b:9092\nkafka.fetch.wait.max.ms = 10\nkafka.acks = 1\nkafka.linger.ms = 50\nsubscribe = t\n",
-        &[],
-    )
-    .unwrap();
-    let cc = producer_config(&cfg);
+    let target = Target {
+        client_id: "a".into(),
+        properties: [
+            ("bootstrap.servers", "b:9092"),
+            ("fetch.wait.max.ms", "10"),
+            ("acks", "1"),
+            ("linger.ms", "50"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into(),
+        default_topic: Some("t".into()),
+        describe_error: |e| e.to_string(),
+        judge: |_| None,
+    };
+    let cc = producer_config(&target);
     assert_eq!(cc.get("fetch.wait.max.ms"), None);
     assert_eq!(cc.get("acks"), Some("all"));
     assert_eq!(cc.get("enable.idempotence"), Some("true"));
     assert_eq!(cc.get("linger.ms"), Some("50"));
     assert_eq!(cc.get("bootstrap.servers"), Some("b:9092"));
+    assert_eq!(cc.get("client.id"), Some("a"));
+}
+
+#[test]
+fn limits_and_codes_are_the_consumers() {
+    assert_eq!(MAX_START, streamer::transform::MAX_TIME_STAMP);
+    for (defect, reason) in [
+        (Defect::NotJson, DeadReason::NotJson),
+        (Defect::NotObject, DeadReason::NotObject),
+        (Defect::MissingId, DeadReason::MissingId),
+        (Defect::BadTimeStamp, DeadReason::BadTimeStamp),
+        (Defect::NulCharacter, DeadReason::NulCharacter),
+    ] {
+        assert_eq!(defect.code(), reason.code());
+    }
+}
+
+/// The JSON of a fresh event: the tracker's keys in its order, `_id` first and `id` last,
+/// the optional ones sometimes absent, and the types it sends (text, numbers, booleans).
+#[test]
+fn events_keep_the_trackers_key_order() {
+    const ORDER: &[&str] = &[
+        "_id",
+        "time_stamp",
+        "ip",
+        "user_agent",
+        "resolution",
+        "user_id_db",
+        "device_id",
+        "api_version",
+        "store_id",
+        "local_time",
+        "show_recommendation",
+        "current_url",
+        "referrer_url",
+        "email_address",
+        "recommendation",
+        "utm_source",
+        "utm_medium",
+        "collection",
+        "product_id",
+        "option",
+        "key_search",
+        "cat_id",
+        "viewing_product_id",
+        "id",
+    ];
+    let mut absent = HashSet::new();
+    for (_, payload, _) in collect(9, 3_000, 0.0, 0.0) {
+        let text = String::from_utf8(payload).unwrap();
+        assert!(
+            text.starts_with("{\"_id\":\"") && text.ends_with("\"}"),
+            "{text}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys = value.as_object().unwrap();
+        let mut at = 0;
+        for key in ORDER {
+            match text.find(&format!("\"{key}\":")) {
+                Some(i) => {
+                    assert!(i >= at, "{key} out of order: {text}");
+                    assert!(keys.contains_key(*key));
+                    at = i;
+                }
+                None => {
+                    absent.insert(*key);
+                }
+            }
+        }
+        assert_eq!(
+            keys.len(),
+            ORDER.len() - ORDER.iter().filter(|k| !keys.contains_key(**k)).count(),
+            "an unknown key: {text}"
+        );
+        assert!(
+            text.contains(&format!(",\"id\":{}}}", keys["id"])),
+            "{text}"
+        );
+    }
+    for optional in [
+        "ip",
+        "user_agent",
+        "referrer_url",
+        "email_address",
+        "option",
+        "cat_id",
+    ] {
+        assert!(absent.contains(optional), "{optional} never absent");
+    }
+    for always in [
+        "_id",
+        "time_stamp",
+        "device_id",
+        "local_time",
+        "current_url",
+        "id",
+    ] {
+        assert!(!absent.contains(always), "{always} absent");
+    }
 }
