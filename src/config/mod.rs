@@ -44,7 +44,9 @@
 //! - `[pipeline]`: `mode` = `partition` | `batch` (`partition`), `batch_max_messages` (5000
 //!   per partition batch; 10000 per micro-batch in batch mode),
 //!   `batch_max_bytes` (16 MiB; a whole number with an optional `K`/`KiB`/`M`/`MiB`/`G`/`GiB`
-//!   suffix, all binary), `batch_max_latency_ms` (100), `trigger_interval_ms` (5000),
+//!   suffix, all binary), `batch_max_latency_ms` (100), `batch_linger_ms` (20: in partition mode, how long a
+//!   batch at the partition's end waits for more messages; 0 = written at once),
+//!   `trigger_interval_ms` (5000),
 //!   `shutdown_timeout_ms` (30000), `consumer_group` (`kafka.group.id`, else the app name),
 //!   `pg_pool_size` (4), `retry_budget_s` (300; 0 = no retries), `on_offset_out_of_range` (fail | earliest | latest; default fail), `enrich` (true; false leaves
 //!   browser/OS/geography NULL), `transform_threads` (0 = one per
@@ -119,9 +121,10 @@ pub use files::CatalogConfig;
 pub use kafka::{kafka_error_text, KafkaConfig, StartingOffsets};
 pub use metrics::{DEFAULT_METRICS_LISTEN, DEFAULT_PROGRESS_INTERVAL_S};
 pub use pipeline::{
-    Mode, OutOfRange, PipelineConfig, DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_LATENCY_MS,
-    DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_MICRO_BATCH_MAX_MESSAGES, DEFAULT_PG_POOL_SIZE,
-    DEFAULT_RETRY_BUDGET_S, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_TRIGGER_INTERVAL_MS,
+    Mode, OutOfRange, PipelineConfig, DEFAULT_BATCH_LINGER_MS, DEFAULT_BATCH_MAX_BYTES,
+    DEFAULT_BATCH_MAX_LATENCY_MS, DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_MICRO_BATCH_MAX_MESSAGES,
+    DEFAULT_PG_POOL_SIZE, DEFAULT_RETRY_BUDGET_S, DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    DEFAULT_TRIGGER_INTERVAL_MS,
 };
 pub use postgres::{
     PostgresConfig, DEFAULT_APPLICATION_NAME, DEFAULT_PG_PORT, DEFAULT_SSLMODE,

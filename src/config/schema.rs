@@ -111,6 +111,7 @@ pub(crate) const SCHEMA: &[SectionSchema] = &[
             "batch_max_messages",
             "batch_max_bytes",
             "batch_max_latency_ms",
+            "batch_linger_ms",
             "trigger_interval_ms",
             "shutdown_timeout_ms",
             "consumer_group",

@@ -125,6 +125,7 @@ fn seed_only_config_parses_with_defaults() {
     assert_eq!(p.batch_max_messages, 5_000);
     assert_eq!(p.batch_max_bytes, 16 * 1024 * 1024);
     assert_eq!(p.batch_max_latency, Duration::from_millis(100));
+    assert_eq!(p.batch_linger, Duration::from_millis(20));
     assert_eq!(p.trigger_interval, Duration::from_millis(5000));
     assert_eq!(p.shutdown_timeout, Duration::from_millis(30_000));
     assert_eq!(p.pg_pool_size, 4);
@@ -185,6 +186,7 @@ mode = batch
 batch_max_messages = 500
 batch_max_bytes = 2MiB
 batch_max_latency_ms = 250
+batch_linger_ms = 0
 trigger_interval_ms = 30_000
 shutdown_timeout_ms = 10000
 consumer_group = etl
@@ -212,6 +214,7 @@ progress_interval_s = 0
     assert_eq!(p.batch_max_messages, 500);
     assert_eq!(p.batch_max_bytes, 2 * 1024 * 1024);
     assert_eq!(p.batch_max_latency, Duration::from_millis(250));
+    assert_eq!(p.batch_linger, Duration::ZERO);
     assert_eq!(p.trigger_interval, Duration::from_secs(30));
     assert_eq!(p.shutdown_timeout, Duration::from_secs(10));
     assert_eq!(p.pg_pool_size, 8);

@@ -186,6 +186,7 @@ pub(crate) struct Batcher {
     max_messages: usize,
     max_bytes: usize,
     max_age: Duration,
+    linger: Duration,
 }
 
 impl Batcher {
@@ -197,7 +198,26 @@ impl Batcher {
             max_messages: max_messages.max(1),
             max_bytes: max_bytes.max(1),
             max_age,
+            linger: Duration::ZERO,
         }
+    }
+
+    /// At a partition's end, wait up to `linger` for more messages (see [`Batcher::lingered`]).
+    pub(crate) fn lingering(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// Time left before the oldest message has waited the linger (None: empty batch).
+    pub(crate) fn linger_left(&self) -> Option<Duration> {
+        self.first_at
+            .map(|t| self.linger.saturating_sub(t.elapsed()))
+    }
+
+    /// Whether a batch at the partition's end is written now: it is not empty and its
+    /// oldest message has waited the linger.
+    pub(crate) fn lingered(&self) -> bool {
+        self.linger_left().is_some_and(|d| d.is_zero())
     }
 
     pub(crate) fn push(&mut self, m: Msg) {

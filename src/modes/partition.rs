@@ -172,13 +172,18 @@ fn work(
     done: &AtomicBool,
 ) -> Result<()> {
     let p = &run.cfg.pipeline;
-    let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.batch_max_latency);
+    let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.batch_max_latency)
+        .lingering(p.batch_linger);
     let tick = Duration::from_millis(100);
     loop {
         if stop.load(Ordering::Acquire) || run.stopping() {
             return run.flush(source, &mut [&mut reader], batch.take(), owned);
         }
-        let timeout = batch.time_left().map_or(tick, |t| t.min(tick));
+        let mut timeout = batch.time_left().map_or(tick, |t| t.min(tick));
+        if reader.at_eof {
+            // at the end: wake when the batch has lingered long enough to be written
+            timeout = batch.linger_left().map_or(timeout, |t| t.min(timeout));
+        }
         match reader.poll(timeout) {
             Polled::Msg(m) => {
                 done.store(false, Ordering::Release);
@@ -195,7 +200,7 @@ fn work(
             }
             Polled::Eof | Polled::Nothing => {}
         }
-        if batch.due() || (reader.at_eof && !batch.is_empty()) {
+        if batch.due() || (reader.at_eof && batch.lingered()) {
             run.flush(source, &mut [&mut reader], batch.take(), owned)?;
         }
         if reader.at_eof && batch.is_empty() {
