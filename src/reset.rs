@@ -185,7 +185,10 @@ pub(crate) fn run(cfg: &Config, args: &ResetArgs) -> Result<()> {
 }
 
 /// The members of `group` the broker's coordinator knows now (client id @ host).
-fn active_members(kafka: &rdkafka::consumer::BaseConsumer, group: &str) -> Result<Vec<String>> {
+fn active_members(
+    kafka: &rdkafka::consumer::BaseConsumer<crate::source::Quiet>,
+    group: &str,
+) -> Result<Vec<String>> {
     let list = kafka
         .fetch_group_list(Some(group), KAFKA_TIMEOUT)
         .map_err(|e| Error::retriable(format!("reset: describing consumer group {group}"), e))?;
@@ -200,7 +203,7 @@ fn active_members(kafka: &rdkafka::consumer::BaseConsumer, group: &str) -> Resul
 
 /// The new offset of each of `parts`.
 fn targets(
-    kafka: &rdkafka::consumer::BaseConsumer,
+    kafka: &rdkafka::consumer::BaseConsumer<crate::source::Quiet>,
     args: &ResetArgs,
     parts: &[(String, i32, i64, i64)],
 ) -> Result<Vec<i64>> {

@@ -9,6 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use postgres::Client;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::source::Quiet;
 use serde::Serialize;
 
 use crate::config::{Config, StartingOffsets};
@@ -25,12 +27,13 @@ pub(crate) struct PartitionStatus {
     pub start_offset: Option<i64>,
     /// `stream_offsets.next_offset` (None: nothing stored yet)
     pub committed: Option<i64>,
-    /// the broker's log start and end (the last stable offset under read_committed)
-    pub log_start: i64,
-    pub log_end: i64,
+    /// the broker's log start and end (the last stable offset under read_committed);
+    /// None when the brokers could not be reached
+    pub log_start: Option<i64>,
+    pub log_end: Option<i64>,
     /// messages between the committed offset (or, with none, where the group would
-    /// start) and the end
-    pub lag: i64,
+    /// start) and the end (None: the end is not known)
+    pub lag: Option<i64>,
     /// when the last batch committed (RFC 3339, UTC)
     pub last_commit: Option<String>,
     pub records: i64,
@@ -47,7 +50,10 @@ pub(crate) struct PartitionStatus {
 pub(crate) struct Status {
     pub consumer_group: String,
     pub partitions: Vec<PartitionStatus>,
-    pub total_lag: i64,
+    /// None when the brokers could not be reached
+    pub total_lag: Option<i64>,
+    /// why the brokers' side is missing, when it is
+    pub broker_error: Option<String>,
     pub records: i64,
     pub facts: i64,
     pub duplicates: i64,
@@ -96,19 +102,29 @@ pub(crate) fn broker_offsets(cfg: &Config) -> Result<Vec<(String, i32, i64, i64)
 }
 
 /// A Kafka client of `cfg` that never joins the group.
-pub(crate) fn client(cfg: &Config) -> Result<BaseConsumer> {
-    crate::source::client_config(cfg).create().map_err(|e| {
-        Error::Config(format!(
-            "[remote_kafka]: cannot create a client: {}",
-            crate::config::kafka_error_text(&e)
-        ))
-    })
+pub(crate) fn client(cfg: &Config) -> Result<BaseConsumer<Quiet>> {
+    crate::source::client_config(cfg)
+        .create_with_context(Quiet)
+        .map_err(|e| {
+            Error::Config(format!(
+                "[remote_kafka]: cannot create a client: {}",
+                crate::config::kafka_error_text(&e)
+            ))
+        })
 }
 
 /// Gather the status of `cfg`'s group.
 pub(crate) fn gather(cfg: &Config, pg: &mut Client) -> Result<Status> {
     let group = cfg.kafka.group_id.clone();
-    let broker = broker_offsets(cfg)?;
+    // Without the brokers, what PostgreSQL holds is still reported and reconciled.
+    let (broker, broker_error) = match broker_offsets(cfg) {
+        Ok(b) => (Some(b), None),
+        Err(e) if e.is_retriable() => {
+            log::warn!("{e}: the log ends and the lag are unknown");
+            (None, Some(e.to_string()))
+        }
+        Err(e) => return Err(e),
+    };
     let ctx = "reading stream_offsets";
     let rows = pg
         .query(
@@ -135,13 +151,29 @@ pub(crate) fn gather(cfg: &Config, pg: &mut Client) -> Result<Status> {
     }
     let mut problems = Vec::new();
     let mut partitions = Vec::new();
-    for (topic, partition, low, high) in broker {
+    let listed: Vec<(String, i32, Option<i64>, Option<i64>)> = match &broker {
+        Some(b) => b
+            .iter()
+            .map(|(t, p, low, high)| (t.clone(), *p, Some(*low), Some(*high)))
+            .collect(),
+        None => stored
+            .keys()
+            .map(|(t, p)| (t.clone(), *p, None, None))
+            .collect(),
+    };
+    for (topic, partition, low, high) in listed {
         let s = stored.remove(&(topic.clone(), partition));
         let committed = s.as_ref().map(|s| s.0);
-        let from = committed.unwrap_or(match cfg.kafka.starting_offsets {
-            StartingOffsets::Earliest => low,
-            StartingOffsets::Latest => high,
-        });
+        let lag = match (low, high) {
+            (Some(low), Some(high)) => {
+                let from = committed.unwrap_or(match cfg.kafka.starting_offsets {
+                    StartingOffsets::Earliest => low,
+                    StartingOffsets::Latest => high,
+                });
+                Some((high - from.max(low)).max(0))
+            }
+            _ => None,
+        };
         let (records, facts, dead) = s.as_ref().map_or((0, 0, 0), |s| (s.3, s.4, s.5));
         let duplicates = records - facts - dead;
         if duplicates < 0 {
@@ -162,11 +194,12 @@ pub(crate) fn gather(cfg: &Config, pg: &mut Client) -> Result<Status> {
                 committed.unwrap_or_default()
             ));
         }
-        if committed.is_some_and(|c| c > high) {
-            problems.push(format!(
-                "{topic}/{partition}: committed offset {} is past the log's end {high}",
-                committed.unwrap_or_default()
-            ));
+        if let (Some(c), Some(high)) = (committed, high) {
+            if c > high {
+                problems.push(format!(
+                    "{topic}/{partition}: committed offset {c} is past the log's end {high}"
+                ));
+            }
         }
         partitions.push(PartitionStatus {
             topic,
@@ -175,7 +208,7 @@ pub(crate) fn gather(cfg: &Config, pg: &mut Client) -> Result<Status> {
             committed,
             log_start: low,
             log_end: high,
-            lag: (high - from.max(low)).max(0),
+            lag,
             last_commit: s
                 .as_ref()
                 .map(|s| s.2.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -230,7 +263,8 @@ pub(crate) fn gather(cfg: &Config, pg: &mut Client) -> Result<Status> {
     }
     Ok(Status {
         consumer_group: group,
-        total_lag: sum(|p| p.lag),
+        total_lag: partitions.iter().map(|p| p.lag).sum(),
+        broker_error,
         partitions,
         records,
         facts,
@@ -266,8 +300,8 @@ pub(crate) fn table(s: &Status) -> String {
             p.topic.clone(),
             p.partition.to_string(),
             opt(p.committed),
-            p.log_end.to_string(),
-            p.lag.to_string(),
+            opt(p.log_end),
+            opt(p.lag),
             p.last_commit.clone().unwrap_or_else(|| "-".to_string()),
             p.records.to_string(),
             p.facts.to_string(),
@@ -281,11 +315,16 @@ pub(crate) fn table(s: &Status) -> String {
         .iter()
         .map(|(r, n)| format!("{r} {n}"))
         .collect();
+    let lag = match (s.total_lag, &s.broker_error) {
+        (Some(lag), _) => lag.to_string(),
+        (None, Some(e)) => format!("unknown ({e})"),
+        (None, None) => "unknown".to_string(),
+    };
     let mut out = format!(
         "consumer group {}\n{t}\nlag {}\nrecords {} = facts {} + duplicates {} + dead letters {}{}\n\
          fact_sales rows {}\n",
         s.consumer_group,
-        s.total_lag,
+        lag,
         s.records,
         s.facts,
         s.duplicates,
@@ -332,11 +371,23 @@ pub(crate) fn run(cfg: &Config, format: StatusFormat, max_lag: Option<i64>) -> R
                 .map_err(|e| Error::fatal("status: writing JSON", e))?
         ),
     }
-    if let Some(bound) = max_lag.filter(|b| s.total_lag > *b) {
-        return Err(Error::fatal(
-            "status",
-            format!("lag {} is over --max-lag {bound}", s.total_lag),
-        ));
+    if let Some(bound) = max_lag {
+        match s.total_lag {
+            Some(lag) if lag > bound => {
+                return Err(Error::fatal(
+                    "status",
+                    format!("lag {lag} is over --max-lag {bound}"),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                return Err(Error::fatal(
+                    "status",
+                    "the lag is unknown (the brokers could not be reached), so --max-lag \
+                     cannot be checked",
+                ))
+            }
+        }
     }
     if !s.reconciled {
         return Err(Error::fatal(

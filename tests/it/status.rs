@@ -151,6 +151,26 @@ fn status_reconciles_and_reset_by_time_replays_the_range_once() {
     );
     assert_eq!(s["fact_rows"], facts_before, "{s:#}");
 
+    // Without the brokers: what PostgreSQL holds is still reported and reconciled, the
+    // lag is unknown, and --max-lag cannot pass.
+    let down = cfg.replace(".ini", "-down.ini");
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let text = text.replace(
+        &broker.bootstrap(),
+        &format!("127.0.0.1:{}", crate::harness::free_port()),
+    );
+    std::fs::write(&down, text).expect("config without brokers");
+    let out = run_to_exit(&["status", &down], Duration::from_secs(60));
+    out.assert_code(0);
+    assert!(out.output.contains("reconciled: yes"), "{}", out.output);
+    assert!(out.output.contains("lag unknown"), "{}", out.output);
+    let out = run_to_exit(
+        &["status", &down, "--max-lag", "0"],
+        Duration::from_secs(60),
+    );
+    out.assert_code(1);
+    assert!(out.output.contains("the lag is unknown"), "{}", out.output);
+
     // Refused while a member is active.
     let mut running = spawn_streamer(dir.path(), &["run", &cfg], &[]);
     running.wait_for_output("assigned", Duration::from_secs(60));
