@@ -169,6 +169,9 @@ fn passwords_never_appear_in_any_output() {
         vec!["warmup", cfg.as_str()],
         vec!["run", cfg.as_str(), "--until-caught-up"],
         vec![cfg.as_str()],
+        vec!["status", cfg.as_str(), "--format", "json"],
+        vec!["reset", cfg.as_str(), "--to-earliest", "--dry-run"],
+        vec!["report", cfg.as_str()],
     ] {
         let mut s = spawn_streamer(
             dir.path(),
