@@ -204,7 +204,9 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
         FOLD_EVERY,
     )?;
     let result = modes::run(run.clone());
+    let started = std::time::Instant::now();
     folder.finish();
+    log::debug!("last rollup fold done in {:?}", started.elapsed());
     run.torn_down
         .store(true, std::sync::atomic::Ordering::Release);
     drop(progress);

@@ -198,11 +198,16 @@ impl Source {
         // partition's prefetch queue is over that bound, librdkafka waits
         // fetch.queue.backoff.ms (1 s by default) before fetching it again, while a
         // loader drains it in a fraction of that: with the default, the loaders sat idle
-        // three quarters of the time waiting for messages.
+        // three quarters of the time waiting for messages. A partition's end is only
+        // known from a fetch that comes back empty, which the broker holds for
+        // fetch.wait.max.ms when no partition has data (500 ms by default): a batch at the
+        // end of a partition, and `--until-caught-up`, waited that long for it; 100 ms
+        // costs an idle consumer a few more empty fetches a second.
         for (k, v) in [
             ("statistics.interval.ms", "5000"),
             ("queued.max.messages.kbytes", "1024"),
             ("fetch.queue.backoff.ms", "10"),
+            ("fetch.wait.max.ms", "100"),
         ] {
             if cc.get(k).is_none() {
                 cc.set(k, v);

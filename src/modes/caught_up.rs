@@ -17,7 +17,7 @@ use crate::topic_partition::TopicPartition;
 use super::Run;
 
 /// How often the group-wide condition is asked of the broker and PostgreSQL.
-const EVERY: Duration = Duration::from_millis(500);
+const EVERY: Duration = Duration::from_millis(100);
 
 /// The group-wide check, rate-limited.
 pub(crate) struct CaughtUp {

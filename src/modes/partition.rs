@@ -68,10 +68,13 @@ pub(crate) fn run(run: Arc<Run>) -> Result<()> {
             }
         }
     };
+    let started = Instant::now();
     let live = std::mem::take(&mut workers.live);
     let result = result.and(stop_all(&run, live, &mut workers.abandoned));
+    log::debug!("partition workers stopped in {:?}", started.elapsed());
     run.bound_teardown(result.is_ok());
     source.close();
+    log::debug!("consumer closed after {:?}", started.elapsed());
     result
 }
 
