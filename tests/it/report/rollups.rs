@@ -79,19 +79,27 @@ fn pending_counts_are_reported_and_folded_exactly_once_by_concurrent_folds() {
          CREATE TEMP TABLE split (part bigint);
          INSERT INTO split VALUES (0), (1);
          INSERT INTO rollup_product_hour_pending
-         SELECT full_date, extract(hour FROM full_time)::smallint, product_key,
-                CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
-         FROM fact_sales, split WHERE product_key IS NOT NULL GROUP BY 1, 2, 3, part;
+         SELECT array_agg(full_date), array_agg(hour), array_agg(product_key), array_agg(views)
+         FROM (SELECT full_date, extract(hour FROM full_time)::smallint AS hour, product_key,
+                      CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END AS views, part
+               FROM fact_sales, split WHERE product_key IS NOT NULL
+               GROUP BY 1, 2, 3, part) g GROUP BY part;
          INSERT INTO rollup_store_country_day_pending
-         SELECT full_date, store_id, ip_key, CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
-         FROM fact_sales, split GROUP BY 1, 2, 3, part;
+         SELECT array_agg(full_date), array_agg(store_id), array_agg(ip_key), array_agg(views)
+         FROM (SELECT full_date, store_id, ip_key,
+                      CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END AS views, part
+               FROM fact_sales, split GROUP BY 1, 2, 3, part) g GROUP BY part;
          INSERT INTO rollup_referrer_day_pending
-         SELECT full_date, referrer_url, CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
-         FROM fact_sales, split WHERE referrer_url IS NOT NULL GROUP BY 1, 2, part;
+         SELECT array_agg(full_date), array_agg(referrer_url), array_agg(views)
+         FROM (SELECT full_date, referrer_url,
+                      CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END AS views, part
+               FROM fact_sales, split WHERE referrer_url IS NOT NULL
+               GROUP BY 1, 2, part) g GROUP BY part;
          INSERT INTO rollup_browser_hour_pending
-         SELECT full_date, extract(hour FROM full_time)::smallint, user_agent_key,
-                CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END
-         FROM fact_sales, split GROUP BY 1, 2, 3, part;",
+         SELECT array_agg(full_date), array_agg(hour), array_agg(user_agent_key), array_agg(views)
+         FROM (SELECT full_date, extract(hour FROM full_time)::smallint AS hour, user_agent_key,
+                      CASE part WHEN 0 THEN count(*) - 1 ELSE 1 END AS views, part
+               FROM fact_sales, split GROUP BY 1, 2, 3, part) g GROUP BY part;",
     )
     .unwrap();
     assert!(db.count("rollup_browser_hour_pending") > 0);
