@@ -5,10 +5,12 @@
 //! `INSERT ... ON CONFLICT DO NOTHING`. Either way the first row written wins.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::sync::OnceLock;
 
+use bytes::{BufMut, BytesMut};
 use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::{ToSql, Type};
+use postgres::types::{IsNull, ToSql, Type};
 use postgres::Transaction;
 
 use super::recent::RecentKeys;
@@ -62,29 +64,92 @@ fn fact_types() -> Vec<Type> {
     t
 }
 
+/// Bytes gathered before they are sent as one CopyData message.
+const CHUNK: usize = 256 * 1024;
+
+/// Why a COPY of facts failed: PostgreSQL's word (a unique violation among them), or a
+/// value that would not encode.
+pub(super) enum CopyError {
+    Pg(postgres::Error),
+    Encode(Box<dyn std::error::Error + Sync + Send>),
+}
+
+impl CopyError {
+    fn into_error(self, context: &str) -> Error {
+        match self {
+            CopyError::Pg(e) => Error::from_pg(context, e),
+            CopyError::Encode(e) => Error::fatal(context, e),
+        }
+    }
+
+    fn is_unique_violation(&self) -> bool {
+        matches!(self, CopyError::Pg(e) if is_unique_violation(e))
+    }
+}
+
+/// The client's send failed: PostgreSQL's error when it is one (the writer wraps it in
+/// `io::Error`).
+fn from_io(e: std::io::Error) -> CopyError {
+    match e.into_inner() {
+        Some(inner) => match inner.downcast::<postgres::Error>() {
+            Ok(pg) => CopyError::Pg(*pg),
+            Err(other) => CopyError::Encode(other),
+        },
+        None => CopyError::Encode("the COPY stream failed".into()),
+    }
+}
+
+/// One value of a binary COPY row: its length, then the bytes its `ToSql` writes (-1 for
+/// NULL), as PostgreSQL's binary COPY format has it.
+fn put_value(buf: &mut BytesMut, value: &(dyn ToSql + Sync), ty: &Type) -> Result<(), CopyError> {
+    let at = buf.len();
+    buf.put_i32(0);
+    let len = match value.to_sql_checked(ty, buf).map_err(CopyError::Encode)? {
+        IsNull::Yes => -1,
+        IsNull::No => i32::try_from(buf.len() - at - 4)
+            .map_err(|_| CopyError::Encode("a value over 2 GB".into()))?,
+    };
+    buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+/// COPY the facts into `table` in binary. The rows are framed here and sent in chunks of
+/// [`CHUNK`] bytes: postgres' `BinaryCopyInWriter` enters the client's runtime once per row,
+/// a tenth of streamer's CPU at 5,000 rows a batch.
 fn copy_facts<'a>(
     tx: &mut Transaction<'_>,
     table: &str,
     facts: impl IntoIterator<Item = &'a Fact>,
-) -> Result<(), postgres::Error> {
-    let sink = tx.copy_in(&format!(
-        "COPY {table} ({}) FROM STDIN BINARY",
-        fact_columns()
-    ))?;
+) -> Result<(), CopyError> {
+    let mut sink = tx
+        .copy_in(&format!(
+            "COPY {table} ({}) FROM STDIN BINARY",
+            fact_columns()
+        ))
+        .map_err(CopyError::Pg)?;
     let types = fact_types();
-    let mut w = BinaryCopyInWriter::new(sink, &types);
+    let fields =
+        i16::try_from(types.len()).map_err(|_| CopyError::Encode("too many columns".into()))?;
+    let mut buf = BytesMut::with_capacity(CHUNK + 8 * 1024);
+    buf.put_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.put_i32(0); // flags
+    buf.put_i32(0); // header extension length
     for f in facts {
-        let text = FACT_TEXT.map(|c| f.get(c));
-        let row: [&(dyn ToSql + Sync); FACT_TEXT_LEN + 3] =
-            std::array::from_fn(|i| match i.checked_sub(FACT_TEXT_LEN) {
-                None => &text[i] as &(dyn ToSql + Sync),
-                Some(0) => &f.time_stamp,
-                Some(1) => &f.full_date,
-                Some(_) => &f.full_time,
-            });
-        w.write(&row)?;
+        buf.put_i16(fields);
+        for (c, ty) in FACT_TEXT.iter().zip(&types) {
+            put_value(&mut buf, &f.get(*c), ty)?;
+        }
+        put_value(&mut buf, &f.time_stamp, &Type::INT8)?;
+        put_value(&mut buf, &f.full_date, &Type::DATE)?;
+        put_value(&mut buf, &f.full_time, &Type::TIME)?;
+        if buf.len() >= CHUNK {
+            sink.write_all(&buf).map_err(from_io)?;
+            buf.clear();
+        }
     }
-    w.finish()?;
+    buf.put_i16(-1); // trailer
+    sink.write_all(&buf).map_err(from_io)?;
+    sink.finish().map_err(CopyError::Pg)?;
     Ok(())
 }
 
@@ -110,7 +175,7 @@ pub(super) fn write_facts<'a>(
     tx: &mut Transaction<'_>,
     facts: &'a [Fact],
     recent: &RecentKeys,
-    held: &HashSet<&str>,
+    held: &crate::hash::Set<&str>,
 ) -> Result<(Vec<&'a Fact>, bool)> {
     let mut facts: Vec<&'a Fact> = facts
         .iter()
@@ -147,11 +212,11 @@ pub(super) fn write_facts<'a>(
                 .map_err(|e| Error::from_pg(ctx, e))?;
             return Ok((fresh, false));
         }
-        Err(e) if is_unique_violation(&e) => {
+        Err(e) if e.is_unique_violation() => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT facts_direct")
                 .map_err(|e| Error::from_pg(ctx, e))?;
         }
-        Err(e) => return Err(Error::from_pg(ctx, e)),
+        Err(e) => return Err(e.into_error(ctx)),
     }
     log::debug!(
         "{} facts: some keys already stored, using the staging path",
@@ -162,8 +227,7 @@ pub(super) fn write_facts<'a>(
         "stage_fact_sales",
         "(LIKE fact_sales INCLUDING DEFAULTS)",
     )?;
-    copy_facts(tx, "stage_fact_sales", facts.iter().copied())
-        .map_err(|e| Error::from_pg(ctx, e))?;
+    copy_facts(tx, "stage_fact_sales", facts.iter().copied()).map_err(|e| e.into_error(ctx))?;
     let inserted: HashSet<String> = tx
         .query(
             &format!(

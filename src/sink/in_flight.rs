@@ -10,14 +10,15 @@
 //! committed (first write wins). Claims are released only after the holder's outcome is
 //! known and, on commit, after its keys are in the recent-keys set.
 
-use std::collections::HashSet;
 use std::sync::Mutex;
+
+use crate::hash::Set;
 
 use crate::transform::Fact;
 
 #[derive(Default)]
 pub(super) struct InFlight {
-    keys: Mutex<HashSet<String>>,
+    keys: Mutex<Set<String>>,
 }
 
 /// The keys one batch claimed (those of its facts not held elsewhere); released when
@@ -26,11 +27,11 @@ pub(super) struct Claim<'a> {
     owner: &'a InFlight,
     facts: &'a [Fact],
     /// keys of the batch that another open batch holds: not to be written by this one
-    pub held_elsewhere: HashSet<&'a str>,
+    pub held_elsewhere: Set<&'a str>,
 }
 
 impl InFlight {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Set<String>> {
         // Poisoned or not, the set only holds keys of open batches.
         crate::lock::lock(&self.keys)
     }
@@ -38,7 +39,7 @@ impl InFlight {
     /// Claim the keys of `facts` (distinct within the batch) that no open batch holds.
     pub(super) fn claim<'a>(&'a self, facts: &'a [Fact]) -> Claim<'a> {
         let mut keys = self.lock();
-        let mut held_elsewhere = HashSet::new();
+        let mut held_elsewhere = Set::default();
         for f in facts {
             let k = f.sales_key();
             if keys.contains(k) {
@@ -89,7 +90,10 @@ mod tests {
         let first = registry.claim(&a);
         assert!(first.held_elsewhere.is_empty());
         let second = registry.claim(&b);
-        assert_eq!(second.held_elsewhere, HashSet::from([b[0].sales_key()]));
+        assert_eq!(
+            second.held_elsewhere.into_iter().collect::<Vec<_>>(),
+            vec![b[0].sales_key()]
+        );
         drop(first);
         assert_eq!(registry.len(), 1, "only c is still held");
         let third = registry.claim(&a);

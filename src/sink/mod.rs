@@ -12,7 +12,6 @@ pub mod pool;
 mod recent;
 pub mod tls;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -173,7 +172,7 @@ impl Sink {
         &self,
         batch: &'a Prepared,
         dims: &'a DimRows,
-        held: &HashSet<&str>,
+        held: &crate::hash::Set<&str>,
     ) -> Result<(Outcome, Option<Isolated<'a>>)> {
         let mut conn = self.pool.get("connecting to PostgreSQL")?;
         let mut tx = conn
@@ -271,7 +270,7 @@ impl Sink {
         tx: &mut postgres::Transaction<'_>,
         facts: &'f [Fact],
         dims: &DimRows,
-        held: &HashSet<&str>,
+        held: &crate::hash::Set<&str>,
     ) -> Result<(Vec<&'f Fact>, Added)> {
         let (inserted, staged) = copy::write_facts(tx, facts, &self.recent, held)?;
         if staged {
@@ -291,7 +290,7 @@ impl Sink {
         facts: &'a [Fact],
         base: usize,
         iso: &mut Isolated<'a>,
-        held: &HashSet<&str>,
+        held: &crate::hash::Set<&str>,
     ) -> Result<()> {
         if facts.is_empty() {
             return Ok(());
@@ -335,7 +334,7 @@ fn counted(
     inserted: &[&Fact],
     refused: &[DeadLetter],
 ) -> std::collections::BTreeMap<TopicPartition, offsets::Counted> {
-    let mut counts: std::collections::BTreeMap<TopicPartition, offsets::Counted> = batch
+    let mut counts: Vec<(&TopicPartition, offsets::Counted)> = batch
         .offsets
         .iter()
         .map(|adv| {
@@ -343,23 +342,35 @@ fn counted(
                 records: adv.records as i64,
                 ..Default::default()
             };
-            (adv.tp.clone(), c)
+            (&adv.tp, c)
         })
         .collect();
-    let new: HashSet<&str> = inserted.iter().map(|f| f.sales_key()).collect();
+    // A batch holds a few partitions: found by a scan, the partition number first.
+    fn slot<'c>(
+        counts: &'c mut [(&TopicPartition, offsets::Counted)],
+        tp: &TopicPartition,
+    ) -> Option<&'c mut offsets::Counted> {
+        counts
+            .iter_mut()
+            .find(|(t, _)| t.partition == tp.partition && *t == tp)
+            .map(|(_, c)| c)
+    }
+    // `inserted` borrows from `batch.facts`: a fact is new when its address is there.
+    let new: crate::hash::Set<*const Fact> =
+        inserted.iter().map(|f| std::ptr::from_ref(*f)).collect();
     for (fact, origin) in batch.facts.iter().zip(&batch.origins) {
-        if new.contains(fact.sales_key()) {
-            if let Some(c) = counts.get_mut(&origin.tp) {
+        if new.contains(&std::ptr::from_ref(fact)) {
+            if let Some(c) = slot(&mut counts, &origin.tp) {
                 c.facts += 1;
             }
         }
     }
     for d in batch.dead.iter().chain(refused) {
-        if let Some(c) = counts.get_mut(&d.tp) {
+        if let Some(c) = slot(&mut counts, &d.tp) {
             c.dead_letters += 1;
         }
     }
-    counts
+    counts.into_iter().map(|(tp, c)| (tp.clone(), c)).collect()
 }
 
 #[derive(Default)]
