@@ -171,18 +171,19 @@ fn is_unique_violation(e: &postgres::Error) -> bool {
 /// staging path was taken. Rows go in key order,
 /// so two processes writing overlapping keys take their locks in one order: one waits for
 /// the other instead of both deadlocking.
-pub(super) fn write_facts<'a>(
+pub(super) fn write_facts<'a, T: Send>(
     tx: &mut Transaction<'_>,
     facts: &'a [Fact],
     recent: &RecentKeys,
     held: &crate::hash::Set<&str>,
-) -> Result<(Vec<&'a Fact>, bool)> {
+    alongside: impl FnOnce(&[&'a Fact]) -> T + Send,
+) -> Result<(Vec<&'a Fact>, bool, Option<T>)> {
     let mut facts: Vec<&'a Fact> = facts
         .iter()
         .filter(|f| !held.contains(f.sales_key()))
         .collect();
     if facts.is_empty() {
-        return Ok((Vec::new(), false));
+        return Ok((Vec::new(), false, None));
     }
     facts.sort_unstable_by(|a, b| a.sales_key().cmp(b.sales_key()));
     let ctx = "writing fact_sales";
@@ -206,11 +207,22 @@ pub(super) fn write_facts<'a>(
         .collect();
     tx.batch_execute("SAVEPOINT facts_direct")
         .map_err(|e| Error::from_pg(ctx, e))?;
-    match copy_facts(tx, "fact_sales", fresh.iter().copied()) {
+    // `alongside` (what the caller derives from the rows written) runs on a thread of its
+    // own while PostgreSQL takes the COPY, off the writer's path.
+    let (copied, side) = std::thread::scope(|s| {
+        let fresh = &fresh;
+        let side = s.spawn(move || alongside(fresh));
+        (
+            copy_facts(tx, "fact_sales", fresh.iter().copied()),
+            side.join(),
+        )
+    });
+    let side = side.map_err(|_| Error::fatal(ctx, "a thread beside the COPY panicked"))?;
+    match copied {
         Ok(()) => {
             tx.batch_execute("RELEASE SAVEPOINT facts_direct")
                 .map_err(|e| Error::from_pg(ctx, e))?;
-            return Ok((fresh, false));
+            return Ok((fresh, false, Some(side)));
         }
         Err(e) if e.is_unique_violation() => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT facts_direct")
@@ -248,6 +260,7 @@ pub(super) fn write_facts<'a>(
             .filter(|f| inserted.contains(f.sales_key()))
             .collect(),
         true,
+        None,
     ))
 }
 

@@ -91,7 +91,7 @@ mod tests {
         assert!(first.held_elsewhere.is_empty());
         let second = registry.claim(&b);
         assert_eq!(
-            second.held_elsewhere.into_iter().collect::<Vec<_>>(),
+            second.held_elsewhere.iter().copied().collect::<Vec<_>>(),
             vec![b[0].sales_key()]
         );
         drop(first);

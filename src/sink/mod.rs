@@ -10,6 +10,7 @@ pub mod fold;
 mod in_flight;
 pub mod pool;
 mod recent;
+mod rollup;
 pub mod tls;
 
 use std::sync::Arc;
@@ -206,6 +207,8 @@ impl Sink {
         // halves (bisected) until each refused fact stands alone, and those become dead
         // letters; offsets, good rows and all dead letters still commit together.
         copy::write_dead_letters(&mut tx, &batch.dead)?;
+        tx.batch_execute(rollup::COUNTED_HERE)
+            .map_err(|e| Error::from_pg("beginning the batch transaction", e))?;
         savepoint(&mut tx, "SAVEPOINT batch_rows")?;
         let whole = self.write_rows(&mut tx, &batch.facts, dims, held);
         let (facts, added, isolated) = match whole {
@@ -272,10 +275,14 @@ impl Sink {
         dims: &DimRows,
         held: &crate::hash::Set<&str>,
     ) -> Result<(Vec<&'f Fact>, Added)> {
-        let (inserted, staged) = copy::write_facts(tx, facts, &self.recent, held)?;
+        let (inserted, staged, pending) =
+            copy::write_facts(tx, facts, &self.recent, held, rollup::Pending::of)?;
         if staged {
             self.metrics.staging.inc();
         }
+        // counted beside the COPY, unless the staging path changed what was inserted
+        let pending = pending.unwrap_or_else(|| rollup::Pending::of(&inserted));
+        pending.append(tx)?;
         let added = dims.write(tx)?;
         dims.improve_products(tx)?;
         Ok((inserted, added))
