@@ -68,17 +68,15 @@ fn split3<A: Copy, B: Copy, C: Copy>(
     out
 }
 
+/// A pending row's arrays: three key parts and the views.
+type Columns<A, B, C> = (Vec<A>, Vec<B>, Vec<C>, Vec<i64>);
+
 /// The four pending rows of a batch's inserted facts, as arrays ready to bind.
 pub(super) struct Pending<'a> {
-    product_hour: (Vec<NaiveDate>, Vec<i16>, Vec<&'a str>, Vec<i64>),
-    store_country: (
-        Vec<NaiveDate>,
-        Vec<Option<&'a str>>,
-        Vec<Option<&'a str>>,
-        Vec<i64>,
-    ),
+    product_hour: Columns<NaiveDate, i16, &'a str>,
+    store_country: Columns<NaiveDate, Option<&'a str>, Option<&'a str>>,
     referrer: (Vec<NaiveDate>, Vec<&'a str>, Vec<i64>),
-    browser_hour: (Vec<NaiveDate>, Vec<i16>, Vec<Option<&'a str>>, Vec<i64>),
+    browser_hour: Columns<NaiveDate, i16, Option<&'a str>>,
 }
 
 impl<'a> Pending<'a> {
