@@ -3,6 +3,7 @@
 //! on every assignment, and advanced inside each batch transaction with a fence, so that
 //! two owners can never both commit the same offset range.
 
+use postgres::types::Type;
 use postgres::GenericClient;
 
 use crate::error::{column, Error, Result};
@@ -94,15 +95,15 @@ pub(crate) fn advance(
         )
     };
     let changed = client
-        .execute(
+        .execute_typed(
             "UPDATE stream_offsets SET next_offset = $4, updated_at = now() \
              WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND next_offset = $5",
             &[
-                &group,
-                &adv.tp.topic(),
-                &adv.tp.partition,
-                &adv.next,
-                &adv.expected,
+                (&group, Type::TEXT),
+                (&adv.tp.topic(), Type::TEXT),
+                (&adv.tp.partition, Type::INT4),
+                (&adv.next, Type::INT8),
+                (&adv.expected, Type::INT8),
             ],
         )
         .map_err(|e| Error::from_pg(ctx(), e))?;
@@ -143,13 +144,20 @@ pub(crate) fn count(
     let facts: Vec<i64> = counts.values().map(|c| c.facts).collect();
     let dead: Vec<i64> = counts.values().map(|c| c.dead_letters).collect();
     client
-        .execute(
+        .execute_typed(
             "UPDATE stream_offsets s SET records = s.records + u.r, facts = s.facts + u.f, \
              dead_letters = s.dead_letters + u.d \
              FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::bigint[]) \
                   AS u(t, p, r, f, d) \
              WHERE s.consumer_group = $1 AND s.topic = u.t AND s.partition = u.p",
-            &[&group, &topics, &partitions, &records, &facts, &dead],
+            &[
+                (&group, Type::TEXT),
+                (&topics, Type::TEXT_ARRAY),
+                (&partitions, Type::INT4_ARRAY),
+                (&records, Type::INT8_ARRAY),
+                (&facts, Type::INT8_ARRAY),
+                (&dead, Type::INT8_ARRAY),
+            ],
         )
         .map_err(|e| Error::from_pg(format!("counting a batch in stream_offsets of {group}"), e))?;
     Ok(())

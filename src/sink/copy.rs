@@ -207,9 +207,9 @@ pub(super) fn write_facts<'a, T: Send>(
     let stored: HashSet<String> = if maybe.is_empty() {
         HashSet::new()
     } else {
-        tx.query(
+        tx.query_typed(
             "SELECT sales_key FROM fact_sales WHERE sales_key = ANY($1)",
-            &[&maybe],
+            &[(&maybe, Type::TEXT_ARRAY)],
         )
         .map_err(|e| Error::from_pg("looking up recently written fact_sales keys", e))?
         .iter()

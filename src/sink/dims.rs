@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::hash::Hash;
 
 use chrono::NaiveDate;
+use postgres::types::{ToSql, Type};
 use postgres::Transaction;
 use rayon::prelude::*;
 
@@ -214,35 +215,38 @@ impl DimRows {
         let mut locations = Set::default();
         if !self.dates.is_empty() {
             let n: i64 = tx
-                .query_one("SELECT streamer_add_dates($1::date[])", &[&self.dates])
+                .query_typed_one(
+                    "SELECT streamer_add_dates($1::date[])",
+                    &[(&self.dates, Type::DATE_ARRAY)],
+                )
                 .map_err(|e| Error::from_pg("writing dim_date", e))
                 .and_then(|row| column(&row, 0, "streamer_add_dates()", "result"))?;
             added[0] = n.max(0) as u64;
         }
         if !self.products.is_empty() {
-            let (keys, urls, langs, seen) = self.product_columns();
+            let product = self.product_columns();
             // New keys only: an existing row is neither locked nor waited for here (see
             // `improve_products`).
             added[1] = tx
-                .execute(
+                .execute_typed(
                     "INSERT INTO dim_product (product_key, current_url, language_code, first_seen) \
                      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
                      ON CONFLICT (product_key) DO NOTHING",
-                    &[&keys, &urls, &langs, &seen],
+                    &product_params(&product),
                 )
                 .map_err(|e| Error::from_pg("writing dim_product", e))?;
         }
         if !self.locations.is_empty() {
             let c = columns(&self.locations);
             let rows = tx
-                .query(
+                .query_typed(
                     "INSERT INTO dim_location (ip_key, ip_address, country_code, country_name, \
                    region_name, city_name) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
                    $5::text[], $6::text[]) \
                  ON CONFLICT (ip_key) DO NOTHING \
                  RETURNING ip_key",
-                    &[&c[0], &c[1], &c[2], &c[3], &c[4], &c[5]],
+                    &text_params(&c),
                 )
                 .map_err(|e| Error::from_pg("writing dim_location", e))?;
             for row in rows {
@@ -254,13 +258,13 @@ impl DimRows {
         if !self.agents.is_empty() {
             let c = columns(&self.agents);
             added[3] = tx
-                .execute(
+                .execute_typed(
                     "INSERT INTO dim_user_agent (user_agent_key, user_agent, browser, \
                    browser_version, os, os_version, device_category) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
                    $5::text[], $6::text[], $7::text[]) \
                  ON CONFLICT (user_agent_key) DO NOTHING",
-                    &[&c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6]],
+                    &text_params(&c),
                 )
                 .map_err(|e| Error::from_pg("writing dim_user_agent", e))?;
         }
@@ -290,8 +294,8 @@ impl DimRows {
         if self.products.is_empty() {
             return Ok(());
         }
-        let (keys, urls, langs, seen) = self.product_columns();
-        tx.execute(
+        let product = self.product_columns();
+        tx.execute_typed(
             "WITH c AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
                           AS c(k, u, l, s) WHERE s IS NOT NULL), \
                   earlier AS (SELECT d.product_key FROM dim_product d JOIN c ON c.k = d.product_key \
@@ -305,7 +309,7 @@ impl DimRows {
                AND NOT d.from_catalog \
                AND (d.first_seen IS NULL \
                     OR (c.s, c.u COLLATE \"C\") < (d.first_seen, d.current_url COLLATE \"C\"))",
-            &[&keys, &urls, &langs, &seen],
+            &product_params(&product),
         )
         .map_err(|e| Error::from_pg("updating dim_product URLs", e))?;
         Ok(())
@@ -348,6 +352,23 @@ pub struct Added {
 }
 
 /// Row-major fixed-width rows to column arrays for `unnest`.
+/// Each column an array of text, typed (one round trip: `execute_typed` needs no prepare).
+fn text_params<'a>(c: &'a [Vec<Option<&'a str>>]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    c.iter()
+        .map(|col| (col as &(dyn ToSql + Sync), Type::TEXT_ARRAY))
+        .collect()
+}
+
+/// A product's columns as typed parameters: key, URL, language, first seen.
+fn product_params<'a>(c: &'a ProductColumns<'a>) -> [(&'a (dyn ToSql + Sync), Type); 4] {
+    [
+        (&c.0, Type::TEXT_ARRAY),
+        (&c.1, Type::TEXT_ARRAY),
+        (&c.2, Type::TEXT_ARRAY),
+        (&c.3, Type::INT8_ARRAY),
+    ]
+}
+
 fn columns<const N: usize>(rows: &[[Option<String>; N]]) -> Vec<Vec<Option<&str>>> {
     (0..N)
         .map(|i| rows.iter().map(|r| r[i].as_deref()).collect())

@@ -109,7 +109,9 @@ impl<'a> Pending<'a> {
         if s.3.is_empty() {
             return Ok(());
         }
-        tx.execute(
+        use postgres::types::Type as T;
+        let (date, int2, text, int8) = (T::DATE_ARRAY, T::INT2_ARRAY, T::TEXT_ARRAY, T::INT8_ARRAY);
+        tx.execute_typed(
             "WITH p AS (INSERT INTO rollup_product_hour_pending \
                         SELECT $1, $2, $3, $4 WHERE cardinality($4::bigint[]) > 0), \
                   s AS (INSERT INTO rollup_store_country_day_pending \
@@ -119,8 +121,21 @@ impl<'a> Pending<'a> {
              INSERT INTO rollup_browser_hour_pending \
              SELECT $12, $13, $14, $15 WHERE cardinality($15::bigint[]) > 0",
             &[
-                &p.0, &p.1, &p.2, &p.3, &s.0, &s.1, &s.2, &s.3, &r.0, &r.1, &r.2, &b.0, &b.1, &b.2,
-                &b.3,
+                (&p.0, date.clone()),
+                (&p.1, int2.clone()),
+                (&p.2, text.clone()),
+                (&p.3, int8.clone()),
+                (&s.0, date.clone()),
+                (&s.1, text.clone()),
+                (&s.2, text.clone()),
+                (&s.3, int8.clone()),
+                (&r.0, date.clone()),
+                (&r.1, text.clone()),
+                (&r.2, int8.clone()),
+                (&b.0, date),
+                (&b.1, int2),
+                (&b.2, text),
+                (&b.3, int8),
             ],
         )
         .map_err(|e| Error::from_pg("appending the batch's rollup counts", e))?;
