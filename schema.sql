@@ -35,6 +35,14 @@ CREATE TABLE IF NOT EXISTS dim_location (
     city_name     text
 );
 
+-- Bumped by a warmup whose locations catalog changed the geography of existing
+-- dim_location rows, under the advisory lock every loader's transaction takes shared first
+-- (src/sink/dims.rs, LOCATIONS_LOCK): a loader reading a newer epoch forgets the countries
+-- it had cached for its rollup counts.
+CREATE TABLE IF NOT EXISTS streamer_location_epoch (epoch bigint NOT NULL);
+INSERT INTO streamer_location_epoch SELECT 0
+WHERE NOT EXISTS (SELECT 1 FROM streamer_location_epoch);
+
 CREATE TABLE IF NOT EXISTS dim_user_agent (
     user_agent_key   text PRIMARY KEY,
     user_agent       text NOT NULL,
@@ -168,6 +176,7 @@ BEGIN
                                     'rollup_referrer_day', 'rollup_browser_hour'))
        OR EXISTS (SELECT 1 FROM information_schema.columns
                   WHERE table_schema = current_schema() AND column_name = 'country_code'
+                    AND data_type <> 'ARRAY'
                     AND table_name = 'rollup_store_country_day_pending')
        OR EXISTS (SELECT 1 FROM information_schema.columns
                   WHERE table_schema = current_schema() AND column_name = 'views'
@@ -233,11 +242,22 @@ CREATE TABLE IF NOT EXISTS rollup_product_hour_pending (
     views        bigint[]   NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rollup_store_country_day_pending (
-    full_date  date[]   NOT NULL,
-    store_id   text[]   NOT NULL,  -- elements may be NULL
-    ip_key     text[]   NOT NULL,  -- the country is dim_location's when folded
-    views      bigint[] NOT NULL
+    full_date     date[]   NOT NULL,
+    store_id      text[]   NOT NULL,  -- elements may be NULL
+    ip_key        text[],             -- the country is dim_location's when folded
+    views         bigint[] NOT NULL,
+    -- An element whose ip_key is NULL carries its country here (NULL arrays: none does).
+    -- streamer's loaders count by the country dim_location holds for the address, which
+    -- they read in their own transaction (src/sink/rollup.rs); the trigger leaves it to the
+    -- fold. Resolving each address when folding cost PostgreSQL some 3 us a count, a
+    -- quarter of its time during a load.
+    country_code  text[],
+    country_name  text[]
 );
+-- The layout before the loaders resolved countries had ip_key only.
+ALTER TABLE rollup_store_country_day_pending
+    ADD COLUMN IF NOT EXISTS country_code text[], ADD COLUMN IF NOT EXISTS country_name text[];
+ALTER TABLE rollup_store_country_day_pending ALTER COLUMN ip_key DROP NOT NULL;
 CREATE TABLE IF NOT EXISTS rollup_referrer_day_pending (
     full_date     date[]   NOT NULL,
     referrer_url  text[]   NOT NULL,
@@ -257,13 +277,26 @@ ALTER TABLE rollup_product_hour_pending
     ALTER COLUMN product_key SET STORAGE EXTERNAL, ALTER COLUMN views SET STORAGE EXTERNAL;
 ALTER TABLE rollup_store_country_day_pending
     ALTER COLUMN full_date SET STORAGE EXTERNAL, ALTER COLUMN store_id SET STORAGE EXTERNAL,
-    ALTER COLUMN ip_key SET STORAGE EXTERNAL, ALTER COLUMN views SET STORAGE EXTERNAL;
+    ALTER COLUMN ip_key SET STORAGE EXTERNAL, ALTER COLUMN views SET STORAGE EXTERNAL,
+    ALTER COLUMN country_code SET STORAGE EXTERNAL, ALTER COLUMN country_name SET STORAGE EXTERNAL;
 ALTER TABLE rollup_referrer_day_pending
     ALTER COLUMN full_date SET STORAGE EXTERNAL, ALTER COLUMN referrer_url SET STORAGE EXTERNAL,
     ALTER COLUMN views SET STORAGE EXTERNAL;
 ALTER TABLE rollup_browser_hour_pending
     ALTER COLUMN full_date SET STORAGE EXTERNAL, ALTER COLUMN hour SET STORAGE EXTERNAL,
     ALTER COLUMN user_agent_key SET STORAGE EXTERNAL, ALTER COLUMN views SET STORAGE EXTERNAL;
+
+-- The pending store/country counts with their countries: carried by the element, or
+-- dim_location's for its ip_key.
+CREATE OR REPLACE VIEW streamer_store_country_pending AS
+    SELECT u.full_date, u.store_id,
+           CASE WHEN u.ip_key IS NULL THEN u.country_code ELSE l.country_code END AS country_code,
+           CASE WHEN u.ip_key IS NULL THEN u.country_name ELSE l.country_name END AS country_name,
+           u.views
+    FROM rollup_store_country_day_pending p
+    CROSS JOIN unnest(p.full_date, p.store_id, p.ip_key, p.views, p.country_code, p.country_name)
+               AS u(full_date, store_id, ip_key, views, country_code, country_name)
+    LEFT JOIN dim_location l ON l.ip_key = u.ip_key;
 
 -- What the reports read: each rollup with its pending counts (a key may have several rows;
 -- its views are their sum).
@@ -276,10 +309,8 @@ CREATE OR REPLACE VIEW rollup_product_hour_all AS
 CREATE OR REPLACE VIEW rollup_store_country_day_all AS
     SELECT full_date, store_id, country_code, country_name, views FROM rollup_store_country_day
     UNION ALL
-    SELECT u.full_date, u.store_id, l.country_code, l.country_name, u.views
-    FROM rollup_store_country_day_pending p
-    CROSS JOIN unnest(p.full_date, p.store_id, p.ip_key, p.views) AS u(full_date, store_id, ip_key, views)
-    LEFT JOIN dim_location l ON l.ip_key = u.ip_key;
+    SELECT full_date, store_id, country_code, country_name, views
+    FROM streamer_store_country_pending;
 CREATE OR REPLACE VIEW rollup_referrer_day_all AS
     SELECT full_date, referrer_url, views FROM rollup_referrer_day
     UNION ALL
@@ -352,14 +383,20 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
     WITH p AS (DELETE FROM rollup_store_country_day_pending RETURNING *),
-         d AS (SELECT u.* FROM p, unnest(p.full_date, p.store_id, p.ip_key, p.views) AS u(full_date, store_id, ip_key, views))
+         d AS (SELECT u.full_date, u.store_id,
+                      CASE WHEN u.ip_key IS NULL THEN u.country_code ELSE l.country_code END AS country_code,
+                      CASE WHEN u.ip_key IS NULL THEN u.country_name ELSE l.country_name END AS country_name,
+                      u.views
+               FROM p CROSS JOIN unnest(p.full_date, p.store_id, p.ip_key, p.views, p.country_code, p.country_name)
+                          AS u(full_date, store_id, ip_key, views, country_code, country_name)
+               LEFT JOIN dim_location l ON l.ip_key = u.ip_key)
     INSERT INTO rollup_store_country_day AS r
         (full_date, store_id, country_code, country_name, views)
-    SELECT d.full_date, d.store_id, l.country_code, min(l.country_name), sum(d.views)::bigint
-    FROM d LEFT JOIN dim_location l ON l.ip_key = d.ip_key
+    SELECT full_date, store_id, country_code, min(country_name), sum(views)::bigint
+    FROM d
     GROUP BY 1, 2, 3
-    ORDER BY 1, d.store_id IS NULL, coalesce(d.store_id, ''),
-             l.country_code IS NULL, coalesce(l.country_code, '')
+    ORDER BY 1, store_id IS NULL, coalesce(store_id, ''),
+             country_code IS NULL, coalesce(country_code, '')
     ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
                  (country_code IS NULL), coalesce(country_code, ''))
     DO UPDATE SET views = r.views + EXCLUDED.views,
@@ -412,13 +449,19 @@ BEGIN
         END;
     END LOOP;
     FOR r IN WITH p AS (DELETE FROM rollup_store_country_day_pending RETURNING *),
-         d AS (SELECT u.* FROM p, unnest(p.full_date, p.store_id, p.ip_key, p.views) AS u(full_date, store_id, ip_key, views))
-             SELECT d.full_date, d.store_id, l.country_code,
-                    min(l.country_name) AS country_name, sum(d.views)::bigint AS views
-             FROM d LEFT JOIN dim_location l ON l.ip_key = d.ip_key
+         d AS (SELECT u.full_date, u.store_id,
+                      CASE WHEN u.ip_key IS NULL THEN u.country_code ELSE l.country_code END AS country_code,
+                      CASE WHEN u.ip_key IS NULL THEN u.country_name ELSE l.country_name END AS country_name,
+                      u.views
+               FROM p CROSS JOIN unnest(p.full_date, p.store_id, p.ip_key, p.views, p.country_code, p.country_name)
+                          AS u(full_date, store_id, ip_key, views, country_code, country_name)
+               LEFT JOIN dim_location l ON l.ip_key = u.ip_key)
+             SELECT full_date, store_id, country_code,
+                    min(country_name) AS country_name, sum(views)::bigint AS views
+             FROM d
              GROUP BY 1, 2, 3
-             ORDER BY 1, d.store_id IS NULL, coalesce(d.store_id, ''),
-                      l.country_code IS NULL, coalesce(l.country_code, '')
+             ORDER BY 1, store_id IS NULL, coalesce(store_id, ''),
+                      country_code IS NULL, coalesce(country_code, '')
     LOOP
         BEGIN
             INSERT INTO rollup_store_country_day AS t

@@ -173,6 +173,15 @@ impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
         value
     }
 
+    /// Forget every entry.
+    pub(crate) fn clear(&self) {
+        for s in self.shards.iter() {
+            let mut g = lock(s);
+            g.current = Map::default();
+            g.previous = Map::default();
+        }
+    }
+
     /// Entries held now.
     pub(crate) fn len(&self) -> usize {
         self.shards

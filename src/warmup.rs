@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::CatalogConfig;
 use crate::error::{column, retry, Error, Result};
+use crate::sink::dims::LOCATIONS_LOCK;
 use crate::sink::PgPool;
 
 /// The DDL, compiled into the binary so a container needs no extra file.
@@ -33,6 +34,12 @@ fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
         .map_err(|e| Error::from_pg("warmup: beginning", e))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .map_err(|e| Error::from_pg("warmup: taking the schema lock", e))?;
+    if !catalog.locations.is_empty() {
+        // Before anything else: running loaders finish their batches (they hold this lock
+        // shared) and start no new one until the catalog's countries are committed.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCATIONS_LOCK])
+            .map_err(|e| Error::from_pg("warmup: waiting for the loaders' batches", e))?;
+    }
     tx.batch_execute(SCHEMA)
         .map_err(|e| Error::from_pg("warmup: applying schema.sql", e))?;
     tx.execute(
@@ -47,6 +54,11 @@ fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
         .query_one("SELECT streamer_rollups_missing()", &[])
         .map_err(|e| Error::from_pg("warmup: checking the report rollups", e))
         .and_then(|row| column(&row, 0, "streamer_rollups_missing()", "result"))?;
+    if loaded.locations_changed > 0 {
+        // Loaders forget the countries they cached (see LOCATIONS_LOCK).
+        tx.execute("UPDATE streamer_location_epoch SET epoch = epoch + 1", &[])
+            .map_err(|e| Error::from_pg("warmup: moving the location epoch", e))?;
+    }
     if missing || loaded.locations_changed > 0 {
         let why = if missing {
             "fact_sales has rows the report rollups never counted".to_owned()

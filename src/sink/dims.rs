@@ -4,6 +4,7 @@
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
 use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use postgres::types::{ToSql, Type};
@@ -13,7 +14,8 @@ use rayon::prelude::*;
 use crate::bounded::Bounded;
 use crate::enrich::{product_url, Enricher};
 use crate::error::{column, Error, Result};
-use crate::hash::{Map, Set};
+use crate::hash::Map;
+use crate::lock::lock;
 use crate::transform::Fact;
 
 /// Keys known to be committed in a dimension, with a value each (a bounded cache:
@@ -47,13 +49,23 @@ impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
     }
 }
 
+/// The country of a committed `dim_location` row: (country_code, country_name).
+pub(crate) type Country = Arc<(Option<String>, Option<String>)>;
+
+/// The advisory lock every loader's transaction takes shared, first, and a warmup that
+/// loads a locations catalog takes exclusively: no batch is in flight while a catalog
+/// changes the geography of committed addresses (and bumps `streamer_location_epoch`).
+pub(crate) const LOCATIONS_LOCK: i64 = 0x5354_524c_4f43; // "STRLOC"
+
 /// The caches of all four dimensions, shared by every worker.
 pub struct DimCaches {
     pub(crate) dates: Known<NaiveDate>,
     /// product key → (time_stamp, URL) of the earliest event whose URL is committed
     pub(crate) products: Known<String, (i64, String)>,
-    /// ip_keys committed in dim_location
-    pub(crate) locations: Known<String>,
+    /// ip_keys committed in dim_location, with the country committed for each
+    locations: Known<String, Country>,
+    /// the `streamer_location_epoch` whose countries `locations` holds (None: none seen)
+    location_epoch: Mutex<Option<i64>>,
     pub(crate) agents: Known<String>,
 }
 
@@ -63,7 +75,46 @@ impl DimCaches {
             dates: Known::new(capacity),
             products: Known::new(capacity),
             locations: Known::new(capacity),
+            location_epoch: Mutex::new(None),
             agents: Known::new(capacity),
+        }
+    }
+
+    /// A transaction read `epoch` under [`LOCATIONS_LOCK`]: a newer one than the cached
+    /// countries' means a catalog changed addresses since, so they are all forgotten.
+    /// (Epochs only grow; a transaction reading an older one committed before the change.)
+    pub(crate) fn saw_location_epoch(&self, epoch: i64) {
+        let mut known = lock(&self.location_epoch);
+        if known.is_none_or(|k| k < epoch) {
+            self.locations.clear();
+            *known = Some(epoch);
+        }
+    }
+
+    /// The committed countries of `ip_keys` as of `epoch`, from the cache (None for a key
+    /// not cached, or for all when the cache holds another epoch).
+    pub(crate) fn countries<'k>(
+        &self,
+        epoch: i64,
+        ip_keys: impl IntoIterator<Item = &'k str>,
+    ) -> Map<&'k str, Country> {
+        let known = lock(&self.location_epoch);
+        if *known != Some(epoch) {
+            return Map::default();
+        }
+        ip_keys
+            .into_iter()
+            .filter_map(|k| Some((k, self.locations.get(k)?)))
+            .collect()
+    }
+
+    /// After a commit under `epoch`: remember the committed countries of the addresses it
+    /// wrote (unless the cache has moved on to a newer epoch meanwhile).
+    pub(crate) fn remember_countries(&self, epoch: i64, countries: &Map<String, Country>) {
+        let known = lock(&self.location_epoch);
+        if *known == Some(epoch) {
+            self.locations
+                .insert_all(countries.iter().map(|(k, c)| (k.clone(), c.clone())));
         }
     }
 }
@@ -212,7 +263,7 @@ impl DimRows {
     /// Returns the rows that were new, per table (date, product, location, agent).
     pub fn write(&self, tx: &mut Transaction<'_>) -> Result<Added> {
         let mut added = [0u64; 4];
-        let mut locations = Set::default();
+        let mut countries = Map::default();
         if !self.dates.is_empty() {
             let n: i64 = tx
                 .query_typed_one(
@@ -249,11 +300,37 @@ impl DimRows {
                     &text_params(&c),
                 )
                 .map_err(|e| Error::from_pg("writing dim_location", e))?;
+            added[2] = rows.len() as u64;
+            // The rows inserted have this batch's countries; the others someone committed
+            // before (another loader, a catalog, an earlier run): their countries are read.
+            let mut ours: Map<&str, &[Option<String>; 6]> = self
+                .locations
+                .iter()
+                .filter_map(|r| Some((r[0].as_deref()?, r)))
+                .collect();
             for row in rows {
                 let key: String = column(&row, 0, "dim_location", "ip_key")?;
-                locations.insert(key);
+                if let Some(r) = ours.remove(key.as_str()) {
+                    countries.insert(key, Arc::new((r[2].clone(), r[3].clone())));
+                }
             }
-            added[2] = locations.len() as u64;
+            if !ours.is_empty() {
+                let mut others: Vec<&str> = ours.into_keys().collect();
+                others.sort_unstable();
+                let rows = tx
+                    .query_typed(
+                        "SELECT ip_key, country_code, country_name FROM dim_location \
+                         WHERE ip_key = ANY($1::text[])",
+                        &[(&others, Type::TEXT_ARRAY)],
+                    )
+                    .map_err(|e| Error::from_pg("reading dim_location", e))?;
+                for row in rows {
+                    let key: String = column(&row, 0, "dim_location", "ip_key")?;
+                    let code = column(&row, 1, "dim_location", "country_code")?;
+                    let name = column(&row, 2, "dim_location", "country_name")?;
+                    countries.insert(key, Arc::new((code, name)));
+                }
+            }
         }
         if !self.agents.is_empty() {
             let c = columns(&self.agents);
@@ -270,7 +347,7 @@ impl DimRows {
         }
         Ok(Added {
             rows: added,
-            locations,
+            countries,
         })
     }
 
@@ -315,15 +392,11 @@ impl DimRows {
         Ok(())
     }
 
-    /// After the commit: remember what is now known to exist. A product is only
+    /// After the commit: remember what is now known to exist (locations with their
+    /// countries, through [`DimCaches::remember_countries`]). A product is only
     /// remembered once it has a URL, so a later event can still fill it in.
     pub fn remember(&self, caches: &DimCaches) {
         caches.dates.insert_all(self.dates.iter().map(|d| (*d, ())));
-        caches.locations.insert_all(
-            self.locations
-                .iter()
-                .filter_map(|r| Some((r[0].clone()?, ()))),
-        );
         caches
             .products
             .insert_all(self.products.iter().filter_map(|p| {
@@ -345,10 +418,10 @@ impl DimRows {
 }
 
 /// What [`DimRows::write`] added: new rows per table (date, product, location, agent),
-/// and the ip_keys of the new locations.
+/// and the committed country of every location row it wrote.
 pub struct Added {
     pub rows: [u64; 4],
-    pub locations: Set<String>,
+    pub countries: Map<String, Country>,
 }
 
 /// Row-major fixed-width rows to column arrays for `unnest`.

@@ -18,12 +18,13 @@ use std::time::Duration;
 
 use crate::enrich::Enricher;
 use crate::error::{retry, Error, Result};
+use crate::hash::Map;
 use crate::metrics::Metrics;
 use crate::offsets::{self, Fence};
 use crate::pipeline::{DeadLetter, Prepared};
 use crate::topic_partition::TopicPartition;
 use crate::transform::{DeadReason, Fact, Rejection};
-use dims::{Added, DimCaches, DimRows};
+use dims::{Added, Country, DimCaches, DimRows};
 use in_flight::InFlight;
 use recent::RecentKeys;
 
@@ -110,7 +111,7 @@ impl Sink {
         // Held until the outcome is known and, on commit, the keys are in `recent`.
         let claim = self.in_flight.claim(&batch.facts);
         let held = &claim.held_elsewhere;
-        let (outcome, isolated) = retry(
+        let (outcome, isolated, learned) = retry(
             "PostgreSQL write",
             self.retry_budget,
             |n| {
@@ -121,6 +122,8 @@ impl Sink {
         )?;
         Ok(match outcome {
             Outcome::Committed(mut stats) => {
+                self.caches
+                    .remember_countries(learned.epoch, &learned.countries);
                 match isolated {
                     None => {
                         dims.remember(&self.caches);
@@ -174,11 +177,17 @@ impl Sink {
         batch: &'a Prepared,
         dims: &'a DimRows,
         held: &crate::hash::Set<&str>,
-    ) -> Result<(Outcome, Option<Isolated<'a>>)> {
+    ) -> Result<(Outcome, Option<Isolated<'a>>, Learned)> {
         let mut conn = self.pool.get("connecting to PostgreSQL")?;
         let mut tx = conn
             .transaction()
             .map_err(|e| Error::from_pg("beginning the batch transaction", e))?;
+        let epoch = rollup::begin(&mut tx)?;
+        self.caches.saw_location_epoch(epoch);
+        let mut learned = Learned {
+            epoch,
+            countries: Map::default(),
+        };
 
         // Offsets first: the row locks serialise writers of the same partition.
         let mut moved = Vec::new();
@@ -192,14 +201,14 @@ impl Sink {
         }
         if moved.is_empty() && !already.is_empty() && already.len() == batch.offsets.len() {
             // A lost commit reply: the whole batch is in already.
-            return Ok((Outcome::Committed(WriteStats::default()), None));
+            return Ok((Outcome::Committed(WriteStats::default()), None, learned));
         }
         if !moved.is_empty() || !already.is_empty() {
             // Only what this transaction did not change itself is reported: the rows of
             // the other partitions were updated by us and are rolled back with `tx`. A row
             // found at this batch's own end while others were not is someone else's move.
             moved.extend(already.iter().map(|adv| (adv.tp.clone(), Some(adv.next))));
-            return Ok((Outcome::Fenced(moved), None)); // dropping `tx` rolls back
+            return Ok((Outcome::Fenced(moved), None, learned)); // dropping `tx` rolls back
         }
 
         // The transform's dead letters, then the rows under a savepoint: should PostgreSQL
@@ -207,14 +216,13 @@ impl Sink {
         // halves (bisected) until each refused fact stands alone, and those become dead
         // letters; offsets, good rows and all dead letters still commit together.
         copy::write_dead_letters(&mut tx, &batch.dead)?;
-        tx.batch_execute(rollup::COUNTED_HERE)
-            .map_err(|e| Error::from_pg("beginning the batch transaction", e))?;
         savepoint(&mut tx, "SAVEPOINT batch_rows")?;
-        let whole = self.write_rows(&mut tx, &batch.facts, dims, held);
+        let whole = self.write_rows(&mut tx, &batch.facts, dims, held, epoch);
         let (facts, added, isolated) = match whole {
             Ok((inserted, added)) => {
                 savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
                 offsets::count(&mut tx, &self.group, &counted(batch, &inserted, &[]))?;
+                learned.countries = added.countries;
                 (inserted.len() as u64, added.rows, None)
             }
             Err(e) if e.is_data_error() => {
@@ -226,7 +234,8 @@ impl Sink {
                 savepoint(&mut tx, "ROLLBACK TO SAVEPOINT batch_rows")?;
                 savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
                 let mut iso = Isolated::default();
-                self.isolate(&mut tx, &batch.facts, 0, &mut iso, held)?;
+                self.isolate(&mut tx, &batch.facts, 0, &mut iso, held, epoch)?;
+                learned.countries = std::mem::take(&mut iso.countries);
                 let refused: Vec<DeadLetter> = iso
                     .refused
                     .iter()
@@ -260,7 +269,7 @@ impl Sink {
             dim_agents: added[3],
             attempts: 0,
         };
-        Ok((Outcome::Committed(stats), isolated))
+        Ok((Outcome::Committed(stats), isolated, learned))
     }
 
     /// Facts first (fact_sales' trigger counts them in the pending rollup tables, which
@@ -274,6 +283,7 @@ impl Sink {
         facts: &'f [Fact],
         dims: &DimRows,
         held: &crate::hash::Set<&str>,
+        epoch: i64,
     ) -> Result<(Vec<&'f Fact>, Added)> {
         let (inserted, staged, pending) =
             copy::write_facts(tx, facts, &self.recent, held, rollup::Pending::of)?;
@@ -282,8 +292,8 @@ impl Sink {
         }
         // counted beside the COPY, unless the staging path changed what was inserted
         let pending = pending.unwrap_or_else(|| rollup::Pending::of(&inserted));
-        pending.append(tx)?;
         let added = dims.write(tx)?;
+        pending.append(tx, epoch, &self.caches, &added.countries)?;
         dims.improve_products(tx)?;
         Ok((inserted, added))
     }
@@ -298,16 +308,18 @@ impl Sink {
         base: usize,
         iso: &mut Isolated<'a>,
         held: &crate::hash::Set<&str>,
+        epoch: i64,
     ) -> Result<()> {
         if facts.is_empty() {
             return Ok(());
         }
         let dims = DimRows::collect(facts, &self.caches, &self.enricher);
         savepoint(tx, "SAVEPOINT isolate")?;
-        match self.write_rows(tx, facts, &dims, held) {
+        match self.write_rows(tx, facts, &dims, held, epoch) {
             Ok((inserted, added)) => {
                 savepoint(tx, "RELEASE SAVEPOINT isolate")?;
                 iso.facts.extend(inserted);
+                iso.countries.extend(added.countries);
                 for (sum, n) in iso.added.iter_mut().zip(added.rows) {
                     *sum += n;
                 }
@@ -322,8 +334,8 @@ impl Sink {
                     return Ok(());
                 }
                 let mid = facts.len() / 2;
-                self.isolate(tx, &facts[..mid], base, iso, held)?;
-                self.isolate(tx, &facts[mid..], base + mid, iso, held)
+                self.isolate(tx, &facts[..mid], base, iso, held, epoch)?;
+                self.isolate(tx, &facts[mid..], base + mid, iso, held, epoch)
             }
             Err(e) => Err(e),
         }
@@ -385,7 +397,16 @@ struct Isolated<'a> {
     facts: Vec<&'a Fact>,
     added: [u64; 4],
     dims: Vec<DimRows>,
+    /// the committed countries of the location rows written
+    countries: Map<String, Country>,
     refused: Vec<(usize, Error)>,
+}
+
+/// What a batch's transaction learnt of dim_location: the epoch it read and the committed
+/// countries of the rows it wrote (cached once it commits).
+struct Learned {
+    epoch: i64,
+    countries: Map<String, Country>,
 }
 
 fn savepoint(tx: &mut postgres::Transaction<'_>, sql: &str) -> Result<()> {

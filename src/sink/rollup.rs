@@ -7,16 +7,45 @@
 //! writer's path; counted here they cost under a millisecond. Every other writer is still
 //! counted by the trigger, and the fold treats both alike. The tests check every rollup
 //! against a recount of fact_sales after each load (`assert_rollups`).
+//!
+//! Store/country counts go by country, not by address: the country `dim_location` holds
+//! for each address, which the batch's own transaction inserted or read
+//! ([`super::dims::DimRows::write`]) or the location cache holds for the epoch the
+//! transaction read under [`LOCATIONS_LOCK`] (so no catalog changes it before the commit).
+//! An address known neither way is left to the fold to resolve, as the trigger's are.
 
 use chrono::{NaiveDate, Timelike};
-use postgres::Transaction;
+use postgres::{SimpleQueryMessage, Transaction};
 
+#[cfg(test)]
+use super::dims::LOCATIONS_LOCK;
+use super::dims::{Country, DimCaches};
 use crate::error::{Error, Result};
 use crate::hash::Map;
 use crate::transform::Fact;
 
-/// Tells the trigger that this transaction counts its own inserts; reset at its end.
-pub(super) const COUNTED_HERE: &str = "SET LOCAL streamer.rollups_counted = on";
+/// A loader transaction's first statements: tell the trigger that this transaction counts
+/// its own inserts (reset at its end), take [`LOCATIONS_LOCK`] shared, then read the
+/// location epoch (a statement of its own, so its snapshot follows the lock).
+const BEGIN: &str = "SET LOCAL streamer.rollups_counted = on; \
+                     SELECT pg_advisory_xact_lock_shared(91621623091011); \
+                     SELECT coalesce(max(epoch), 0) FROM streamer_location_epoch";
+
+/// Run [`BEGIN`] in a loader's transaction; returns the location epoch it read.
+pub(super) fn begin(tx: &mut Transaction<'_>) -> Result<i64> {
+    let pg = |e| Error::from_pg("beginning the batch transaction", e);
+    let messages = tx.simple_query(BEGIN).map_err(pg)?;
+    let epoch = messages.iter().rev().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse::<i64>().ok()),
+        _ => None,
+    });
+    epoch.ok_or_else(|| {
+        Error::fatal(
+            "beginning the batch transaction",
+            "no row read from streamer_location_epoch",
+        )
+    })
+}
 
 /// The four pending rows of one batch (one element per key), as the trigger builds them.
 #[derive(Default)]
@@ -74,7 +103,8 @@ type Columns<A, B, C> = (Vec<A>, Vec<B>, Vec<C>, Vec<i64>);
 /// The four pending rows of a batch's inserted facts, as arrays ready to bind.
 pub(super) struct Pending<'a> {
     product_hour: Columns<NaiveDate, i16, &'a str>,
-    store_country: Columns<NaiveDate, Option<&'a str>, Option<&'a str>>,
+    /// by (day, store, ip_key): resolved to countries when appended
+    store_country: Map<(NaiveDate, Option<&'a str>, Option<&'a str>), i64>,
     referrer: (Vec<NaiveDate>, Vec<&'a str>, Vec<i64>),
     browser_hour: Columns<NaiveDate, i16, Option<&'a str>>,
 }
@@ -92,30 +122,94 @@ impl<'a> Pending<'a> {
         }
         Pending {
             product_hour: split3(&c.product_hour),
-            store_country: split3(&c.store_country),
+            store_country: c.store_country,
             referrer,
             browser_hour: split3(&c.browser_hour),
         }
     }
 
-    /// Append them to the pending tables (nothing for a batch that inserted nothing).
-    pub(super) fn append(&self, tx: &mut Transaction<'_>) -> Result<()> {
-        let (p, s, r, b) = (
-            &self.product_hour,
-            &self.store_country,
-            &self.referrer,
-            &self.browser_hour,
+    /// The store/country counts by country where it is known (`written`: the countries
+    /// of the location rows this transaction wrote; then the cache's, for `epoch`), by
+    /// address for the fold to resolve where not.
+    fn store_countries(
+        &self,
+        epoch: i64,
+        caches: &DimCaches,
+        written: &Map<String, Country>,
+    ) -> StoreCountries<'a> {
+        let cached = caches.countries(
+            epoch,
+            self.store_country
+                .keys()
+                .filter_map(|k| k.2)
+                .filter(|ip| !written.contains_key(*ip)),
         );
-        if s.3.is_empty() {
+        let mut by_country: Map<(NaiveDate, Option<&'a str>, Option<Country>), i64> =
+            Map::default();
+        let mut by_address = Vec::new();
+        for (&(day, store, ip), &n) in &self.store_country {
+            let country = match ip {
+                None => None,
+                Some(ip) => match written.get(ip).or_else(|| cached.get(ip)) {
+                    Some(c) => Some(c.clone()),
+                    None => {
+                        by_address.push((day, store, ip, n));
+                        continue;
+                    }
+                },
+            };
+            *by_country.entry((day, store, country)).or_default() += n;
+        }
+        let mut out = StoreCountries::default();
+        for ((day, store, country), n) in by_country {
+            out.date.push(day);
+            out.store.push(store);
+            out.views.push(n);
+            let (code, name) = country
+                .as_deref()
+                .map_or((None, None), |c| (c.0.clone(), c.1.clone()));
+            out.code.push(code);
+            out.name.push(name);
+        }
+        let resolved = out.views.len();
+        for (day, store, ip, n) in by_address {
+            out.date.push(day);
+            out.store.push(store);
+            out.views.push(n);
+            out.ip.push(Some(ip));
+        }
+        if resolved > 0 {
+            out.ip.splice(0..0, std::iter::repeat_n(None, resolved));
+        }
+        out
+    }
+
+    /// Append them to the pending tables (nothing for a batch that inserted nothing), in
+    /// the transaction [`begin`] began, which read `epoch`.
+    pub(super) fn append(
+        &self,
+        tx: &mut Transaction<'_>,
+        epoch: i64,
+        caches: &DimCaches,
+        written: &Map<String, Country>,
+    ) -> Result<()> {
+        if self.store_country.is_empty() {
             return Ok(());
         }
+        let s = self.store_countries(epoch, caches, written);
+        let (p, r, b) = (&self.product_hour, &self.referrer, &self.browser_hour);
+        // NULL arrays where no element has a value (unnest pads them with NULLs)
+        let ip = s.ip.iter().any(Option::is_some).then_some(&s.ip);
+        let code = s.ip.iter().any(Option::is_none).then_some(&s.code);
+        let name = code.map(|_| &s.name);
         use postgres::types::Type as T;
         let (date, int2, text, int8) = (T::DATE_ARRAY, T::INT2_ARRAY, T::TEXT_ARRAY, T::INT8_ARRAY);
         tx.execute_typed(
             "WITH p AS (INSERT INTO rollup_product_hour_pending \
                         SELECT $1, $2, $3, $4 WHERE cardinality($4::bigint[]) > 0), \
                   s AS (INSERT INTO rollup_store_country_day_pending \
-                        SELECT $5, $6, $7, $8 WHERE cardinality($8::bigint[]) > 0), \
+                          (full_date, store_id, ip_key, views, country_code, country_name) \
+                        SELECT $5, $6, $7, $8, $16, $17 WHERE cardinality($8::bigint[]) > 0), \
                   r AS (INSERT INTO rollup_referrer_day_pending \
                         SELECT $9, $10, $11 WHERE cardinality($11::bigint[]) > 0) \
              INSERT INTO rollup_browser_hour_pending \
@@ -125,22 +219,36 @@ impl<'a> Pending<'a> {
                 (&p.1, int2.clone()),
                 (&p.2, text.clone()),
                 (&p.3, int8.clone()),
-                (&s.0, date.clone()),
-                (&s.1, text.clone()),
-                (&s.2, text.clone()),
-                (&s.3, int8.clone()),
+                (&s.date, date.clone()),
+                (&s.store, text.clone()),
+                (&ip, text.clone()),
+                (&s.views, int8.clone()),
                 (&r.0, date.clone()),
                 (&r.1, text.clone()),
                 (&r.2, int8.clone()),
                 (&b.0, date),
                 (&b.1, int2),
-                (&b.2, text),
+                (&b.2, text.clone()),
                 (&b.3, int8),
+                (&code, text.clone()),
+                (&name, text),
             ],
         )
         .map_err(|e| Error::from_pg("appending the batch's rollup counts", e))?;
         Ok(())
     }
+}
+
+/// The store/country pending row's arrays: an element has an ip_key (for the fold to
+/// resolve) or its country.
+#[derive(Default)]
+struct StoreCountries<'a> {
+    date: Vec<NaiveDate>,
+    store: Vec<Option<&'a str>>,
+    ip: Vec<Option<&'a str>>,
+    views: Vec<i64>,
+    code: Vec<Option<String>>,
+    name: Vec<Option<String>>,
 }
 
 #[cfg(test)]
@@ -150,6 +258,12 @@ mod tests {
 
     fn fact(json: &str) -> Fact {
         transform(Some(json.as_bytes())).expect("a valid event")
+    }
+
+    #[test]
+    fn the_transaction_takes_the_locations_lock() {
+        let call = format!("pg_advisory_xact_lock_shared({LOCATIONS_LOCK})");
+        assert!(BEGIN.contains(&call), "{BEGIN}");
     }
 
     #[test]
