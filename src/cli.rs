@@ -186,7 +186,13 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
             Mode::Batch => "batch",
         }
     );
+    let folder = Folder::spawn(
+        cfg.postgres.pg_config(),
+        sink::tls::connector(&cfg.postgres)?,
+        FOLD_EVERY,
+    )?;
     let run = Arc::new(Run {
+        last_fold: folder.last_fold(),
         cfg,
         sink,
         pool: transform_pool,
@@ -198,11 +204,6 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     // progress_interval 0: no progress lines.
     let every = run.cfg.progress_interval;
     let progress = (!every.is_zero()).then(|| spawn_progress(run.clone(), every));
-    let folder = Folder::spawn(
-        run.cfg.postgres.pg_config(),
-        sink::tls::connector(&run.cfg.postgres)?,
-        FOLD_EVERY,
-    )?;
     let result = modes::run(run.clone());
     let started = std::time::Instant::now();
     folder.finish();

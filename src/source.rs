@@ -150,12 +150,29 @@ pub struct Source {
     /// A second client of the same configuration that never fetches, for metadata and
     /// watermarks: the consumer's connection is often held by a fetch that the broker
     /// keeps waiting up to `fetch.wait.max.ms`, and requests on it queue behind that.
-    meta: BaseConsumer<Quiet>,
+    /// (None only while the Source is dropped)
+    meta: Option<BaseConsumer<Quiet>>,
     /// per assigned partition, the offset after the last message its reader handed out
     /// (where fetching resumes when the assignment is renewed, see [`Source::restart_at`])
     fetching: Mutex<HashMap<TopicPartition, Arc<AtomicI64>>>,
     starting: StartingOffsets,
     retry_budget: Duration,
+}
+
+impl Drop for Source {
+    /// librdkafka sleeps 100 ms while it destroys a client (its issue #1895): the metadata
+    /// client, which never joined the group, is destroyed on a thread of its own while the
+    /// consumer is, instead of after it.
+    fn drop(&mut self) {
+        if let Some(meta) = self.meta.take() {
+            let closing = std::thread::Builder::new()
+                .name("kafka-meta-close".into())
+                .spawn(move || drop(meta));
+            if let Err(e) = closing {
+                log::debug!("closing the metadata client inline: {e}");
+            }
+        }
+    }
 }
 
 /// librdkafka settings that our delivery guarantee depends on; the user may not override
@@ -201,13 +218,13 @@ impl Source {
         // three quarters of the time waiting for messages. A partition's end is only
         // known from a fetch that comes back empty, which the broker holds for
         // fetch.wait.max.ms when no partition has data (500 ms by default): a batch at the
-        // end of a partition, and `--until-caught-up`, waited that long for it; 100 ms
-        // costs an idle consumer a few more empty fetches a second.
+        // end of a partition, and `--until-caught-up`, waited that long for it; 50 ms
+        // costs an idle consumer some twenty empty fetches a second.
         for (k, v) in [
             ("statistics.interval.ms", "5000"),
             ("queued.max.messages.kbytes", "1024"),
             ("fetch.queue.backoff.ms", "10"),
-            ("fetch.wait.max.ms", "100"),
+            ("fetch.wait.max.ms", "50"),
         ] {
             if cc.get(k).is_none() {
                 cc.set(k, v);
@@ -248,7 +265,7 @@ impl Source {
             consumer: Arc::new(consumer),
             auth,
             brokers,
-            meta,
+            meta: Some(meta),
             fetching: Mutex::new(HashMap::new()),
             starting: cfg.kafka.starting_offsets,
             retry_budget: cfg.pipeline.retry_budget,
@@ -328,9 +345,15 @@ impl Source {
         })
     }
 
+    fn meta(&self) -> Result<&BaseConsumer<Quiet>> {
+        self.meta
+            .as_ref()
+            .ok_or_else(|| Error::fatal("asking Kafka", "the metadata client is closed"))
+    }
+
     /// The log's start and end of a partition, asked of the broker.
     pub fn watermarks(&self, tp: &TopicPartition) -> Result<(i64, i64)> {
-        self.meta
+        self.meta()?
             .fetch_watermarks(tp.topic(), tp.partition, Duration::from_secs(10))
             .map_err(|e| self.kafka_error(format!("reading the offsets of {tp} from Kafka"), e))
     }
@@ -340,7 +363,7 @@ impl Source {
         let mut out = Vec::new();
         for topic in topics {
             let md = self
-                .meta
+                .meta()?
                 .fetch_metadata(Some(topic), Duration::from_secs(10))
                 .map_err(|e| self.kafka_error(format!("reading the metadata of {topic}"), e))?;
             for t in md.topics().iter().filter(|t| t.name() == topic) {

@@ -29,6 +29,7 @@ pub(crate) fn run(run: Arc<Run>) -> Result<()> {
         settled: false,
     }
     .drain();
+    run.loaders_stopped();
     run.bound_teardown(result.is_ok());
     source.close();
     result

@@ -35,9 +35,20 @@ pub(crate) struct Run {
     pub metrics: Arc<Metrics>,
     /// set once the process has torn down after its loop (see [`Run::bound_teardown`])
     pub torn_down: Arc<AtomicBool>,
+    /// starts the rollup folder's last fold (see [`Run::loaders_stopped`])
+    pub last_fold: Option<crossbeam_channel::Sender<()>>,
 }
 
 impl Run {
+    /// Called when a loop's loaders have stopped writing: the folder's last fold starts
+    /// now, while the Kafka consumer closes (librdkafka takes 100-200 ms to leave the
+    /// group and stop its threads), instead of after it.
+    pub(crate) fn loaders_stopped(&self) {
+        if let Some(last) = &self.last_fold {
+            let _ = last.try_send(());
+        }
+    }
+
     /// Called when a loop has ended, with whether it ended well: what it committed is
     /// committed, and what is left (closing the Kafka consumer, the last rollup fold) gets
     /// `shutdown_timeout` before the process exits anyway, with the loop's outcome.

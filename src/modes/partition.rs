@@ -72,6 +72,7 @@ pub(crate) fn run(run: Arc<Run>) -> Result<()> {
     let live = std::mem::take(&mut workers.live);
     let result = result.and(stop_all(&run, live, &mut workers.abandoned));
     log::debug!("partition workers stopped in {:?}", started.elapsed());
+    run.loaders_stopped();
     run.bound_teardown(result.is_ok());
     source.close();
     log::debug!("consumer closed after {:?}", started.elapsed());
@@ -177,7 +178,8 @@ fn work(
     let p = &run.cfg.pipeline;
     let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.batch_max_latency)
         .lingering(p.batch_linger);
-    let tick = Duration::from_millis(100);
+    // how long an idle worker waits for a message before it looks at `stop` again
+    let tick = Duration::from_millis(25);
     loop {
         if stop.load(Ordering::Acquire) || run.stopping() {
             return run.flush(source, &mut [&mut reader], batch.take(), owned);

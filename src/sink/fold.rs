@@ -76,7 +76,13 @@ impl Folder {
         })
     }
 
-    /// Fold once more, then stop the thread.
+    /// What starts the last fold early: the thread folds once more when it receives, and
+    /// ends; [`Folder::finish`] then only waits for it.
+    pub fn last_fold(&self) -> Option<Sender<()>> {
+        self.stop.clone()
+    }
+
+    /// Fold once more (unless [`Folder::last_fold`] started it), then stop the thread.
     pub fn finish(mut self) {
         self.stop_and_join();
     }
