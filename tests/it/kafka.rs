@@ -462,9 +462,11 @@ fn fence_moved_mid_stream(mode: &str) {
     let all = events(4000, 31);
     let db = TestDb::create();
     let dir = TempDir::new(&format!("fence-{mode}"));
-    // Batches cut by age, a second: rows stay behind the log's end long enough to move.
+    // Batches cut by age, a second, also at a partition's end (where a batch is otherwise
+    // written once it has lingered 20 ms): rows stay behind the log's end long enough to
+    // move.
     let extra = "[pipeline]\nbatch_max_messages = 2000\nbatch_max_latency_ms = 1000\n\
-                 trigger_interval_ms = 1000\n";
+                 batch_linger_ms = 1000\ntrigger_interval_ms = 1000\n";
     let cfg = seed_config(
         dir.path(),
         &db,
