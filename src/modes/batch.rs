@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crossbeam_channel::Receiver;
+
 use super::{Batcher, CaughtUp, Run, Written};
 use crate::error::{Error, Result};
 use crate::source::{PartitionReader, Polled, Rebalance, Source};
@@ -36,11 +38,15 @@ pub(crate) fn run(run: Arc<Run>) -> Result<()> {
 }
 
 /// A micro-batch whose transaction runs on its own thread while the next one is read
-/// and transformed. Micro-batches still commit one at a time, in order.
+/// and transformed, and while the next one COPYs its facts (the writer is the bound of
+/// this mode: a batch's COPY is most of its transaction). Micro-batches still commit one
+/// at a time, in order: the next one moves its offsets only once this one's write ended.
 struct InFlight {
     /// per partition, the next offset PostgreSQL will hold once this batch commits
     next: Vec<(TopicPartition, i64)>,
     handle: JoinHandle<Result<Written>>,
+    /// disconnects when the write has ended (its thread drops the sender)
+    ended: Receiver<()>,
 }
 
 struct Loop<'a> {
@@ -156,9 +162,10 @@ impl Loop<'_> {
         self.source.unassign(&parts)
     }
 
-    /// Transform the cut batch, wait for the one in flight, then start writing this one.
-    /// If the one in flight was fenced, this one (read past the fence) is dropped and its
-    /// partitions are read again from what PostgreSQL holds.
+    /// Transform the cut batch and start writing it behind the one in flight (it COPYs
+    /// while that one finishes), then wait for the one in flight. If that one was fenced,
+    /// this one (read past the fence) is fenced too: its partitions are read again from
+    /// what PostgreSQL holds.
     fn write_next(&mut self) -> Result<()> {
         let msgs = self.batch.take();
         let ready = {
@@ -171,27 +178,34 @@ impl Loop<'_> {
                     .unwrap_or_else(|| readers.iter().find(|r| r.tp == *tp).map_or(0, |r| r.next))
             })
         };
-        if !self.settle()? {
-            for adv in &ready.prepared.offsets {
-                if let Some(r) = self.readers.iter_mut().find(|r| r.tp == adv.tp) {
-                    let next = r.next;
-                    self.source.seek(r, next)?;
-                }
-            }
-            return Ok(());
-        }
         let next = ready
             .prepared
             .offsets
             .iter()
             .map(|a| (a.tp.clone(), a.next))
             .collect();
+        let prior = self.writing.as_ref().map(|w| w.ended.clone());
+        let (ends, ended) = crossbeam_channel::bounded::<()>(0);
         let writer = self.run.clone();
         let handle = std::thread::Builder::new()
             .name("batch-writer".into())
-            .spawn(move || writer.write(ready))
+            .spawn(move || {
+                let _ends = ends; // dropped when the write has ended, however it ended
+                writer.write_after(ready, prior)
+            })
             .map_err(|e| Error::fatal("starting the batch writer", e))?;
-        self.writing = Some(InFlight { next, handle });
+        let this = InFlight {
+            next,
+            handle,
+            ended,
+        };
+        // The one before, then this one's turn: fenced with it if it was fenced.
+        if !self.settle()? {
+            self.writing = Some(this);
+            self.settle()?;
+            return Ok(());
+        }
+        self.writing = Some(this);
         Ok(())
     }
 

@@ -170,7 +170,19 @@ impl Run {
 
     /// Write a transformed batch in one transaction (thread-safe: no reader state).
     pub(crate) fn write(&self, ready: Ready) -> Result<Written> {
-        let outcome = self.sink.write(&ready.prepared, &ready.dims)?;
+        self.write_after(ready, None)
+    }
+
+    /// [`Run::write`] pipelined behind the batch whose write ends when `prior`
+    /// disconnects (see [`Sink::write_after`]).
+    pub(crate) fn write_after(
+        &self,
+        ready: Ready,
+        prior: Option<crossbeam_channel::Receiver<()>>,
+    ) -> Result<Written> {
+        let outcome = self
+            .sink
+            .write_after(&ready.prepared, &ready.dims, prior.as_ref())?;
         Ok(Written { ready, outcome })
     }
 }

@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::enrich::Enricher;
+use crossbeam_channel::Receiver;
+
 use crate::error::{retry, Error, Result};
 use crate::hash::Map;
 use crate::metrics::Metrics;
@@ -107,6 +109,22 @@ impl Sink {
     /// Write one prepared batch and its dimension rows in one transaction, retrying
     /// retriable failures.
     pub fn write(&self, batch: &Prepared, dims: &DimRows) -> Result<Outcome> {
+        self.write_after(batch, dims, None)
+    }
+
+    /// [`Sink::write`], pipelined behind a batch still being written (batch mode's next
+    /// micro-batch, whose offsets continue the prior's): `prior` disconnects once the
+    /// prior batch's write has ended. This batch COPYs its facts meanwhile, then waits,
+    /// then moves its offsets (fenced unless the prior committed) and writes the rest.
+    /// Until the wait it holds only its new fact keys (none of the prior's: they are held
+    /// elsewhere, see `in_flight`), pending counts and dead letters, none of which the
+    /// prior can wait for; so the prior never waits for it, and no lock cycle can form.
+    pub fn write_after(
+        &self,
+        batch: &Prepared,
+        dims: &DimRows,
+        prior: Option<&Receiver<()>>,
+    ) -> Result<Outcome> {
         let mut attempts = 0;
         // Held until the outcome is known and, on commit, the keys are in `recent`.
         let claim = self.in_flight.claim(&batch.facts);
@@ -116,7 +134,7 @@ impl Sink {
             self.retry_budget,
             |n| {
                 attempts = n;
-                self.attempt(batch, dims, held)
+                self.attempt(batch, dims, held, prior)
             },
             |_| self.metrics.write_failed(),
         )?;
@@ -177,6 +195,7 @@ impl Sink {
         batch: &'a Prepared,
         dims: &'a DimRows,
         held: &crate::hash::Set<&str>,
+        prior: Option<&Receiver<()>>,
     ) -> Result<(Outcome, Option<Isolated<'a>>, Learned)> {
         let mut conn = self.pool.get("connecting to PostgreSQL")?;
         let mut tx = conn
@@ -190,25 +209,11 @@ impl Sink {
         };
 
         // Offsets first: the row locks serialise writers of the same partition.
-        let mut moved = Vec::new();
-        let mut already = Vec::new();
-        for adv in &batch.offsets {
-            match offsets::advance(&mut tx, &self.group, adv)? {
-                Fence::Advanced => {}
-                Fence::AlreadyCommitted => already.push(adv),
-                Fence::Moved(now) => moved.push((adv.tp.clone(), now)),
+        // (Pipelined: after the wait for the prior batch, below.)
+        if prior.is_none() {
+            if let Some(out) = self.advance(&mut tx, batch)? {
+                return Ok((out, None, learned)); // dropping `tx` rolls back
             }
-        }
-        if moved.is_empty() && !already.is_empty() && already.len() == batch.offsets.len() {
-            // A lost commit reply: the whole batch is in already.
-            return Ok((Outcome::Committed(WriteStats::default()), None, learned));
-        }
-        if !moved.is_empty() || !already.is_empty() {
-            // Only what this transaction did not change itself is reported: the rows of
-            // the other partitions were updated by us and are rolled back with `tx`. A row
-            // found at this batch's own end while others were not is someone else's move.
-            moved.extend(already.iter().map(|adv| (adv.tp.clone(), Some(adv.next))));
-            return Ok((Outcome::Fenced(moved), None, learned)); // dropping `tx` rolls back
         }
 
         // The transform's dead letters, then the rows under a savepoint: should PostgreSQL
@@ -217,7 +222,25 @@ impl Sink {
         // letters; offsets, good rows and all dead letters still commit together.
         copy::write_dead_letters(&mut tx, &batch.dead)?;
         savepoint(&mut tx, "SAVEPOINT batch_rows")?;
-        let whole = self.write_rows(&mut tx, &batch.facts, dims, held, epoch);
+        let whole = match prior {
+            None => self.write_rows(&mut tx, &batch.facts, dims, held, epoch),
+            Some(prior) => {
+                let copied = match self.copy_rows(&mut tx, &batch.facts, held) {
+                    Err(e) if !e.is_data_error() => return Err(e),
+                    copied => copied,
+                };
+                if copied.is_err() {
+                    // refused for a data reason: isolated below, once the offsets moved
+                    savepoint(&mut tx, "ROLLBACK TO SAVEPOINT batch_rows")?;
+                }
+                // Disconnected once the prior batch's transaction has ended either way.
+                let _ = prior.recv();
+                if let Some(out) = self.advance(&mut tx, batch)? {
+                    return Ok((out, None, learned)); // dropping `tx` rolls back
+                }
+                copied.and_then(|c| self.finish_rows(&mut tx, c, dims, epoch))
+            }
+        };
         let (facts, added, isolated) = match whole {
             Ok((inserted, added)) => {
                 savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
@@ -285,6 +308,17 @@ impl Sink {
         held: &crate::hash::Set<&str>,
         epoch: i64,
     ) -> Result<(Vec<&'f Fact>, Added)> {
+        let copied = self.copy_rows(tx, facts, held)?;
+        self.finish_rows(tx, copied, dims, epoch)
+    }
+
+    /// The facts new to fact_sales (see [`Sink::write_rows`]), with their rollup counts.
+    fn copy_rows<'f>(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        facts: &'f [Fact],
+        held: &crate::hash::Set<&str>,
+    ) -> Result<Copied<'f>> {
         let (inserted, staged, pending) =
             copy::write_facts(tx, facts, &self.recent, held, rollup::Pending::of)?;
         if staged {
@@ -292,10 +326,53 @@ impl Sink {
         }
         // counted beside the COPY, unless the staging path changed what was inserted
         let pending = pending.unwrap_or_else(|| rollup::Pending::of(&inserted));
+        Ok(Copied { inserted, pending })
+    }
+
+    /// After the facts: the dimension rows, the rollup counts, the product URLs.
+    fn finish_rows<'f>(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        copied: Copied<'f>,
+        dims: &DimRows,
+        epoch: i64,
+    ) -> Result<(Vec<&'f Fact>, Added)> {
         let added = dims.write(tx)?;
-        pending.append(tx, epoch, &self.caches, &added.countries)?;
+        copied
+            .pending
+            .append(tx, epoch, &self.caches, &added.countries)?;
         dims.improve_products(tx)?;
-        Ok((inserted, added))
+        Ok((copied.inserted, added))
+    }
+
+    /// Move the batch's offsets (fenced: the outcome to return, the transaction to be
+    /// rolled back).
+    fn advance(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        batch: &Prepared,
+    ) -> Result<Option<Outcome>> {
+        let mut moved = Vec::new();
+        let mut already = Vec::new();
+        for adv in &batch.offsets {
+            match offsets::advance(tx, &self.group, adv)? {
+                Fence::Advanced => {}
+                Fence::AlreadyCommitted => already.push(adv),
+                Fence::Moved(now) => moved.push((adv.tp.clone(), now)),
+            }
+        }
+        if moved.is_empty() && !already.is_empty() && already.len() == batch.offsets.len() {
+            // A lost commit reply: the whole batch is in already.
+            return Ok(Some(Outcome::Committed(WriteStats::default())));
+        }
+        if !moved.is_empty() || !already.is_empty() {
+            // Only what this transaction did not change itself is reported: the rows of
+            // the other partitions were updated by us and are rolled back with `tx`. A row
+            // found at this batch's own end while others were not is someone else's move.
+            moved.extend(already.iter().map(|adv| (adv.tp.clone(), Some(adv.next))));
+            return Ok(Some(Outcome::Fenced(moved)));
+        }
+        Ok(None)
     }
 
     /// Write `facts` (batch indexes from `base`) with their own dimension rows under a
@@ -400,6 +477,12 @@ struct Isolated<'a> {
     /// the committed countries of the location rows written
     countries: Map<String, Country>,
     refused: Vec<(usize, Error)>,
+}
+
+/// A batch's facts as COPYed: those new to fact_sales, and their rollup counts.
+struct Copied<'f> {
+    inserted: Vec<&'f Fact>,
+    pending: rollup::Pending<'f>,
 }
 
 /// What a batch's transaction learnt of dim_location: the epoch it read and the committed
