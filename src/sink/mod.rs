@@ -256,6 +256,13 @@ impl Sink {
                 );
                 savepoint(&mut tx, "ROLLBACK TO SAVEPOINT batch_rows")?;
                 savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
+                if prior.is_some() {
+                    // Pipelined, the offsets moved under the savepoint and were rolled
+                    // back with it: again, outside it (fenced if moved meanwhile).
+                    if let Some(out) = self.advance(&mut tx, batch)? {
+                        return Ok((out, None, learned)); // dropping `tx` rolls back
+                    }
+                }
                 let mut iso = Isolated::default();
                 self.isolate(&mut tx, &batch.facts, 0, &mut iso, held, epoch)?;
                 learned.countries = std::mem::take(&mut iso.countries);
