@@ -219,9 +219,13 @@ impl Source {
         // known from a fetch that comes back empty, which the broker holds for
         // fetch.wait.max.ms when no partition has data (500 ms by default): a batch at the
         // end of a partition, and `--until-caught-up`, waited that long for it; 50 ms
-        // costs an idle consumer some twenty empty fetches a second.
+        // costs an idle consumer some twenty empty fetches a second. A member learns of a
+        // rebalance (another member joining, e.g. a second process started from cron) from
+        // its next heartbeat: every 3 s by default, which held a joining member's first
+        // assignment that long; 500 ms is two small requests a second.
         for (k, v) in [
             ("statistics.interval.ms", "5000"),
+            ("heartbeat.interval.ms", "500"),
             ("queued.max.messages.kbytes", "1024"),
             ("fetch.queue.backoff.ms", "10"),
             ("fetch.wait.max.ms", "50"),

@@ -177,6 +177,25 @@ fn ensure_temp_table(tx: &mut Transaction<'_>, name: &str, definition: &str) -> 
     .map_err(|e| Error::from_pg(format!("creating {name}"), e))
 }
 
+/// Lookups and COPYs of the keys not found, after a COPY found a key stored, before the
+/// staging table.
+const LOOKUP_ROUNDS: usize = 2;
+
+/// The keys of `keys` that fact_sales holds (as this statement sees it).
+fn stored_keys(tx: &mut Transaction<'_>, keys: &[&str]) -> Result<HashSet<String>> {
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
+    tx.query_typed(
+        "SELECT sales_key FROM fact_sales WHERE sales_key = ANY($1)",
+        &[(&keys, Type::TEXT_ARRAY)],
+    )
+    .map_err(|e| Error::from_pg("looking up stored fact_sales keys", e))?
+    .iter()
+    .map(|r| column(r, 0, "fact_sales", "sales_key"))
+    .collect()
+}
+
 fn is_unique_violation(e: &postgres::Error) -> bool {
     e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
 }
@@ -202,20 +221,13 @@ pub(super) fn write_facts<'a, T: Send>(
     }
     facts.sort_unstable_by(|a, b| a.sales_key().cmp(b.sales_key()));
     let ctx = "writing fact_sales";
-    let maybe = recent.maybe_seen(facts.iter().map(|f| f.sales_key()));
-    let stored: HashSet<String> = if maybe.is_empty() {
-        HashSet::new()
+    let maybe = if recent.others_writing() {
+        facts.iter().map(|f| f.sales_key()).collect()
     } else {
-        tx.query_typed(
-            "SELECT sales_key FROM fact_sales WHERE sales_key = ANY($1)",
-            &[(&maybe, Type::TEXT_ARRAY)],
-        )
-        .map_err(|e| Error::from_pg("looking up recently written fact_sales keys", e))?
-        .iter()
-        .map(|r| column(r, 0, "fact_sales", "sales_key"))
-        .collect::<Result<_>>()?
+        recent.maybe_seen(facts.iter().map(|f| f.sales_key()))
     };
-    let fresh: Vec<&Fact> = facts
+    let stored = stored_keys(tx, &maybe)?;
+    let mut fresh: Vec<&Fact> = facts
         .iter()
         .copied()
         .filter(|f| !stored.contains(f.sales_key()))
@@ -245,6 +257,29 @@ pub(super) fn write_facts<'a, T: Send>(
         }
         Err(e) => return Err(e.into_error(ctx)),
     }
+    // Someone else stored some of these keys (another process loading the same duplicates,
+    // or this one before a restart): look them all up and COPY the rest, a few times
+    // (keys committed by others meanwhile), then through the staging table.
+    recent.others_stored();
+    for _ in 0..LOOKUP_ROUNDS {
+        let keys: Vec<&str> = fresh.iter().map(|f| f.sales_key()).collect();
+        let stored = stored_keys(tx, &keys)?;
+        fresh.retain(|f| !stored.contains(f.sales_key()));
+        match copy_facts(tx, "fact_sales", fresh.iter().copied()) {
+            Ok(()) => {
+                tx.batch_execute("RELEASE SAVEPOINT facts_direct")
+                    .map_err(|e| Error::from_pg(ctx, e))?;
+                return Ok((fresh, false, None));
+            }
+            Err(e) if e.is_unique_violation() => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT facts_direct")
+                    .map_err(|e| Error::from_pg(ctx, e))?;
+            }
+            Err(e) => return Err(e.into_error(ctx)),
+        }
+    }
+    tx.batch_execute("RELEASE SAVEPOINT facts_direct")
+        .map_err(|e| Error::from_pg(ctx, e))?;
     log::debug!(
         "{} facts: some keys already stored, using the staging path",
         facts.len()

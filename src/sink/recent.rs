@@ -1,9 +1,14 @@
 //! Fact keys this process committed recently, as a bounded set of 64-bit fingerprints: it
 //! lets the sink COPY a batch straight into `fact_sales` when none of its keys can be there
 //! yet. Promises: no false negative for a key among the last `capacity / 2` inserted (at
-//! least); a false positive only sends that row through an exact existence check.
+//! least); a false positive only sends that row through an exact existence check. It
+//! also remembers when another writer last stored keys this process was about to COPY
+//! (another process of the group loading the same duplicates): for a while after that,
+//! every key of a batch is looked up before its COPY.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::bounded::Bounded;
 
@@ -12,14 +17,38 @@ pub(crate) struct RecentKeys {
     fingerprints: Bounded<u64>,
     /// seeded at random per process: fingerprints are never stored
     hasher: foldhash::quality::RandomState,
+    started: Instant,
+    /// until when (ms after `started`) other writers count as storing our keys
+    others_until: AtomicU64,
 }
+
+/// How long one key found stored by someone else makes every key of a batch looked up.
+const OTHERS_FOR: Duration = Duration::from_secs(10);
 
 impl RecentKeys {
     pub(crate) fn new(capacity: usize) -> Self {
         RecentKeys {
             fingerprints: Bounded::with_shards(capacity, 1),
             hasher: foldhash::quality::RandomState::default(),
+            started: Instant::now(),
+            others_until: AtomicU64::new(0),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// A COPY found a key stored that this process had not committed (or forgot).
+    pub(crate) fn others_stored(&self) {
+        let until = self.now_ms() + OTHERS_FOR.as_millis() as u64;
+        self.others_until.fetch_max(until, Ordering::Relaxed);
+    }
+
+    /// Whether another writer stored keys of ours lately: then every key is looked up
+    /// before a COPY (a lookup of 5,000 keys costs less than a COPY that fails).
+    pub(crate) fn others_writing(&self) -> bool {
+        self.now_ms() < self.others_until.load(Ordering::Relaxed)
     }
 
     /// The keys of `keys` that may have been committed already.
@@ -63,5 +92,13 @@ mod tests {
         // Bounded: at most two generations of four.
         assert!(seen.len() <= 8, "{seen:?}");
         assert!(r.maybe_seen(["never-inserted"]).is_empty());
+    }
+
+    #[test]
+    fn a_key_stored_by_someone_else_makes_every_key_looked_up_for_a_while() {
+        let r = RecentKeys::new(8);
+        assert!(!r.others_writing());
+        r.others_stored();
+        assert!(r.others_writing());
     }
 }
