@@ -286,17 +286,21 @@ ALTER TABLE rollup_browser_hour_pending
     ALTER COLUMN full_date SET STORAGE EXTERNAL, ALTER COLUMN hour SET STORAGE EXTERNAL,
     ALTER COLUMN user_agent_key SET STORAGE EXTERNAL, ALTER COLUMN views SET STORAGE EXTERNAL;
 
--- The pending store/country counts with their countries: carried by the element, or
--- dim_location's for its ip_key.
-CREATE OR REPLACE VIEW streamer_store_country_pending AS
+-- The counts of one pending store/country row with their countries: carried by the
+-- element, or dim_location's for its ip_key. (One SELECT: PostgreSQL inlines it.)
+CREATE OR REPLACE FUNCTION streamer_store_country_elements(
+    dates date[], stores text[], ip_keys text[], counts bigint[], codes text[], names text[])
+RETURNS TABLE (full_date date, store_id text, country_code text, country_name text,
+               views bigint)
+LANGUAGE sql STABLE AS $$
     SELECT u.full_date, u.store_id,
-           CASE WHEN u.ip_key IS NULL THEN u.country_code ELSE l.country_code END AS country_code,
-           CASE WHEN u.ip_key IS NULL THEN u.country_name ELSE l.country_name END AS country_name,
+           CASE WHEN u.ip_key IS NULL THEN u.country_code ELSE l.country_code END,
+           CASE WHEN u.ip_key IS NULL THEN u.country_name ELSE l.country_name END,
            u.views
-    FROM rollup_store_country_day_pending p
-    CROSS JOIN unnest(p.full_date, p.store_id, p.ip_key, p.views, p.country_code, p.country_name)
-               AS u(full_date, store_id, ip_key, views, country_code, country_name)
-    LEFT JOIN dim_location l ON l.ip_key = u.ip_key;
+    FROM unnest($1, $2, $3, $4, $5, $6)
+         AS u(full_date, store_id, ip_key, views, country_code, country_name)
+    LEFT JOIN dim_location l ON l.ip_key = u.ip_key
+$$;
 
 -- What the reports read: each rollup with its pending counts (a key may have several rows;
 -- its views are their sum).
@@ -309,8 +313,11 @@ CREATE OR REPLACE VIEW rollup_product_hour_all AS
 CREATE OR REPLACE VIEW rollup_store_country_day_all AS
     SELECT full_date, store_id, country_code, country_name, views FROM rollup_store_country_day
     UNION ALL
-    SELECT full_date, store_id, country_code, country_name, views
-    FROM streamer_store_country_pending;
+    SELECT u.full_date, u.store_id, u.country_code, u.country_name, u.views
+    FROM rollup_store_country_day_pending p,
+         streamer_store_country_elements(p.full_date, p.store_id, p.ip_key, p.views,
+                                         p.country_code, p.country_name) u;
+DROP VIEW IF EXISTS streamer_store_country_pending; -- an interim form of the above
 CREATE OR REPLACE VIEW rollup_referrer_day_all AS
     SELECT full_date, referrer_url, views FROM rollup_referrer_day
     UNION ALL
@@ -383,13 +390,8 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
     WITH p AS (DELETE FROM rollup_store_country_day_pending RETURNING *),
-         d AS (SELECT u.full_date, u.store_id,
-                      CASE WHEN u.ip_key IS NULL THEN u.country_code ELSE l.country_code END AS country_code,
-                      CASE WHEN u.ip_key IS NULL THEN u.country_name ELSE l.country_name END AS country_name,
-                      u.views
-               FROM p CROSS JOIN unnest(p.full_date, p.store_id, p.ip_key, p.views, p.country_code, p.country_name)
-                          AS u(full_date, store_id, ip_key, views, country_code, country_name)
-               LEFT JOIN dim_location l ON l.ip_key = u.ip_key)
+         d AS (SELECT u.* FROM p, streamer_store_country_elements(p.full_date, p.store_id,
+                      p.ip_key, p.views, p.country_code, p.country_name) u)
     INSERT INTO rollup_store_country_day AS r
         (full_date, store_id, country_code, country_name, views)
     SELECT full_date, store_id, country_code, min(country_name), sum(views)::bigint
@@ -449,13 +451,8 @@ BEGIN
         END;
     END LOOP;
     FOR r IN WITH p AS (DELETE FROM rollup_store_country_day_pending RETURNING *),
-         d AS (SELECT u.full_date, u.store_id,
-                      CASE WHEN u.ip_key IS NULL THEN u.country_code ELSE l.country_code END AS country_code,
-                      CASE WHEN u.ip_key IS NULL THEN u.country_name ELSE l.country_name END AS country_name,
-                      u.views
-               FROM p CROSS JOIN unnest(p.full_date, p.store_id, p.ip_key, p.views, p.country_code, p.country_name)
-                          AS u(full_date, store_id, ip_key, views, country_code, country_name)
-               LEFT JOIN dim_location l ON l.ip_key = u.ip_key)
+         d AS (SELECT u.* FROM p, streamer_store_country_elements(p.full_date, p.store_id,
+                      p.ip_key, p.views, p.country_code, p.country_name) u)
              SELECT full_date, store_id, country_code,
                     min(country_name) AS country_name, sum(views)::bigint AS views
              FROM d

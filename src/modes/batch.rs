@@ -184,7 +184,21 @@ impl Loop<'_> {
             .iter()
             .map(|a| (a.tp.clone(), a.next))
             .collect();
-        let prior = self.writing.as_ref().map(|w| w.ended.clone());
+        let prior = self
+            .writing
+            .as_ref()
+            .filter(|_| !self.run.sink.others_writing())
+            .map(|w| w.ended.clone());
+        if prior.is_none() && !self.settle()? {
+            // Not pipelined (another process writes our keys): the one before first.
+            for adv in &ready.prepared.offsets {
+                if let Some(r) = self.readers.iter_mut().find(|r| r.tp == adv.tp) {
+                    let next = r.next;
+                    self.source.seek(r, next)?;
+                }
+            }
+            return Ok(());
+        }
         let (ends, ended) = crossbeam_channel::bounded::<()>(0);
         let writer = self.run.clone();
         let handle = std::thread::Builder::new()

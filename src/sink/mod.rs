@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::enrich::Enricher;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::error::{retry, Error, Result};
 use crate::hash::Map;
@@ -99,6 +99,13 @@ impl Sink {
         &self.group
     }
 
+    /// Whether another writer stored keys of ours lately (see `recent.rs`): batch mode
+    /// does not pipeline its micro-batches then (a pipelined batch may have to let its
+    /// keys go and COPY them again, see [`Sink::write_after`]).
+    pub fn others_writing(&self) -> bool {
+        self.recent.others_writing()
+    }
+
     /// The dimension rows of `batch` not yet known to be committed, enriched (on the
     /// current rayon pool). Computed before [`Sink::write`], off the writer's critical path;
     /// rows a batch still in flight writes too are harmless (`ON CONFLICT DO NOTHING`).
@@ -118,7 +125,9 @@ impl Sink {
     /// then moves its offsets (fenced unless the prior committed) and writes the rest.
     /// Until the wait it holds only its new fact keys (none of the prior's: they are held
     /// elsewhere, see `in_flight`), pending counts and dead letters, none of which the
-    /// prior can wait for; so the prior never waits for it, and no lock cycle can form.
+    /// prior can wait for; so the prior never waits for it. Another process may, though,
+    /// while the prior waits for that process: so this batch waits at most
+    /// [`PRIOR_WAIT`] holding its keys, then lets them go and writes them after the wait.
     pub fn write_after(
         &self,
         batch: &Prepared,
@@ -196,7 +205,30 @@ impl Sink {
         dims: &'a DimRows,
         held: &crate::hash::Set<&str>,
         prior: Option<&Receiver<()>>,
-    ) -> Result<(Outcome, Option<Isolated<'a>>, Learned)> {
+    ) -> Result<Tried<'a>> {
+        if let Some(prior) = prior {
+            if let Some(tried) = self.transaction(batch, dims, held, Some(prior))? {
+                return Ok(tried);
+            }
+            // The batch before was slow: this one's transaction ended, so no one waits for
+            // its keys any more; the batch before first, then this one on its own.
+            log::debug!("the batch before took over {PRIOR_WAIT:?}; writing after it");
+            let _ = prior.recv();
+        }
+        self.transaction(batch, dims, held, None)?
+            .ok_or_else(|| Error::fatal("writing a batch", "unpipelined write gave way"))
+    }
+
+    /// One transaction. None: pipelined behind `prior`, which took over [`PRIOR_WAIT`]
+    /// (rolled back: PostgreSQL lets another process waiting for one of this batch's keys
+    /// go only when the whole transaction ends, not at a savepoint).
+    fn transaction<'a>(
+        &self,
+        batch: &'a Prepared,
+        dims: &'a DimRows,
+        held: &crate::hash::Set<&str>,
+        prior: Option<&Receiver<()>>,
+    ) -> Result<Option<Tried<'a>>> {
         let mut conn = self.pool.get("connecting to PostgreSQL")?;
         let mut tx = conn
             .transaction()
@@ -212,7 +244,7 @@ impl Sink {
         // (Pipelined: after the wait for the prior batch, below.)
         if prior.is_none() {
             if let Some(out) = self.advance(&mut tx, batch)? {
-                return Ok((out, None, learned)); // dropping `tx` rolls back
+                return Ok(Some((out, None, learned))); // dropping `tx` rolls back
             }
         }
 
@@ -234,9 +266,14 @@ impl Sink {
                     savepoint(&mut tx, "ROLLBACK TO SAVEPOINT batch_rows")?;
                 }
                 // Disconnected once the prior batch's transaction has ended either way.
-                let _ = prior.recv();
+                // Bounded while this one holds its new keys: the prior may be waiting for
+                // another process that waits for one of them, a cycle PostgreSQL cannot
+                // see. Past the bound this transaction ends (see `attempt`).
+                if let Err(RecvTimeoutError::Timeout) = prior.recv_timeout(PRIOR_WAIT) {
+                    return Ok(None); // dropping `tx` rolls back
+                }
                 if let Some(out) = self.advance(&mut tx, batch)? {
-                    return Ok((out, None, learned)); // dropping `tx` rolls back
+                    return Ok(Some((out, None, learned))); // dropping `tx` rolls back
                 }
                 copied.and_then(|c| self.finish_rows(&mut tx, c, dims, epoch))
             }
@@ -260,7 +297,7 @@ impl Sink {
                     // Pipelined, the offsets moved under the savepoint and were rolled
                     // back with it: again, outside it (fenced if moved meanwhile).
                     if let Some(out) = self.advance(&mut tx, batch)? {
-                        return Ok((out, None, learned)); // dropping `tx` rolls back
+                        return Ok(Some((out, None, learned))); // dropping `tx` rolls back
                     }
                 }
                 let mut iso = Isolated::default();
@@ -299,7 +336,7 @@ impl Sink {
             dim_agents: added[3],
             attempts: 0,
         };
-        Ok((Outcome::Committed(stats), isolated, learned))
+        Ok(Some((Outcome::Committed(stats), isolated, learned)))
     }
 
     /// Facts first (fact_sales' trigger counts them in the pending rollup tables, which
@@ -486,11 +523,19 @@ struct Isolated<'a> {
     refused: Vec<(usize, Error)>,
 }
 
+/// How long a pipelined batch waits for the one before while holding its new fact keys
+/// (see [`Sink::write_after`]); that one's remaining statements take tens of ms.
+const PRIOR_WAIT: Duration = Duration::from_millis(500);
+
 /// A batch's facts as COPYed: those new to fact_sales, and their rollup counts.
 struct Copied<'f> {
     inserted: Vec<&'f Fact>,
     pending: rollup::Pending<'f>,
 }
+
+/// A committed or fenced try: its outcome, what the isolation of refused rows wrote (if
+/// it ran), what it learnt of dim_location.
+type Tried<'a> = (Outcome, Option<Isolated<'a>>, Learned);
 
 /// What a batch's transaction learnt of dim_location: the epoch it read and the committed
 /// countries of the rows it wrote (cached once it commits).
