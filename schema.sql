@@ -270,6 +270,13 @@ CREATE TABLE IF NOT EXISTS rollup_browser_hour_pending (
     views           bigint[]   NOT NULL
 );
 
+-- Vacuums (the folder's, autovacuum's) leave the pending tables' empty tails: truncating
+-- needs an exclusive lock, which a vacuum retries for up to 5 s while loaders append.
+ALTER TABLE rollup_product_hour_pending SET (vacuum_truncate = false);
+ALTER TABLE rollup_store_country_day_pending SET (vacuum_truncate = false);
+ALTER TABLE rollup_referrer_day_pending SET (vacuum_truncate = false);
+ALTER TABLE rollup_browser_hour_pending SET (vacuum_truncate = false);
+
 -- The arrays are stored out of line uncompressed: compressing a batch's addresses (pglz)
 -- took longer than counting them.
 ALTER TABLE rollup_product_hour_pending
