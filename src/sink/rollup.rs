@@ -161,25 +161,20 @@ impl<'a> Pending<'a> {
             *by_country.entry((day, store, country)).or_default() += n;
         }
         let mut out = StoreCountries::default();
-        for ((day, store, country), n) in by_country {
+        let mut push = |day, store, ip, views, (code, name)| {
             out.date.push(day);
             out.store.push(store);
-            out.views.push(n);
-            let (code, name) = country
-                .as_deref()
-                .map_or((None, None), |c| (c.0.clone(), c.1.clone()));
+            out.ip.push(ip);
+            out.views.push(views);
             out.code.push(code);
             out.name.push(name);
+        };
+        for ((day, store, country), n) in by_country {
+            let known = country.as_deref().cloned().unwrap_or_default();
+            push(day, store, None, n, known);
         }
-        let resolved = out.views.len();
         for (day, store, ip, n) in by_address {
-            out.date.push(day);
-            out.store.push(store);
-            out.views.push(n);
-            out.ip.push(Some(ip));
-        }
-        if resolved > 0 {
-            out.ip.splice(0..0, std::iter::repeat_n(None, resolved));
+            push(day, store, Some(ip), n, (None, None));
         }
         out
     }
