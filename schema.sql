@@ -366,7 +366,10 @@ CREATE TABLE IF NOT EXISTS rollup_rejected (
 -- safe: a pending row is deleted, and so counted, by one of them only. Should PostgreSQL
 -- refuse the bulk move for a data reason, each key is moved on its own
 -- (streamer_fold_rollups_by_key), and the keys it refuses go to rollup_rejected.
-CREATE OR REPLACE FUNCTION streamer_fold_rollups() RETURNS bigint LANGUAGE plpgsql AS $$
+-- work_mem: a fold during a load groups a few hundred thousand pending elements, which
+-- spilled to disk at the default 4MB.
+CREATE OR REPLACE FUNCTION streamer_fold_rollups() RETURNS bigint LANGUAGE plpgsql
+    SET work_mem = '64MB' AS $$
 BEGIN
     LOCK TABLE rollup_product_hour, rollup_product_hour_pending, rollup_store_country_day,
                rollup_store_country_day_pending, rollup_referrer_day,
