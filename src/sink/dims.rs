@@ -49,8 +49,17 @@ impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
     }
 }
 
-/// The country of a committed `dim_location` row: (country_code, country_name).
-pub(crate) type Country = Arc<(Option<String>, Option<String>)>;
+/// The country of a committed `dim_location` row: (country_code, country_name), interned
+/// by [`DimCaches::country`] so that equal countries share one allocation (the location
+/// cache holds one per address, and the loaders group counts by it).
+pub(crate) type Country = Arc<CountryName>;
+
+/// (country_code, country_name) as `dim_location` holds them.
+pub(crate) type CountryName = (Option<String>, Option<String>);
+
+/// Distinct countries interned at most; past it the interner starts again (equal
+/// countries then may not share an allocation, which costs memory, never a count).
+const INTERNED_COUNTRIES: usize = 4096;
 
 /// The advisory lock every loader's transaction takes shared, first, and a warmup that
 /// loads a locations catalog takes exclusively: no batch is in flight while a catalog
@@ -66,6 +75,8 @@ pub struct DimCaches {
     locations: Known<String, Country>,
     /// the `streamer_location_epoch` whose countries `locations` holds (None: none seen)
     location_epoch: Mutex<Option<i64>>,
+    /// one [`Country`] per distinct (code, name)
+    interned: Mutex<Map<CountryName, Country>>,
     pub(crate) agents: Known<String>,
 }
 
@@ -76,8 +87,24 @@ impl DimCaches {
             products: Known::new(capacity),
             locations: Known::new(capacity),
             location_epoch: Mutex::new(None),
+            interned: Mutex::new(Map::default()),
             agents: Known::new(capacity),
         }
+    }
+
+    /// The one [`Country`] of (code, name).
+    pub(crate) fn country(&self, code: Option<String>, name: Option<String>) -> Country {
+        let mut interned = lock(&self.interned);
+        let key = (code, name);
+        if let Some(c) = interned.get(&key) {
+            return c.clone();
+        }
+        if interned.len() >= INTERNED_COUNTRIES {
+            interned.clear();
+        }
+        let c = Arc::new(key.clone());
+        interned.insert(key, c.clone());
+        c
     }
 
     /// A transaction read `epoch` under [`LOCATIONS_LOCK`]: a newer one than the cached
@@ -261,7 +288,7 @@ impl DimRows {
     /// Insert the rows of new keys (existing rows are left alone), dimensions in a fixed
     /// order: date, product, location, agent.
     /// Returns the rows that were new, per table (date, product, location, agent).
-    pub fn write(&self, tx: &mut Transaction<'_>) -> Result<Added> {
+    pub fn write(&self, tx: &mut Transaction<'_>, caches: &DimCaches) -> Result<Added> {
         let mut added = [0u64; 4];
         let mut countries = Map::default();
         if !self.dates.is_empty() {
@@ -311,7 +338,7 @@ impl DimRows {
             for row in rows {
                 let key: String = column(&row, 0, "dim_location", "ip_key")?;
                 if let Some(r) = ours.remove(key.as_str()) {
-                    countries.insert(key, Arc::new((r[2].clone(), r[3].clone())));
+                    countries.insert(key, caches.country(r[2].clone(), r[3].clone()));
                 }
             }
             if !ours.is_empty() {
@@ -328,7 +355,7 @@ impl DimRows {
                     let key: String = column(&row, 0, "dim_location", "ip_key")?;
                     let code = column(&row, 1, "dim_location", "country_code")?;
                     let name = column(&row, 2, "dim_location", "country_name")?;
-                    countries.insert(key, Arc::new((code, name)));
+                    countries.insert(key, caches.country(code, name));
                 }
             }
         }

@@ -381,7 +381,7 @@ impl Sink {
         dims: &DimRows,
         epoch: i64,
     ) -> Result<(Vec<&'f Fact>, Added)> {
-        let added = dims.write(tx)?;
+        let added = dims.write(tx, &self.caches)?;
         copied
             .pending
             .append(tx, epoch, &self.caches, &added.countries)?;

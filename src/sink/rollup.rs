@@ -144,14 +144,14 @@ impl<'a> Pending<'a> {
                 .filter_map(|k| k.2)
                 .filter(|ip| !written.contains_key(*ip)),
         );
-        let mut by_country: Map<(NaiveDate, Option<&'a str>, Option<Country>), i64> =
+        let mut by_country: Map<(NaiveDate, Option<&'a str>, Option<Interned<'_>>), i64> =
             Map::default();
         let mut by_address = Vec::new();
         for (&(day, store, ip), &n) in &self.store_country {
             let country = match ip {
                 None => None,
                 Some(ip) => match written.get(ip).or_else(|| cached.get(ip)) {
-                    Some(c) => Some(c.clone()),
+                    Some(c) => Some(Interned(c)),
                     None => {
                         by_address.push((day, store, ip, n));
                         continue;
@@ -170,7 +170,7 @@ impl<'a> Pending<'a> {
             out.name.push(name);
         };
         for ((day, store, country), n) in by_country {
-            let known = country.as_deref().cloned().unwrap_or_default();
+            let known = country.map(|c| (**c.0).clone()).unwrap_or_default();
             push(day, store, None, n, known);
         }
         for (day, store, ip, n) in by_address {
@@ -231,6 +231,26 @@ impl<'a> Pending<'a> {
         )
         .map_err(|e| Error::from_pg("appending the batch's rollup counts", e))?;
         Ok(())
+    }
+}
+
+/// A country compared and hashed by its allocation: countries are interned
+/// ([`DimCaches::country`]), and two equal ones that are not (the interner started
+/// again) only make two elements of one key, which the fold and the reports sum.
+#[derive(Clone, Copy)]
+struct Interned<'c>(&'c Country);
+
+impl PartialEq for Interned<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(self.0, other.0)
+    }
+}
+
+impl Eq for Interned<'_> {}
+
+impl std::hash::Hash for Interned<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::sync::Arc::as_ptr(self.0).hash(state);
     }
 }
 
