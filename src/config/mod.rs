@@ -41,8 +41,8 @@
 //!   [`KafkaConfig::client_id`]; `kafka.enable.auto.commit` and `kafka.auto.offset.reset` are
 //!   refused (streamer owns them). `kafka.bootstrap.servers` is required. Options of Spark's
 //!   Kafka source such as `failOnDataLoss` or `maxOffsetsPerTrigger` are accepted and ignored.
-//! - `[pipeline]`: `mode` = `partition` | `batch` (`partition`), `batch_max_messages` (5000
-//!   per partition batch; 10000 per micro-batch in batch mode),
+//! - `[pipeline]`: `mode` = `partition` | `batch` (`partition`), `batch_max_messages` (10000
+//!   per partition batch, or per micro-batch in batch mode),
 //!   `batch_max_bytes` (16 MiB; a whole number with an optional `K`/`KiB`/`M`/`MiB`/`G`/`GiB`
 //!   suffix, all binary), `batch_max_latency_ms` (100), `batch_linger_ms` (20: in partition mode, how long a
 //!   batch at the partition's end waits for more messages; 0 = written at once),

@@ -122,7 +122,7 @@ fn seed_only_config_parses_with_defaults() {
 
     let p = &c.pipeline;
     assert_eq!(p.mode, Mode::Partition);
-    assert_eq!(p.batch_max_messages, 5_000);
+    assert_eq!(p.batch_max_messages, 10_000);
     assert_eq!(p.batch_max_bytes, 16 * 1024 * 1024);
     assert_eq!(p.batch_max_latency, Duration::from_millis(100));
     assert_eq!(p.batch_linger, Duration::from_millis(20));
@@ -139,14 +139,14 @@ fn seed_only_config_parses_with_defaults() {
 }
 
 #[test]
-fn batch_mode_micro_batches_default_to_twice_a_partition_batch() {
+fn both_modes_default_to_batches_of_ten_thousand() {
     let from_file =
         Config::parse(&format!("{SEED}[pipeline]\nmode = batch\n"), &no_env()).expect("batch mode");
     assert_eq!(from_file.pipeline.batch_max_messages, 10_000);
     let from_env = Config::parse(SEED, &env(&[("MODE", "batch")])).expect("MODE=batch");
     assert_eq!(from_env.pipeline.batch_max_messages, 10_000);
     let partition = Config::parse(SEED, &env(&[("MODE", "partition")])).expect("partition");
-    assert_eq!(partition.pipeline.batch_max_messages, 5_000);
+    assert_eq!(partition.pipeline.batch_max_messages, 10_000);
 }
 
 #[test]
