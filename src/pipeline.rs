@@ -87,6 +87,8 @@ pub(crate) fn prepare(
 
     let mut out = Prepared {
         messages: msgs.len(),
+        facts: Vec::with_capacity(msgs.len()),
+        origins: Vec::with_capacity(msgs.len()),
         ..Prepared::default()
     };
     // The first message of each sales_key in the batch is kept.

@@ -221,7 +221,12 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
             set(col, stored_text(key, raw.take(col))?);
         }
     }
-    Ok(Fact::new(&columns, time_stamp, full_date, full_time))
+    Fact::new(&columns, time_stamp, full_date, full_time).ok_or_else(|| {
+        reject(
+            DeadReason::TooLong,
+            "the row's text columns exceed 4 GiB together",
+        )
+    })
 }
 
 /// Lowercase hex SHA-256 of `text`'s UTF-8 bytes.
