@@ -209,22 +209,25 @@ pub(super) fn write_facts<'a, T: Send>(
     tx: &mut Transaction<'_>,
     facts: &'a [Fact],
     recent: &RecentKeys,
-    held: &crate::hash::Set<&str>,
+    held: &super::in_flight::Held,
     alongside: impl FnOnce(&[&'a Fact]) -> T + Send,
 ) -> Result<(Vec<&'a Fact>, bool, Option<T>)> {
     let mut facts: Vec<&'a Fact> = facts
         .iter()
-        .filter(|f| !held.contains(f.sales_key()))
+        .filter(|f| !held.contains(&f.key_prefix()))
         .collect();
     if facts.is_empty() {
         return Ok((Vec::new(), false, None));
     }
-    facts.sort_unstable_by(|a, b| a.sales_key().cmp(b.sales_key()));
+    // key order: the prefixes' order is the keys' (the text only breaks their ties)
+    facts.sort_unstable_by(|a, b| {
+        (a.key_prefix().cmp(&b.key_prefix())).then_with(|| a.sales_key().cmp(b.sales_key()))
+    });
     let ctx = "writing fact_sales";
     let maybe = if recent.others_writing() {
         facts.iter().map(|f| f.sales_key()).collect()
     } else {
-        recent.maybe_seen(facts.iter().map(|f| f.sales_key()))
+        recent.maybe_seen(facts.iter().map(|f| (f.key_prefix(), f.sales_key())))
     };
     let stored = stored_keys(tx, &maybe)?;
     let mut fresh: Vec<&Fact> = facts

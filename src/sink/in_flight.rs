@@ -9,6 +9,10 @@
 //! next owner, and its copy of the key is written then, when this batch's is long
 //! committed (first write wins). Claims are released only after the holder's outcome is
 //! known and, on commit, after its keys are in the recent-keys set.
+//!
+//! A key is held by its [`Fact::key_prefix`], the first 128 bits of its SHA-256 digest:
+//! two different keys sharing those (as likely as two random UUIDs being equal) would be
+//! taken for one.
 
 use std::sync::Mutex;
 
@@ -18,8 +22,11 @@ use crate::transform::Fact;
 
 #[derive(Default)]
 pub(super) struct InFlight {
-    keys: Mutex<Set<String>>,
+    keys: Mutex<Set<u128>>,
 }
+
+/// Key prefixes of a batch's facts that another open batch holds.
+pub(super) type Held = Set<u128>;
 
 /// The keys one batch claimed (those of its facts not held elsewhere); released when
 /// dropped.
@@ -27,11 +34,11 @@ pub(super) struct Claim<'a> {
     owner: &'a InFlight,
     facts: &'a [Fact],
     /// keys of the batch that another open batch holds: not to be written by this one
-    pub held_elsewhere: Set<&'a str>,
+    pub held_elsewhere: Held,
 }
 
 impl InFlight {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Set<String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Set<u128>> {
         // Poisoned or not, the set only holds keys of open batches.
         crate::lock::lock(&self.keys)
     }
@@ -41,11 +48,9 @@ impl InFlight {
         let mut keys = self.lock();
         let mut held_elsewhere = Set::default();
         for f in facts {
-            let k = f.sales_key();
-            if keys.contains(k) {
+            let k = f.key_prefix();
+            if !keys.insert(k) {
                 held_elsewhere.insert(k);
-            } else {
-                keys.insert(k.to_string());
             }
         }
         Claim {
@@ -64,9 +69,9 @@ impl InFlight {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         let mut keys = self.owner.lock();
-        for k in self.facts.iter().map(Fact::sales_key) {
-            if !self.held_elsewhere.contains(k) {
-                keys.remove(k);
+        for k in self.facts.iter().map(Fact::key_prefix) {
+            if !self.held_elsewhere.contains(&k) {
+                keys.remove(&k);
             }
         }
     }
@@ -92,7 +97,7 @@ mod tests {
         let second = registry.claim(&b);
         assert_eq!(
             second.held_elsewhere.iter().copied().collect::<Vec<_>>(),
-            vec![b[0].sales_key()]
+            vec![b[0].key_prefix()]
         );
         drop(first);
         assert_eq!(registry.len(), 1, "only c is still held");

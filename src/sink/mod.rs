@@ -155,14 +155,14 @@ impl Sink {
                     None => {
                         dims.remember(&self.caches);
                         self.recent
-                            .insert_all(batch.facts.iter().map(Fact::sales_key));
+                            .insert_all(batch.facts.iter().map(Fact::key_prefix));
                     }
                     Some(iso) => {
                         for d in &iso.dims {
                             d.remember(&self.caches);
                         }
                         self.recent
-                            .insert_all(iso.facts.iter().map(|f| f.sales_key()));
+                            .insert_all(iso.facts.iter().map(|f| f.key_prefix()));
                         for _ in &iso.refused {
                             self.metrics.add_dead_letter(DeadReason::Rejected.code());
                         }
@@ -203,7 +203,7 @@ impl Sink {
         &self,
         batch: &'a Prepared,
         dims: &'a DimRows,
-        held: &crate::hash::Set<&str>,
+        held: &in_flight::Held,
         prior: Option<&Receiver<()>>,
     ) -> Result<Tried<'a>> {
         if let Some(prior) = prior {
@@ -226,7 +226,7 @@ impl Sink {
         &self,
         batch: &'a Prepared,
         dims: &'a DimRows,
-        held: &crate::hash::Set<&str>,
+        held: &in_flight::Held,
         prior: Option<&Receiver<()>>,
     ) -> Result<Option<Tried<'a>>> {
         let mut conn = self.pool.get("connecting to PostgreSQL")?;
@@ -349,7 +349,7 @@ impl Sink {
         tx: &mut postgres::Transaction<'_>,
         facts: &'f [Fact],
         dims: &DimRows,
-        held: &crate::hash::Set<&str>,
+        held: &in_flight::Held,
         epoch: i64,
     ) -> Result<(Vec<&'f Fact>, Added)> {
         let copied = self.copy_rows(tx, facts, held)?;
@@ -361,7 +361,7 @@ impl Sink {
         &self,
         tx: &mut postgres::Transaction<'_>,
         facts: &'f [Fact],
-        held: &crate::hash::Set<&str>,
+        held: &in_flight::Held,
     ) -> Result<Copied<'f>> {
         let (inserted, staged, pending) =
             copy::write_facts(tx, facts, &self.recent, held, rollup::Pending::of)?;
@@ -428,7 +428,7 @@ impl Sink {
         facts: &'a [Fact],
         base: usize,
         iso: &mut Isolated<'a>,
-        held: &crate::hash::Set<&str>,
+        held: &in_flight::Held,
         epoch: i64,
     ) -> Result<()> {
         if facts.is_empty() {

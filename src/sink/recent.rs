@@ -51,11 +51,16 @@ impl RecentKeys {
         self.now_ms() < self.others_until.load(Ordering::Relaxed)
     }
 
-    /// The keys of `keys` that may have been committed already.
-    pub(crate) fn maybe_seen<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    /// The keys of `keys` (each with its [`crate::transform::Fact::key_prefix`]) that may
+    /// have been committed already. Fingerprints are taken of the prefixes, so that the
+    /// keys' text is only read for the few that may have been.
+    pub(crate) fn maybe_seen<'a>(
+        &self,
+        keys: impl IntoIterator<Item = (u128, &'a str)>,
+    ) -> Vec<&'a str> {
         let keys: Vec<(&'a str, u64)> = keys
             .into_iter()
-            .map(|k| (k, self.hasher.hash_one(k)))
+            .map(|(p, k)| (k, self.hasher.hash_one(p)))
             .collect();
         let seen: std::collections::HashSet<u64> = self
             .fingerprints
@@ -69,10 +74,10 @@ impl RecentKeys {
             .collect()
     }
 
-    /// Remember committed keys.
-    pub(crate) fn insert_all<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
+    /// Remember committed keys, by their prefixes.
+    pub(crate) fn insert_all(&self, prefixes: impl IntoIterator<Item = u128>) {
         self.fingerprints
-            .insert_all(keys.into_iter().map(|k| (self.hasher.hash_one(k), ())));
+            .insert_all(prefixes.into_iter().map(|p| (self.hasher.hash_one(p), ())));
     }
 }
 
@@ -83,15 +88,15 @@ mod tests {
     #[test]
     fn remembers_the_last_half_capacity_keys_at_least() {
         let r = RecentKeys::new(8);
-        let keys: Vec<String> = (0..20).map(|i| format!("key-{i}")).collect();
-        r.insert_all(keys.iter().map(String::as_str));
-        let seen = r.maybe_seen(keys.iter().map(String::as_str));
-        for k in &keys[16..] {
+        let keys: Vec<(u128, String)> = (0..20).map(|i| (i, format!("key-{i}"))).collect();
+        r.insert_all(keys.iter().map(|k| k.0));
+        let seen = r.maybe_seen(keys.iter().map(|(p, k)| (*p, k.as_str())));
+        for (_, k) in &keys[16..] {
             assert!(seen.contains(&k.as_str()), "{k} forgotten");
         }
         // Bounded: at most two generations of four.
         assert!(seen.len() <= 8, "{seen:?}");
-        assert!(r.maybe_seen(["never-inserted"]).is_empty());
+        assert!(r.maybe_seen([(99, "never-inserted")]).is_empty());
     }
 
     #[test]

@@ -147,6 +147,8 @@ pub struct Fact {
     ends: [u32; TEXT_COLUMNS],
     /// bit `c` set: column `c` is NULL
     nulls: u32,
+    /// the first 128 bits of `sales_key` (see [`Fact::key_prefix`])
+    key_prefix: u128,
     /// epoch seconds
     pub time_stamp: i64,
     /// `time_stamp` as a UTC calendar date (years 1-9999)
@@ -159,10 +161,12 @@ pub struct Fact {
 pub(super) type Columns<'a> = [Option<Cow<'a, str>>; TEXT_COLUMNS];
 
 impl Fact {
-    /// A fact of these columns and times (`sales_key` and `event_id` must be Some); None
-    /// when the text columns together exceed 4 GiB (a Kafka message cannot be that large).
+    /// A fact of these columns and times (`sales_key` and `event_id` must be Some, and
+    /// `key_prefix` the first 128 bits of the digest `sales_key` spells); None when the
+    /// text columns together exceed 4 GiB (a Kafka message cannot be that large).
     pub fn new(
         columns: &Columns<'_>,
+        key_prefix: u128,
         time_stamp: i64,
         full_date: NaiveDate,
         full_time: NaiveTime,
@@ -183,6 +187,7 @@ impl Fact {
             text: text.into_boxed_str(),
             ends,
             nulls,
+            key_prefix,
             time_stamp,
             full_date,
             full_time,
@@ -202,6 +207,15 @@ impl Fact {
     /// Lowercase hex SHA-256 of `id` followed by `product_id` as text.
     pub fn sales_key(&self) -> &str {
         self.get(Col::SalesKey).unwrap_or_default()
+    }
+
+    /// The first 128 bits of the SHA-256 `sales_key` spells in hex, as a number: ordered as
+    /// the keys' text is (lowercase hex digits sort as their values), and kept in the fact
+    /// itself, so that sorting, claiming and remembering a batch's keys do not read each
+    /// fact's text (the loader's passes over a batch's keys missed the cache on every
+    /// fact). Two keys sharing them are two SHA-256 digests sharing 128 bits.
+    pub fn key_prefix(&self) -> u128 {
+        self.key_prefix
     }
 
     /// The event's `id`.

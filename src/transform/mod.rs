@@ -174,11 +174,15 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
     check_nul("id", &event_id)?;
     check_len("id", &event_id)?;
     let product_text = stored_text("product_id", raw.take(Col::ProductKey))?;
-    let sales_key = hex_digest(
-        Sha256::new()
-            .chain_update(event_id.as_bytes())
-            .chain_update(product_text.as_deref().unwrap_or("").as_bytes()),
-    );
+    let sales_digest = Sha256::new()
+        .chain_update(event_id.as_bytes())
+        .chain_update(product_text.as_deref().unwrap_or("").as_bytes())
+        .finalize();
+    let key_prefix = sales_digest
+        .get(..16)
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map_or(0, u128::from_be_bytes);
+    let sales_key = hex_of(&sales_digest);
     // Decision: an empty-string `product_id` adds "" to `sales_key` (same as absent) and
     // gives a NULL `product_key`: an empty key would be a meaningless `dim_product` row.
     let product_key = product_text.filter(|p| !p.is_empty());
@@ -221,7 +225,7 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
             set(col, stored_text(key, raw.take(col))?);
         }
     }
-    Fact::new(&columns, time_stamp, full_date, full_time).ok_or_else(|| {
+    Fact::new(&columns, key_prefix, time_stamp, full_date, full_time).ok_or_else(|| {
         reject(
             DeadReason::TooLong,
             "the row's text columns exceed 4 GiB together",
@@ -242,9 +246,14 @@ fn sha256_hex_digits(text: &str) -> [u8; 64] {
 /// Lowercase hex digits of a finished SHA-256. `hex::encode_to_slice` into a stack
 /// buffer is several times faster than `hex::encode`, which builds a string char by char.
 fn hex_digest(hasher: Sha256) -> [u8; 64] {
+    hex_of(&hasher.finalize())
+}
+
+/// Lowercase hex digits of a SHA-256 digest.
+fn hex_of(digest: &[u8]) -> [u8; 64] {
     let mut buf = [0u8; 64];
-    // cannot fail: 64 = 2 * 32
-    let _ = hex::encode_to_slice(hasher.finalize(), &mut buf);
+    // cannot fail for a digest of 32 bytes: 64 = 2 * 32
+    let _ = hex::encode_to_slice(digest, &mut buf);
     buf
 }
 
