@@ -16,7 +16,7 @@ use crate::enrich::{product_url, Enricher};
 use crate::error::{column, Error, Result};
 use crate::hash::Map;
 use crate::lock::lock;
-use crate::transform::Fact;
+use crate::transform::{hex_key_prefix, Fact};
 
 /// Keys known to be committed in a dimension, with a value each (a bounded cache:
 /// forgetting one only costs a redundant `ON CONFLICT` row).
@@ -71,8 +71,9 @@ pub struct DimCaches {
     pub(crate) dates: Known<NaiveDate>,
     /// product key → (time_stamp, URL) of the earliest event whose URL is committed
     pub(crate) products: Known<String, (i64, String)>,
-    /// ip_keys committed in dim_location, with the country committed for each
-    locations: Known<String, Country>,
+    /// ip_keys committed in dim_location (by [`Fact::ip_key_prefix`]), with the country
+    /// committed for each
+    locations: Known<u128, Country>,
     /// the `streamer_location_epoch` whose countries `locations` holds (None: none seen)
     location_epoch: Mutex<Option<i64>>,
     /// one [`Country`] per distinct (code, name)
@@ -118,30 +119,30 @@ impl DimCaches {
         }
     }
 
-    /// The committed countries of `ip_keys` as of `epoch`, from the cache (None for a key
-    /// not cached, or for all when the cache holds another epoch).
-    pub(crate) fn countries<'k>(
+    /// The committed countries of the ip_keys of these prefixes as of `epoch`, from the
+    /// cache (None for a key not cached, or for all when the cache holds another epoch).
+    pub(crate) fn countries(
         &self,
         epoch: i64,
-        ip_keys: impl IntoIterator<Item = &'k str>,
-    ) -> Map<&'k str, Country> {
+        ip_keys: impl IntoIterator<Item = u128>,
+    ) -> Map<u128, Country> {
         let known = lock(&self.location_epoch);
         if *known != Some(epoch) {
             return Map::default();
         }
         ip_keys
             .into_iter()
-            .filter_map(|k| Some((k, self.locations.get(k)?)))
+            .filter_map(|k| Some((k, self.locations.get(&k)?)))
             .collect()
     }
 
     /// After a commit under `epoch`: remember the committed countries of the addresses it
     /// wrote (unless the cache has moved on to a newer epoch meanwhile).
-    pub(crate) fn remember_countries(&self, epoch: i64, countries: &Map<String, Country>) {
+    pub(crate) fn remember_countries(&self, epoch: i64, countries: &Map<u128, Country>) {
         let known = lock(&self.location_epoch);
         if *known == Some(epoch) {
             self.locations
-                .insert_all(countries.iter().map(|(k, c)| (k.clone(), c.clone())));
+                .insert_all(countries.iter().map(|(k, c)| (*k, c.clone())));
         }
     }
 }
@@ -188,7 +189,8 @@ impl DimRows {
     pub fn collect(facts: &[Fact], caches: &DimCaches, enricher: &Enricher) -> DimRows {
         let mut dates = BTreeSet::new();
         let mut products: Map<&str, Option<FirstUrl>> = Map::default();
-        let mut ips: Map<&str, &str> = Map::default();
+        // by ip_key prefix: a known address's text is not read
+        let mut ips: Map<u128, &Fact> = Map::default();
         let mut agents: Map<&str, &str> = Map::default();
         for f in facts {
             dates.insert(f.full_date);
@@ -207,8 +209,8 @@ impl DimRows {
                     }
                 }
             }
-            if let (Some(k), Some(ip)) = (f.ip_key(), f.ip()) {
-                ips.entry(k).or_insert(ip);
+            if let Some(k) = f.ip_key_prefix() {
+                ips.entry(k).or_insert(f);
             }
             if let (Some(k), Some(ua)) = (f.user_agent_key(), f.user_agent()) {
                 agents.entry(k).or_insert(ua);
@@ -245,13 +247,20 @@ impl DimRows {
             });
         }
         // Lookups of new keys run on the rayon pool (the first batches hold thousands).
-        let mut new_ips = caches.locations.unknown(ips.keys().copied());
+        let mut new_ips: Vec<(&str, &str)> = caches
+            .locations
+            .unknown(ips.keys())
+            .into_iter()
+            .filter_map(|k| {
+                let f = ips.get(k)?;
+                Some((f.ip_key()?, f.ip()?))
+            })
+            .collect();
         new_ips.sort_unstable();
         rows.locations = new_ips
             .into_par_iter()
             .with_min_len(64)
-            .map(|key| {
-                let ip = ips.get(key).copied().unwrap_or_default();
+            .map(|(key, ip)| {
                 let l = enricher.location(ip);
                 [
                     Some(key.to_string()),
@@ -338,7 +347,9 @@ impl DimRows {
             for row in rows {
                 let key: String = column(&row, 0, "dim_location", "ip_key")?;
                 if let Some(r) = ours.remove(key.as_str()) {
-                    countries.insert(key, caches.country(r[2].clone(), r[3].clone()));
+                    if let Some(p) = hex_key_prefix(&key) {
+                        countries.insert(p, caches.country(r[2].clone(), r[3].clone()));
+                    }
                 }
             }
             if !ours.is_empty() {
@@ -355,7 +366,9 @@ impl DimRows {
                     let key: String = column(&row, 0, "dim_location", "ip_key")?;
                     let code = column(&row, 1, "dim_location", "country_code")?;
                     let name = column(&row, 2, "dim_location", "country_name")?;
-                    countries.insert(key, caches.country(code, name));
+                    if let Some(p) = hex_key_prefix(&key) {
+                        countries.insert(p, caches.country(code, name));
+                    }
                 }
             }
         }
@@ -445,10 +458,10 @@ impl DimRows {
 }
 
 /// What [`DimRows::write`] added: new rows per table (date, product, location, agent),
-/// and the committed country of every location row it wrote.
+/// and the committed country of every location row it wrote, by ip_key prefix.
 pub struct Added {
     pub rows: [u64; 4],
-    pub countries: Map<String, Country>,
+    pub countries: Map<u128, Country>,
 }
 
 /// Row-major fixed-width rows to column arrays for `unnest`.

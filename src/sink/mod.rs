@@ -519,7 +519,7 @@ struct Isolated<'a> {
     added: [u64; 4],
     dims: Vec<DimRows>,
     /// the committed countries of the location rows written
-    countries: Map<String, Country>,
+    countries: Map<u128, Country>,
     refused: Vec<(usize, Error)>,
 }
 
@@ -541,7 +541,7 @@ type Tried<'a> = (Outcome, Option<Isolated<'a>>, Learned);
 /// countries of the rows it wrote (cached once it commits).
 struct Learned {
     epoch: i64,
-    countries: Map<String, Country>,
+    countries: Map<u128, Country>,
 }
 
 fn savepoint(tx: &mut postgres::Transaction<'_>, sql: &str) -> Result<()> {

@@ -51,7 +51,8 @@ pub(super) fn begin(tx: &mut Transaction<'_>) -> Result<i64> {
 #[derive(Default)]
 struct Counts<'a> {
     product_hour: Map<(NaiveDate, i16, &'a str), i64>,
-    store_country: Map<(NaiveDate, Option<&'a str>, Option<&'a str>), i64>,
+    /// by (day, store, ip_key prefix): the views, and the ip_key
+    store_country: Map<(NaiveDate, Option<&'a str>, Option<u128>), StoreViews<'a>>,
     referrer: Map<(NaiveDate, &'a str), i64>,
     browser_hour: Map<(NaiveDate, i16, Option<&'a str>), i64>,
 }
@@ -64,9 +65,11 @@ impl<'a> Counts<'a> {
             if let Some(product) = f.product_key() {
                 *c.product_hour.entry((day, hour, product)).or_default() += 1;
             }
-            *c.store_country
-                .entry((day, f.store_id(), f.ip_key()))
-                .or_default() += 1;
+            let e = c
+                .store_country
+                .entry((day, f.store_id(), f.ip_key_prefix()))
+                .or_insert((0, f.ip_key()));
+            e.0 += 1;
             if let Some(referrer) = f.referrer_url() {
                 *c.referrer.entry((day, referrer)).or_default() += 1;
             }
@@ -77,6 +80,9 @@ impl<'a> Counts<'a> {
         c
     }
 }
+
+/// A store/country count by address: the views, and the address's ip_key.
+type StoreViews<'a> = (i64, Option<&'a str>);
 
 /// Columns of a pending row: one array per key part, then the views.
 fn split3<A: Copy, B: Copy, C: Copy>(
@@ -103,8 +109,8 @@ type Columns<A, B, C> = (Vec<A>, Vec<B>, Vec<C>, Vec<i64>);
 /// The four pending rows of a batch's inserted facts, as arrays ready to bind.
 pub(super) struct Pending<'a> {
     product_hour: Columns<NaiveDate, i16, &'a str>,
-    /// by (day, store, ip_key): resolved to countries when appended
-    store_country: Map<(NaiveDate, Option<&'a str>, Option<&'a str>), i64>,
+    /// by (day, store, ip_key prefix): resolved to countries when appended
+    store_country: Map<(NaiveDate, Option<&'a str>, Option<u128>), StoreViews<'a>>,
     referrer: (Vec<NaiveDate>, Vec<&'a str>, Vec<i64>),
     browser_hour: Columns<NaiveDate, i16, Option<&'a str>>,
 }
@@ -135,28 +141,28 @@ impl<'a> Pending<'a> {
         &self,
         epoch: i64,
         caches: &DimCaches,
-        written: &Map<String, Country>,
+        written: &Map<u128, Country>,
     ) -> StoreCountries<'a> {
         let cached = caches.countries(
             epoch,
             self.store_country
                 .keys()
                 .filter_map(|k| k.2)
-                .filter(|ip| !written.contains_key(*ip)),
+                .filter(|ip| !written.contains_key(ip)),
         );
         let mut by_country: Map<(NaiveDate, Option<&'a str>, Option<Interned<'_>>), i64> =
             Map::default();
         let mut by_address = Vec::new();
-        for (&(day, store, ip), &n) in &self.store_country {
-            let country = match ip {
-                None => None,
-                Some(ip) => match written.get(ip).or_else(|| cached.get(ip)) {
+        for (&(day, store, prefix), &(n, ip)) in &self.store_country {
+            let country = match (prefix, ip) {
+                (Some(p), Some(ip)) => match written.get(&p).or_else(|| cached.get(&p)) {
                     Some(c) => Some(Interned(c)),
                     None => {
                         by_address.push((day, store, ip, n));
                         continue;
                     }
                 },
+                _ => None,
             };
             *by_country.entry((day, store, country)).or_default() += n;
         }
@@ -186,7 +192,7 @@ impl<'a> Pending<'a> {
         tx: &mut Transaction<'_>,
         epoch: i64,
         caches: &DimCaches,
-        written: &Map<String, Country>,
+        written: &Map<u128, Country>,
     ) -> Result<()> {
         if self.store_country.is_empty() {
             return Ok(());
@@ -294,8 +300,11 @@ mod tests {
         let day = a.full_date;
         assert_eq!(counts.product_hour.len(), 1, "c has no product");
         assert_eq!(counts.product_hour[&(day, 10, "1")], 2);
-        assert_eq!(counts.store_country[&(day, Some("5"), a.ip_key())], 2);
-        assert_eq!(counts.store_country[&(day, None, None)], 1);
+        assert_eq!(
+            counts.store_country[&(day, Some("5"), a.ip_key_prefix())],
+            (2, a.ip_key())
+        );
+        assert_eq!(counts.store_country[&(day, None, None)], (1, None));
         assert_eq!(counts.referrer.len(), 1, "only a has a referrer");
         assert_eq!(counts.browser_hour[&(day, 10, None)], 2);
         assert_eq!(counts.browser_hour[&(day, 11, None)], 1);

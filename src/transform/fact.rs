@@ -149,6 +149,8 @@ pub struct Fact {
     nulls: u32,
     /// the first 128 bits of `sales_key` (see [`Fact::key_prefix`])
     key_prefix: u128,
+    /// the first 128 bits of `ip_key` (0 without one; see [`Fact::ip_key_prefix`])
+    ip_prefix: u128,
     /// epoch seconds
     pub time_stamp: i64,
     /// `time_stamp` as a UTC calendar date (years 1-9999)
@@ -162,11 +164,12 @@ pub(super) type Columns<'a> = [Option<Cow<'a, str>>; TEXT_COLUMNS];
 
 impl Fact {
     /// A fact of these columns and times (`sales_key` and `event_id` must be Some, and
-    /// `key_prefix` the first 128 bits of the digest `sales_key` spells); None when the
-    /// text columns together exceed 4 GiB (a Kafka message cannot be that large).
+    /// `key_prefix` / `ip_prefix` the first 128 bits of the digests `sales_key` / `ip_key`
+    /// spell); None when the text columns together exceed 4 GiB (a Kafka message cannot
+    /// be that large).
     pub fn new(
         columns: &Columns<'_>,
-        key_prefix: u128,
+        (key_prefix, ip_prefix): (u128, u128),
         time_stamp: i64,
         full_date: NaiveDate,
         full_time: NaiveTime,
@@ -188,6 +191,7 @@ impl Fact {
             ends,
             nulls,
             key_prefix,
+            ip_prefix,
             time_stamp,
             full_date,
             full_time,
@@ -216,6 +220,12 @@ impl Fact {
     /// fact). Two keys sharing them are two SHA-256 digests sharing 128 bits.
     pub fn key_prefix(&self) -> u128 {
         self.key_prefix
+    }
+
+    /// The first 128 bits of the SHA-256 `ip_key` spells (None without an `ip_key`), for
+    /// the same reason: the loaders' cache of committed addresses is keyed by them.
+    pub fn ip_key_prefix(&self) -> Option<u128> {
+        self.ip_key().map(|_| self.ip_prefix)
     }
 
     /// The event's `id`.

@@ -178,10 +178,7 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
         .chain_update(event_id.as_bytes())
         .chain_update(product_text.as_deref().unwrap_or("").as_bytes())
         .finalize();
-    let key_prefix = sales_digest
-        .get(..16)
-        .and_then(|b| <[u8; 16]>::try_from(b).ok())
-        .map_or(0, u128::from_be_bytes);
+    let key_prefix = prefix_of(&sales_digest);
     let sales_key = hex_of(&sales_digest);
     // Decision: an empty-string `product_id` adds "" to `sales_key` (same as absent) and
     // gives a NULL `product_key`: an empty key would be a meaningless `dim_product` row.
@@ -198,7 +195,9 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
         Some(host) => Some(checked("referrer_url", host)?),
         None => None,
     };
-    let ip_key = ip.as_deref().map(sha256_hex_digits);
+    let ip_digest = ip.as_deref().map(|ip| Sha256::digest(ip.as_bytes()));
+    let ip_prefix = ip_digest.as_ref().map_or(0, |d| prefix_of(d));
+    let ip_key = ip_digest.as_ref().map(|d| hex_of(d));
     let user_agent_key = user_agent.as_deref().map(sha256_hex_digits);
 
     let mut columns: Columns<'_> = [const { None }; TEXT_COLUMNS];
@@ -225,7 +224,14 @@ pub fn transform(payload: Option<&[u8]>) -> Result<Fact, Rejection> {
             set(col, stored_text(key, raw.take(col))?);
         }
     }
-    Fact::new(&columns, key_prefix, time_stamp, full_date, full_time).ok_or_else(|| {
+    Fact::new(
+        &columns,
+        (key_prefix, ip_prefix),
+        time_stamp,
+        full_date,
+        full_time,
+    )
+    .ok_or_else(|| {
         reject(
             DeadReason::TooLong,
             "the row's text columns exceed 4 GiB together",
@@ -247,6 +253,23 @@ fn sha256_hex_digits(text: &str) -> [u8; 64] {
 /// buffer is several times faster than `hex::encode`, which builds a string char by char.
 fn hex_digest(hasher: Sha256) -> [u8; 64] {
     hex_of(&hasher.finalize())
+}
+
+/// The first 128 bits of a digest, as a number (0 for a shorter one).
+fn prefix_of(digest: &[u8]) -> u128 {
+    digest
+        .get(..16)
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map_or(0, u128::from_be_bytes)
+}
+
+/// The first 128 bits of the digest a key of 64 lowercase hex digits spells (what
+/// [`Fact::key_prefix`] and [`Fact::ip_key_prefix`] hold); None for any other text.
+pub fn hex_key_prefix(key: &str) -> Option<u128> {
+    if key.len() != 64 || !key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u128::from_str_radix(key.get(..32)?, 16).ok()
 }
 
 /// Lowercase hex digits of a SHA-256 digest.

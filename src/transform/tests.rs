@@ -476,3 +476,34 @@ fn fields_without_a_limit_take_long_values() {
     }
     assert_eq!(limit_of("email_address"), None);
 }
+
+#[test]
+fn key_prefixes_are_the_first_128_bits_of_the_keys_and_sort_as_they_do() {
+    let facts: Vec<Fact> = (0..200)
+        .map(|i| {
+            ok(&format!(
+                r#"{{"id":"e{i}","time_stamp":1591266092,"ip":"10.0.{i}.1"}}"#
+            ))
+        })
+        .collect();
+    for f in &facts {
+        assert_eq!(hex_key_prefix(f.sales_key()), Some(f.key_prefix()));
+        assert_eq!(f.ip_key().and_then(hex_key_prefix), f.ip_key_prefix());
+        assert!(f.ip_key_prefix().is_some());
+    }
+    let mut by_text: Vec<&Fact> = facts.iter().collect();
+    by_text.sort_by(|a, b| a.sales_key().cmp(b.sales_key()));
+    let mut by_prefix: Vec<&Fact> = facts.iter().collect();
+    by_prefix.sort_by_key(|f| f.key_prefix());
+    assert!(by_text
+        .iter()
+        .zip(&by_prefix)
+        .all(|(a, b)| a.sales_key() == b.sales_key()));
+    assert_eq!(ok(&event("")).ip_key_prefix(), None, "no ip, no prefix");
+    assert_eq!(hex_key_prefix("not a key"), None);
+    assert_eq!(
+        hex_key_prefix(&"A".repeat(64)),
+        None,
+        "uppercase is not our hex"
+    );
+}
