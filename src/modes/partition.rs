@@ -79,9 +79,16 @@ pub(crate) fn run(run: Arc<Run>) -> Result<()> {
     result
 }
 
+/// How long the main thread's poll of the consumer waits. librdkafka serves a rebalance
+/// inside the poll and returns only at a message or the timeout, so an assignment (the
+/// start, another member joining) was acted on up to this late, and so was the end of a
+/// run `--until-caught-up` (the workers' "done" is looked at between polls): at 100 ms,
+/// an idle run waited some 100 ms twice. A poll of an empty queue costs microseconds.
+const SERVE_POLL: Duration = Duration::from_millis(10);
+
 /// Poll the consumer once and act on the rebalances it announced.
 fn serve(run: &Arc<Run>, source: &Arc<Source>, workers: &mut Workers) -> Result<()> {
-    for event in source.poll_events(Duration::from_millis(100))? {
+    for event in source.poll_events(SERVE_POLL)? {
         match event {
             Rebalance::Assign(parts) => {
                 log::info!("assigned {}", describe(&parts));
