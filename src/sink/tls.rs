@@ -4,11 +4,13 @@
 //! certificate names the host connected to.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use postgres_native_tls::MakeTlsConnector;
 
 use crate::config::PostgresConfig;
 use crate::error::{Error, Result};
+use crate::lock::lock;
 
 /// `sslrootcert = system`: the operating system's trusted roots (as libpq 16+).
 pub const SYSTEM_ROOTS: &str = "system";
@@ -26,9 +28,26 @@ fn default_root_cert() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".postgresql").join("root.crt"))
 }
 
-/// The connector for `pg`. A root certificate file that cannot be read or holds no
-/// certificate is a configuration error (exit 2), named with its path.
+/// The connectors built so far, by (sslmode, sslrootcert): building one reads and parses
+/// the system's CA bundle (10-20 ms), and a run built one for its pool, its folder and
+/// its dashboard, one after another before it joined the consumer group.
+type Built = Vec<((String, Option<PathBuf>), MakeTlsConnector)>;
+static BUILT: Mutex<Built> = Mutex::new(Vec::new());
+
+/// The connector for `pg`, built once per process and settings. A root certificate file
+/// that cannot be read or holds no certificate is a configuration error (exit 2), named
+/// with its path (and read again on the next call).
 pub fn connector(pg: &PostgresConfig) -> Result<MakeTlsConnector> {
+    let key = (pg.sslmode.clone(), pg.sslrootcert.clone());
+    if let Some((_, c)) = lock(&BUILT).iter().find(|(k, _)| *k == key) {
+        return Ok(c.clone());
+    }
+    let built = build(pg)?;
+    lock(&BUILT).push((key, built.clone()));
+    Ok(built)
+}
+
+fn build(pg: &PostgresConfig) -> Result<MakeTlsConnector> {
     let verify = match (pg.sslmode.as_str(), &pg.sslrootcert) {
         ("verify-full", _) => Verify::ChainAndHost,
         ("verify-ca", _) => Verify::Chain,
