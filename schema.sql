@@ -157,7 +157,7 @@ $$;
 -- by the same keys, in the same layout and transaction (src/sink/rollup.rs: the trigger's
 -- GROUP BYs were a third of PostgreSQL's time per batch beyond the COPY), and set
 -- streamer.rollups_counted for the transaction so the insert trigger skips them. A folder
--- moves them into these tables every half second
+-- moves them into these tables every half second (up to every 2 s under a backlog)
 -- (streamer_fold_rollups), resolving country and browser/OS from the dimensions then. A
 -- later change of a dim_location row (a locations catalog at warmup) makes warmup rebuild
 -- the rollups. A DELETE appends negative counts, so a rollup row may be lower than it was,

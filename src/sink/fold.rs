@@ -13,10 +13,9 @@ use postgres_native_tls::MakeTlsConnector;
 
 use crate::error::{column, Error, Result};
 
-/// How often the folder runs while loaders stream. The reports read what is pending by
-/// unnesting its arrays and resolving each address (about 1.5 µs a count): at 100,000
-/// events a second, two seconds of pending counts made a country report take 200-250 ms,
-/// half a second 60-100 ms. A fold's upserts cost about 20 ms whatever it moves.
+/// How often the folder runs while loaders stream, at least (see [`next_wait`]). The
+/// reports read what is pending by unnesting its arrays (and resolving each count still by
+/// address); a fold's upserts cost about 20 ms whatever it moves while traffic is light.
 pub const FOLD_EVERY: Duration = Duration::from_millis(500);
 
 /// The longest the folder waits between folds, and the share of its time a fold may take
