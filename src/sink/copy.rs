@@ -224,10 +224,11 @@ pub(super) fn write_facts<'a, T: Send>(
         (a.key_prefix().cmp(&b.key_prefix())).then_with(|| a.sales_key().cmp(b.sales_key()))
     });
     let ctx = "writing fact_sales";
-    let maybe = if recent.others_writing() {
+    let maybe: Vec<&str> = if recent.others_writing() {
         facts.iter().map(|f| f.sales_key()).collect()
     } else {
-        recent.maybe_seen(facts.iter().map(|f| (f.key_prefix(), f.sales_key())))
+        let maybe = recent.maybe_seen(facts.iter().map(|f| (f.key_prefix(), *f)));
+        maybe.into_iter().map(Fact::sales_key).collect()
     };
     let stored = stored_keys(tx, &maybe)?;
     let mut fresh: Vec<&Fact> = facts

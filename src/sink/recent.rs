@@ -51,14 +51,11 @@ impl RecentKeys {
         self.now_ms() < self.others_until.load(Ordering::Relaxed)
     }
 
-    /// The keys of `keys` (each with its [`crate::transform::Fact::key_prefix`]) that may
-    /// have been committed already. Fingerprints are taken of the prefixes, so that the
-    /// keys' text is only read for the few that may have been.
-    pub(crate) fn maybe_seen<'a>(
-        &self,
-        keys: impl IntoIterator<Item = (u128, &'a str)>,
-    ) -> Vec<&'a str> {
-        let keys: Vec<(&'a str, u64)> = keys
+    /// The items of `keys` (each with its key's [`crate::transform::Fact::key_prefix`])
+    /// whose keys may have been committed already. Fingerprints are taken of the prefixes,
+    /// so that the keys' text is only read for the few that may have been.
+    pub(crate) fn maybe_seen<T>(&self, keys: impl IntoIterator<Item = (u128, T)>) -> Vec<T> {
+        let keys: Vec<(T, u64)> = keys
             .into_iter()
             .map(|(p, k)| (k, self.hasher.hash_one(p)))
             .collect();

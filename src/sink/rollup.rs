@@ -68,7 +68,7 @@ impl<'a> Counts<'a> {
             let e = c
                 .store_country
                 .entry((day, f.store_id(), f.ip_key_prefix()))
-                .or_insert((0, f.ip_key()));
+                .or_insert_with(|| (0, f.ip_key()));
             e.0 += 1;
             if let Some(referrer) = f.referrer_url() {
                 *c.referrer.entry((day, referrer)).or_default() += 1;

@@ -225,7 +225,8 @@ impl Fact {
     /// The first 128 bits of the SHA-256 `ip_key` spells (None without an `ip_key`), for
     /// the same reason: the loaders' cache of committed addresses is keyed by them.
     pub fn ip_key_prefix(&self) -> Option<u128> {
-        self.ip_key().map(|_| self.ip_prefix)
+        // from the NULL bit, not the text
+        (self.nulls & (1 << Col::IpKey as usize) == 0).then_some(self.ip_prefix)
     }
 
     /// The event's `id`.
