@@ -193,6 +193,7 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     )?;
     let run = Arc::new(Run {
         last_fold: folder.last_fold(),
+        budget: crate::modes::budget::Budget::new(cfg.pipeline.buffer_max_bytes),
         cfg,
         sink,
         pool: transform_pool,

@@ -44,7 +44,9 @@
 //! - `[pipeline]`: `mode` = `partition` | `batch` (`partition`), `batch_max_messages` (10000
 //!   per partition batch, or per micro-batch in batch mode),
 //!   `batch_max_bytes` (16 MiB; a whole number with an optional `K`/`KiB`/`M`/`MiB`/`G`/`GiB`
-//!   suffix, all binary), `batch_max_latency_ms` (100), `batch_linger_ms` (20: in partition mode, how long a
+//!   suffix, all binary), `buffer_max_bytes` (48 MiB, same form: in partition mode, the message
+//!   bytes all partitions' batches hold at once; each partition's batch is cut at its share),
+//!   `batch_max_latency_ms` (100), `batch_linger_ms` (20: in partition mode, how long a
 //!   batch at the partition's end waits for more messages; 0 = written at once),
 //!   `trigger_interval_ms` (5000),
 //!   `shutdown_timeout_ms` (30000), `consumer_group` (`kafka.group.id`, else the app name),
@@ -122,9 +124,9 @@ pub use kafka::{kafka_error_text, KafkaConfig, StartingOffsets};
 pub use metrics::{DEFAULT_METRICS_LISTEN, DEFAULT_PROGRESS_INTERVAL_S};
 pub use pipeline::{
     Mode, OutOfRange, PipelineConfig, DEFAULT_BATCH_LINGER_MS, DEFAULT_BATCH_MAX_BYTES,
-    DEFAULT_BATCH_MAX_LATENCY_MS, DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_MICRO_BATCH_MAX_MESSAGES,
-    DEFAULT_PG_POOL_SIZE, DEFAULT_RETRY_BUDGET_S, DEFAULT_SHUTDOWN_TIMEOUT_MS,
-    DEFAULT_TRIGGER_INTERVAL_MS,
+    DEFAULT_BATCH_MAX_LATENCY_MS, DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_BUFFER_MAX_BYTES,
+    DEFAULT_MICRO_BATCH_MAX_MESSAGES, DEFAULT_PG_POOL_SIZE, DEFAULT_RETRY_BUDGET_S,
+    DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_TRIGGER_INTERVAL_MS,
 };
 pub use postgres::{
     PostgresConfig, DEFAULT_APPLICATION_NAME, DEFAULT_PG_PORT, DEFAULT_SSLMODE,

@@ -110,6 +110,7 @@ pub(crate) const SCHEMA: &[SectionSchema] = &[
             "mode",
             "batch_max_messages",
             "batch_max_bytes",
+            "buffer_max_bytes",
             "batch_max_latency_ms",
             "batch_linger_ms",
             "trigger_interval_ms",

@@ -124,6 +124,7 @@ fn seed_only_config_parses_with_defaults() {
     assert_eq!(p.mode, Mode::Partition);
     assert_eq!(p.batch_max_messages, 10_000);
     assert_eq!(p.batch_max_bytes, 16 * 1024 * 1024);
+    assert_eq!(p.buffer_max_bytes, 48 * 1024 * 1024);
     assert_eq!(p.batch_max_latency, Duration::from_millis(100));
     assert_eq!(p.batch_linger, Duration::from_millis(20));
     assert_eq!(p.trigger_interval, Duration::from_millis(5000));
@@ -185,6 +186,7 @@ sslmode = require
 mode = batch
 batch_max_messages = 500
 batch_max_bytes = 2MiB
+buffer_max_bytes = 1G
 batch_max_latency_ms = 250
 batch_linger_ms = 0
 trigger_interval_ms = 30_000
@@ -213,6 +215,7 @@ progress_interval_s = 0
     assert_eq!(p.mode, Mode::Batch);
     assert_eq!(p.batch_max_messages, 500);
     assert_eq!(p.batch_max_bytes, 2 * 1024 * 1024);
+    assert_eq!(p.buffer_max_bytes, 1 << 30);
     assert_eq!(p.batch_max_latency, Duration::from_millis(250));
     assert_eq!(p.batch_linger, Duration::ZERO);
     assert_eq!(p.trigger_interval, Duration::from_secs(30));

@@ -43,6 +43,8 @@ fn bad_numbers() {
         ("batch_max_messages", "-3"),
         ("batch_max_bytes", "16 parsecs"),
         ("batch_max_bytes", "0"),
+        ("buffer_max_bytes", "lots"),
+        ("buffer_max_bytes", "0"),
         ("shutdown_timeout_ms", "1.5"),
         ("pg_pool_size", ""),
         ("retry_budget_s", "5m"),

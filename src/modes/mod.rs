@@ -4,6 +4,7 @@
 //! loops keep only how a batch is cut.
 
 pub(crate) mod batch;
+pub(crate) mod budget;
 mod caught_up;
 mod commit;
 pub(crate) mod partition;
@@ -33,6 +34,8 @@ pub(crate) struct Run {
     pub stop: Arc<AtomicBool>,
     pub until_caught_up: bool,
     pub metrics: Arc<Metrics>,
+    /// partition mode's payload bound across partitions (`buffer_max_bytes`)
+    pub budget: budget::Budget,
     /// set once the process has torn down after its loop (see [`Run::bound_teardown`])
     pub torn_down: Arc<AtomicBool>,
     /// starts the rollup folder's last fold (see [`Run::loaders_stopped`])
@@ -251,6 +254,11 @@ impl Batcher {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.msgs.is_empty()
+    }
+
+    /// The payload bytes the batch holds.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Messages that still fit under the count bound.

@@ -185,6 +185,9 @@ fn work(
     let p = &run.cfg.pipeline;
     let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.batch_max_latency)
         .lingering(p.batch_linger);
+    // this partition's part of `buffer_max_bytes`, held from a batch's first message until
+    // it is written
+    let mut share = run.budget.share();
     // how long an idle worker waits for a message before it looks at `stop` again
     let tick = Duration::from_millis(25);
     loop {
@@ -199,11 +202,13 @@ fn work(
         match reader.poll(timeout) {
             Polled::Msg(m) => {
                 done.store(false, Ordering::Release);
+                share.hold();
                 batch.push(m);
             }
             Polled::OutOfRange(what) => {
                 done.store(false, Ordering::Release);
                 run.flush(source, &mut [&mut reader], batch.take(), owned)?;
+                share.release();
                 if !owned.load(Ordering::Acquire) {
                     return Ok(());
                 }
@@ -212,8 +217,9 @@ fn work(
             }
             Polled::Eof | Polled::Nothing => {}
         }
-        if batch.due() || (reader.at_eof && batch.lingered()) {
+        if batch.due() || share.reached(batch.bytes()) || (reader.at_eof && batch.lingered()) {
             run.flush(source, &mut [&mut reader], batch.take(), owned)?;
+            share.release();
         }
         if reader.at_eof && batch.is_empty() {
             done.store(true, Ordering::Release);

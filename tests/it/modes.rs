@@ -136,6 +136,63 @@ fn both_modes_give_identical_tables() {
     assert_eq!(sum(|b| b.dead), dead_total as u64, "dead letters");
 }
 
+/// Partition mode under a tiny `buffer_max_bytes` over eight partitions: every batch is cut
+/// at its share of the budget (no batch holds more than the whole budget and one message),
+/// so many small transactions, and the tables are exact.
+#[test]
+fn partition_batches_are_cut_at_their_share_of_the_buffer_budget() {
+    let broker = Broker::shared();
+    let topic = harness::unique_name("budget");
+    let topic = topic.as_str();
+    broker.create_topic(topic, 8);
+    let ds = data_set(2000, 200, 2, 41);
+    let positions = broker.produce(topic, &ds.messages);
+    let ends = produced_ends(&positions);
+    assert_eq!(ends.len(), 8, "messages spread over all partitions");
+    let budget = 64 * 1024;
+    // events are about a kilobyte; the malformed messages (a few bytes) may join any batch
+    let sizes = || {
+        ds.messages
+            .iter()
+            .map(|(_, v)| v.as_ref().map_or(0, Vec::len))
+    };
+    let smallest_event = sizes().filter(|&n| n >= 200).min().unwrap_or(200);
+    let tiny = sizes().filter(|&n| n < 200).count();
+
+    let db = TestDb::create();
+    let dir = TempDir::new("modes-budget");
+    let cfg = cfg_path(
+        &dir,
+        broker,
+        &db,
+        topic,
+        &format!("[pipeline]\nbuffer_max_bytes = {budget}\n\n{METRICS}"),
+    );
+    let env = [("RUST_LOG", "info,streamer::modes::commit=debug")];
+    warmup(dir.path(), &cfg, &env);
+    let out = drain(dir.path(), &cfg, &env);
+    assert_tables(&db, &ds, &ends, topic);
+
+    let lines: Vec<BatchLine> = out.lines().filter_map(parse_batch_line).collect();
+    let most = lines.iter().map(|b| b.messages).max().unwrap_or(0);
+    let bound = (budget / smallest_event + 1 + tiny) as u64;
+    let per_partition = ds.messages.len() as u64 / 8;
+    assert!(
+        bound < per_partition,
+        "the budget must cut: bound {bound}, {per_partition} messages a partition"
+    );
+    assert!(
+        most <= bound,
+        "a batch of {most} messages, over the {budget}-byte budget ({bound} messages)"
+    );
+    let sum: u64 = lines.iter().map(|b| b.messages).sum();
+    assert_eq!(
+        sum,
+        ds.messages.len() as u64,
+        "every message in a batch line"
+    );
+}
+
 /// Warmup on a warm database is a no-op and fast; the main job (`streamer config.ini`:
 /// warmup, then stream) starts streaming at once and stops cleanly on SIGTERM.
 #[test]
