@@ -27,10 +27,13 @@ use crate::transform::Fact;
 /// A loader transaction's first statements: tell the trigger that this transaction counts
 /// its own inserts (reset at its end), give its statements 64 MB of `work_mem` (the insert
 /// trigger's transition table holds every row a COPY inserts; at the default 4 MB a batch of
-/// 10,000 spilled to a temporary file, 120 MB written and read back per 200k events), take
+/// 10,000 spilled to a temporary file, 120 MB written and read back per 200k events), plan
+/// without parallel workers (a lookup of a batch's 10,000 keys, made while another process
+/// writes ours, was planned parallel at times, and each worker is a process started for it;
+/// the loaders run side by side anyway), take
 /// [`LOCATIONS_LOCK`] shared, then read the location epoch (a statement of its own, so its
 /// snapshot follows the lock).
-const BEGIN: &str = "SET LOCAL streamer.rollups_counted = on; SET LOCAL work_mem = '64MB'; \
+const BEGIN: &str = "SET LOCAL streamer.rollups_counted = on; SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 0; \
                      SELECT pg_advisory_xact_lock_shared(91621623091011); \
                      SELECT coalesce(max(epoch), 0) FROM streamer_location_epoch";
 
