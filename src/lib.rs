@@ -10,6 +10,7 @@ pub mod enrich;
 pub mod error;
 mod hash;
 mod lock;
+pub mod logging;
 mod metrics;
 mod modes;
 mod offsets;

@@ -37,7 +37,7 @@ enum Command {
 
 fn main() {
     limit_malloc_arenas();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    streamer::logging::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Produce { config, args }) => produce(&config, args),

@@ -159,6 +159,10 @@ pub struct Source {
     retry_budget: Duration,
 }
 
+/// How long [`Source::close`] waits for librdkafka to close the consumer (leave the group,
+/// answer the revocation) before leaving the rest to the drop.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
 impl Drop for Source {
     /// librdkafka sleeps 100 ms while it destroys a client (its issue #1895): the metadata
     /// client, which never joined the group, is destroyed on a thread of its own while the
@@ -443,7 +447,12 @@ impl Source {
     }
 
     /// Called when every reader has stopped: leave the group cleanly (partitions go to
-    /// the other members at once instead of after the session timeout).
+    /// the other members at once instead of after the session timeout), and close the
+    /// consumer here, polling every few milliseconds until librdkafka says it is closed
+    /// (at most [`CLOSE_WAIT`]). rust-rdkafka's drop would close it otherwise, polling
+    /// 100 ms at a time, and its poll returns only at a message or its timeout: every run
+    /// ended 100 ms later than its consumer had closed. That drop then finds the consumer
+    /// closed and logs librdkafka's answer, which `main` leaves out of the log.
     pub fn close(&self) {
         self.consumer
             .context()
@@ -452,6 +461,19 @@ impl Source {
         self.consumer.unsubscribe();
         if let Err(e) = self.consumer.unassign() {
             log::debug!("unassign on close: {e}");
+        }
+        let started = Instant::now();
+        if let Err(e) = self.consumer.close_queue() {
+            log::debug!("closing the consumer: {e}");
+            return;
+        }
+        while !self.consumer.closed() && started.elapsed() < CLOSE_WAIT {
+            // rebalance callbacks are served here (answered at once, see `closing`); the
+            // assignment is gone, so no message comes
+            let _ = self.consumer.poll(Duration::from_millis(5));
+        }
+        if !self.consumer.closed() {
+            log::debug!("the consumer did not close within {CLOSE_WAIT:?}; dropping it");
         }
     }
 
