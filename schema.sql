@@ -105,6 +105,23 @@ ALTER TABLE stream_offsets
     ADD COLUMN IF NOT EXISTS facts bigint NOT NULL DEFAULT 0,
     ADD COLUMN IF NOT EXISTS dead_letters bigint NOT NULL DEFAULT 0;
 
+-- Fact keys the loaders of one consumer group committed lately, published while another
+-- process stores keys of theirs (src/sink/shared.rs): one row per batch, the first 8 bytes
+-- of each new key's digest, in the batch's transaction. Each process reads the others'
+-- rows, so that before a COPY it looks up only the keys someone may have stored, not all
+-- of them. A hint only: a key missing here is found by the COPY's unique check, which
+-- sends the batch through its lookup rounds. Unlogged (lost in a crash, which costs
+-- lookups, not rows); rows older than ten minutes are deleted by the writers.
+CREATE UNLOGGED TABLE IF NOT EXISTS stream_recent_keys (
+    id              bigserial PRIMARY KEY,
+    consumer_group  text        NOT NULL,
+    writer          text        NOT NULL,
+    written_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    prefixes        bytea       NOT NULL
+);
+CREATE INDEX IF NOT EXISTS stream_recent_keys_by_time
+    ON stream_recent_keys (consumer_group, written_at);
+
 -- Messages that could not become a fact row (contract §4), committed with their batch.
 CREATE TABLE IF NOT EXISTS dead_letter (
     id            bigserial PRIMARY KEY,

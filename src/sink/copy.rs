@@ -14,6 +14,7 @@ use postgres::types::{IsNull, ToSql, Type};
 use postgres::Transaction;
 
 use super::recent::RecentKeys;
+use super::shared::SharedKeys;
 use crate::error::{column, Error, Result};
 use crate::pipeline::DeadLetter;
 use crate::transform::{Col, Fact, Stored, TEXT_COLUMNS, TIME_COLUMNS};
@@ -208,7 +209,23 @@ fn is_unique_violation(e: &postgres::Error) -> bool {
 pub(super) fn write_facts<'a, T: Send>(
     tx: &mut Transaction<'_>,
     facts: &'a [Fact],
-    recent: &RecentKeys,
+    known: (&RecentKeys, &SharedKeys),
+    held: &super::in_flight::Held,
+    alongside: impl FnOnce(&[&'a Fact]) -> T + Send,
+) -> Result<(Vec<&'a Fact>, bool, Option<T>)> {
+    let (recent, shared) = known;
+    let written = write_new(tx, facts, known, held, alongside)?;
+    if recent.others_writing() {
+        shared.publish(tx, &written.0)?;
+    }
+    Ok(written)
+}
+
+/// [`write_facts`] but the publishing of the keys written.
+fn write_new<'a, T: Send>(
+    tx: &mut Transaction<'_>,
+    facts: &'a [Fact],
+    (recent, shared): (&RecentKeys, &SharedKeys),
     held: &super::in_flight::Held,
     alongside: impl FnOnce(&[&'a Fact]) -> T + Send,
 ) -> Result<(Vec<&'a Fact>, bool, Option<T>)> {
@@ -225,7 +242,14 @@ pub(super) fn write_facts<'a, T: Send>(
     });
     let ctx = "writing fact_sales";
     let maybe: Vec<&str> = if recent.others_writing() {
-        facts.iter().map(|f| f.sales_key()).collect()
+        if shared.refresh(tx)? {
+            // what this process, or another one by the keys it published, may have stored
+            let mut maybe = recent.maybe_seen(facts.iter().map(|f| (f.key_prefix(), *f)));
+            maybe.extend(facts.iter().copied().filter(|f| shared.maybe_theirs(f)));
+            maybe.into_iter().map(Fact::sales_key).collect()
+        } else {
+            facts.iter().map(|f| f.sales_key()).collect()
+        }
     } else {
         let maybe = recent.maybe_seen(facts.iter().map(|f| (f.key_prefix(), *f)));
         maybe.into_iter().map(Fact::sales_key).collect()

@@ -11,6 +11,7 @@ mod in_flight;
 pub mod pool;
 mod recent;
 mod rollup;
+mod shared;
 pub mod tls;
 
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub struct Sink {
     enricher: Arc<Enricher>,
     caches: DimCaches,
     recent: RecentKeys,
+    /// keys other processes of the group committed lately, see [`shared`]
+    shared: shared::SharedKeys,
     /// keys of the batches being written now, see [`in_flight`]
     in_flight: InFlight,
     retry_budget: Duration,
@@ -81,6 +84,7 @@ impl Sink {
     ) -> Self {
         Sink {
             pool,
+            shared: shared::SharedKeys::new(&group),
             group,
             enricher,
             caches: DimCaches::new(200_000),
@@ -363,8 +367,13 @@ impl Sink {
         facts: &'f [Fact],
         held: &in_flight::Held,
     ) -> Result<Copied<'f>> {
-        let (inserted, staged, pending) =
-            copy::write_facts(tx, facts, &self.recent, held, rollup::Pending::of)?;
+        let (inserted, staged, pending) = copy::write_facts(
+            tx,
+            facts,
+            (&self.recent, &self.shared),
+            held,
+            rollup::Pending::of,
+        )?;
         if staged {
             self.metrics.staging.inc();
         }

@@ -7,10 +7,10 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::check::{
-    assert_tables, cfg_path, count, produced_ends, stored_offsets, warmup,
+    assert_tables, cfg_path, count, drain, produced_ends, stored_offsets, warmup,
 };
-use crate::harness::events::data_set;
-use crate::harness::{spawn_streamer, unique_name, Broker, TempDir, TestDb};
+use crate::harness::events::{bad_messages, data_set};
+use crate::harness::{spawn_streamer, unique_name, Broker, Record, TempDir, TestDb};
 use crate::kafka::seed_config;
 
 /// kill -9 mid-run, then `run --until-caught-up` again at once, as a cron job would, with
@@ -133,4 +133,73 @@ fn a_member_that_owns_nothing_exits_only_after_the_backlog_is_in() {
         .any(|o| o.contains("assigned []"));
     assert!(owned_nothing, "neither member was ever left with nothing");
     assert_tables(&db, &ds, &ends, &topic);
+}
+
+/// A process that finds keys stored by another one (here: a first run, then the same
+/// messages sent again ahead of new ones) publishes the keys it inserts from then on in
+/// `stream_recent_keys`, for the group's other processes to look up only those (see
+/// `src/sink/shared.rs`): every published prefix is the first 8 bytes of a key in
+/// fact_sales, and the tables stay exact.
+#[test]
+fn a_process_that_finds_others_keys_publishes_its_own() {
+    let broker = Broker::shared();
+    let topic = unique_name("product_view_shared_keys");
+    broker.create_topic(&topic, 4);
+    let ds = data_set(4_000, 400, 1, 77);
+    let half = ds.messages.len() / 2;
+    let bad: Vec<Option<Vec<u8>>> = bad_messages().into_iter().map(|(m, _)| m).collect();
+    let mut positions = broker.produce(&topic, &ds.messages[..half]);
+    let db = TestDb::create();
+    let dir = TempDir::new("shared-keys");
+    let cfg = cfg_path(
+        &dir,
+        broker,
+        &db,
+        &topic,
+        "[metrics]\nlisten = 127.0.0.1:0\n",
+    );
+    warmup(dir.path(), &cfg, &[]);
+    drain(dir.path(), &cfg, &[]);
+    let first_run = count(&db, "fact_sales");
+    let (published_first, _) = published_prefixes(&db);
+    // the first half again (all but the malformed, which would be dead letters again),
+    // ahead of the second half: the next process's first COPYs find them stored
+    let again: Vec<Record> = ds.messages[..half]
+        .iter()
+        .filter(|(_, v)| !bad.contains(v))
+        .cloned()
+        .collect();
+    positions.extend(broker.produce(&topic, &again));
+    positions.extend(broker.produce(&topic, &ds.messages[half..]));
+    drain(dir.path(), &cfg, &[]);
+    assert_tables(&db, &ds, &produced_ends(&positions), &topic);
+
+    let (published, unknown) = published_prefixes(&db);
+    assert!(published > 0, "no key published after finding stored ones");
+    assert_eq!(
+        unknown, 0,
+        "published prefixes that are no key in fact_sales"
+    );
+    let second_run = count(&db, "fact_sales") - first_run;
+    assert!(
+        published - published_first <= second_run,
+        "{} prefixes published for {second_run} facts the second run inserted",
+        published - published_first
+    );
+}
+
+/// The key prefixes in `stream_recent_keys`, and how many of them are the first 8 bytes of
+/// no key in fact_sales.
+fn published_prefixes(db: &TestDb) -> (i64, i64) {
+    let row = db
+        .client()
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM fact_sales f \
+                 WHERE decode(left(f.sales_key, 16), 'hex') = p.prefix)) \
+             FROM (SELECT substr(k.prefixes, i * 8 + 1, 8) AS prefix FROM stream_recent_keys k, \
+                   generate_series(0, length(k.prefixes) / 8 - 1) AS i) p",
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
 }
