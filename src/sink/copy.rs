@@ -1,7 +1,8 @@
 //! Binary COPY of fact rows and dead letters. Facts go, in key order, straight into `fact_sales` under a
 //! savepoint, minus the keys found there already (looked up only for keys this process may
-//! have committed: [`RecentKeys`]); when a key is there anyway (committed before a restart or
-//! by another process), the batch falls back to a staging table and
+//! have committed, [`RecentKeys`], or another process of the group, [`SharedKeys`]); when a
+//! key is there anyway (committed before a restart or by another process), the batch looks
+//! its keys up and COPYs again, then falls back to a staging table and
 //! `INSERT ... ON CONFLICT DO NOTHING`. Either way the first row written wins.
 
 use std::collections::HashSet;

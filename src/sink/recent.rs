@@ -45,8 +45,9 @@ impl RecentKeys {
         self.others_until.fetch_max(until, Ordering::Relaxed);
     }
 
-    /// Whether another writer stored keys of ours lately: then every key is looked up
-    /// before a COPY (a lookup of 5,000 keys costs less than a COPY that fails).
+    /// Whether another writer stored keys of ours lately: then the keys it may have stored
+    /// are looked up before a COPY (a lookup costs less than a COPY that fails): all of
+    /// them until its published keys have been read (`shared.rs`), then those.
     pub(crate) fn others_writing(&self) -> bool {
         self.now_ms() < self.others_until.load(Ordering::Relaxed)
     }
