@@ -113,7 +113,7 @@ impl SharedKeys {
             // another loader of this process is reading them now
             return Ok(self.trusted());
         };
-        let since = read.newest.map(|t| t - SLACK);
+        let since = read.newest.and_then(|t| t.checked_sub(SLACK));
         let seen: Vec<i64> = read.seen.keys().copied().collect();
         let rows = tx
             .query_typed(
@@ -147,7 +147,8 @@ impl SharedKeys {
             self.last_row.store(now, Ordering::Release);
         }
         if let Some(newest) = read.newest {
-            read.seen.retain(|_, at| *at + SLACK >= newest);
+            read.seen
+                .retain(|_, at| at.checked_add(SLACK).is_none_or(|t| t >= newest));
         }
         Ok(self.trusted())
     }
