@@ -242,18 +242,17 @@ fn write_new<'a, T: Send>(
         (a.key_prefix().cmp(&b.key_prefix())).then_with(|| a.sales_key().cmp(b.sales_key()))
     });
     let ctx = "writing fact_sales";
-    let maybe: Vec<&str> = if recent.others_writing() {
-        if shared.refresh(tx)? {
-            // what this process, or another one by the keys it published, may have stored
-            let mut maybe = recent.maybe_seen(facts.iter().map(|f| (f.key_prefix(), *f)));
+    // what this process, or (while others write ours) another one by the keys it
+    // published, may have stored; every key while the others' keys are not known
+    let others = recent.others_writing();
+    let maybe: Vec<&str> = if !others || shared.refresh(tx)? {
+        let mut maybe = recent.maybe_seen(facts.iter().map(|f| (f.key_prefix(), *f)));
+        if others {
             maybe.extend(facts.iter().copied().filter(|f| shared.maybe_theirs(f)));
-            maybe.into_iter().map(Fact::sales_key).collect()
-        } else {
-            facts.iter().map(|f| f.sales_key()).collect()
         }
-    } else {
-        let maybe = recent.maybe_seen(facts.iter().map(|f| (f.key_prefix(), *f)));
         maybe.into_iter().map(Fact::sales_key).collect()
+    } else {
+        facts.iter().map(|f| f.sales_key()).collect()
     };
     let stored = stored_keys(tx, &maybe)?;
     let mut fresh: Vec<&Fact> = facts
