@@ -16,6 +16,7 @@ use crate::modes::{self, Run};
 use crate::report;
 use crate::sink::fold::{Folder, FOLD_EVERY};
 use crate::sink::{self, Sink};
+use crate::source::Source;
 use crate::warmup;
 
 /// The library's commands; the binary's parser flattens them into its own subcommands.
@@ -128,6 +129,10 @@ pub fn run(config: Option<PathBuf>, command: Option<Command>) -> Result<()> {
     }
 }
 
+/// Connections opened ahead while the consumer joins its group: one for the offsets read
+/// on assignment, one for the first batch.
+const PRECONNECT: u32 = 2;
+
 /// Warm up (optionally) and stream until stopped or caught up.
 pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     for key in &cfg.ignored {
@@ -140,10 +145,25 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .map_err(|e| Error::fatal("installing signal handlers", e))?;
     }
+    let metrics = Arc::new(Metrics::new());
+    // Joining the consumer group takes the broker 60-80 ms of round trips, which need
+    // not wait for the setup below (building the TLS connector parses the system's CA
+    // bundle, 30-60 ms; the GeoIP files): the consumer joins in librdkafka's threads and
+    // its assignment waits in its queue until the loop polls. After a warmup, whose
+    // length is the schema's, the consumer is created once it is done.
+    let early = (!warm)
+        .then(|| Source::subscribe(&cfg, metrics.clone()))
+        .transpose()?;
     let pool = sink::pool(&cfg, cfg.pipeline.pg_pool_size)?;
     if warm {
         warmup::run(&pool, &cfg.catalog, cfg.pipeline.retry_budget)?;
     }
+    let source = match early {
+        Some(s) => s,
+        None => Source::subscribe(&cfg, metrics.clone())?,
+    };
+    // The first checkouts (offsets on assignment, the first batch) find connections open.
+    pool.preconnect(PRECONNECT);
     let enricher = if cfg.pipeline.enrich {
         Enricher::open(&cfg.geoip_paths)?
     } else {
@@ -157,7 +177,6 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
         .thread_name(|i| format!("transform-{i}"))
         .build()
         .map_err(|e| Error::fatal("starting the transform pool", e))?;
-    let metrics = Arc::new(Metrics::new());
     let dashboard = report::live::Dashboard::new(&cfg.postgres)?;
     if let Some(addr) = metrics::serve(
         &cfg.metrics_listen,
@@ -205,7 +224,7 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     // progress_interval 0: no progress lines.
     let every = run.cfg.progress_interval;
     let progress = (!every.is_zero()).then(|| spawn_progress(run.clone(), every));
-    let result = modes::run(run.clone());
+    let result = modes::run(run.clone(), source);
     let started = std::time::Instant::now();
     folder.finish();
     log::debug!("last rollup fold done in {:?}", started.elapsed());

@@ -58,27 +58,38 @@ pub(crate) fn load(
         .collect())
 }
 
-/// Store `start` as the partition's next offset unless a row exists already (another
-/// owner may have been first); returns what the row says now.
-pub(crate) fn store_start(
+/// Store each `(partition, start)` of `topic` as that partition's next offset unless a row
+/// exists already (another owner may have been first), in one statement; returns what
+/// the rows say now, in the order given.
+pub(crate) fn store_starts(
     client: &mut impl GenericClient,
     group: &str,
-    tp: &TopicPartition,
-    start: i64,
-) -> Result<i64> {
-    let ctx = || format!("storing the start offset of {group}/{tp}");
+    topic: &str,
+    starts: &[(i32, i64)],
+) -> Result<Vec<(i32, i64)>> {
+    let ctx = || format!("storing the start offsets of {group}/{topic}");
+    let partitions: Vec<i32> = starts.iter().map(|s| s.0).collect();
+    let offsets: Vec<i64> = starts.iter().map(|s| s.1).collect();
     client
         .execute(
             "INSERT INTO stream_offsets \
              (consumer_group, topic, partition, next_offset, start_offset) \
-             VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING",
-            &[&group, &tp.topic(), &tp.partition, &start],
+             SELECT $1, $2, u.p, u.n, u.n FROM unnest($3::int[], $4::bigint[]) AS u(p, n) \
+             ON CONFLICT DO NOTHING",
+            &[&group, &topic, &partitions, &offsets],
         )
         .map_err(|e| Error::from_pg(ctx(), e))?;
-    load(client, group, tp.topic(), &[tp.partition])?
-        .first()
-        .and_then(|(_, n)| *n)
-        .ok_or_else(|| Error::fatal(ctx(), "the row is missing right after it was stored"))
+    load(client, group, topic, &partitions)?
+        .into_iter()
+        .map(|(p, n)| {
+            n.map(|n| (p, n)).ok_or_else(|| {
+                Error::fatal(
+                    ctx(),
+                    format!("the row of partition {p} is missing right after it was stored"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Advance one partition's row inside the caller's transaction. Takes the row lock first,

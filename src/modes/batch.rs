@@ -17,8 +17,7 @@ use crate::topic_partition::{describe, TopicPartition};
 /// Most messages taken from one partition before moving to the next.
 const PER_PARTITION_TURN: usize = 512;
 
-pub(crate) fn run(run: Arc<Run>) -> Result<()> {
-    let source = Source::subscribe(&run.cfg, run.metrics.clone())?;
+pub(crate) fn run(run: Arc<Run>, source: Source) -> Result<()> {
     let result = Loop {
         run: &run,
         source: &source,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Mode};
-use crate::error::{retry, Result};
+use crate::error::{retry, Error, Result};
 use crate::metrics::Metrics;
 use crate::offsets;
 use crate::pipeline::{prepare, Msg, Prepared};
@@ -110,23 +110,50 @@ impl Run {
     ) -> Result<Vec<(TopicPartition, i64)>> {
         let mut conn = self.sink.pool().get("connecting to PostgreSQL")?;
         let group = self.sink.group();
-        let mut out = Vec::with_capacity(parts.len());
-        for tp in parts {
-            let stored = offsets::load(&mut *conn, group, tp.topic(), &[tp.partition])?
-                .first()
-                .and_then(|(_, n)| *n);
-            let next = match stored {
-                Some(n) => n,
-                None => {
-                    let start = source.start_offset(tp)?;
-                    let n = offsets::store_start(&mut *conn, group, tp, start)?;
-                    log::info!("{tp}: first assignment for group {group}, starting at offset {n}");
-                    n
+        let mut found: Vec<Option<i64>> = vec![None; parts.len()];
+        let mut topics: Vec<&str> = parts.iter().map(TopicPartition::topic).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        // One read per topic, and one statement for the partitions it has no row of.
+        for topic in topics {
+            let of_topic: Vec<usize> = (0..parts.len())
+                .filter(|&i| parts[i].topic() == topic)
+                .collect();
+            let partitions: Vec<i32> = of_topic.iter().map(|&i| parts[i].partition).collect();
+            let stored = offsets::load(&mut *conn, group, topic, &partitions)?;
+            let mut missing = Vec::new();
+            for (&i, (_, n)) in of_topic.iter().zip(stored) {
+                match n {
+                    Some(n) => found[i] = Some(n),
+                    None => missing.push(i),
                 }
-            };
-            out.push((tp.clone(), next));
+            }
+            if missing.is_empty() {
+                continue;
+            }
+            let starts = missing
+                .iter()
+                .map(|&i| Ok((parts[i].partition, source.start_offset(&parts[i])?)))
+                .collect::<Result<Vec<_>>>()?;
+            let now = offsets::store_starts(&mut *conn, group, topic, &starts)?;
+            for (&i, (_, n)) in missing.iter().zip(now) {
+                let tp = &parts[i];
+                log::info!("{tp}: first assignment for group {group}, starting at offset {n}");
+                found[i] = Some(n);
+            }
         }
-        Ok(out)
+        parts
+            .iter()
+            .zip(found)
+            .map(|(tp, n)| {
+                n.map(|n| (tp.clone(), n)).ok_or_else(|| {
+                    Error::fatal(
+                        format!("reading stream_offsets of {group}/{tp}"),
+                        "no offset read or stored",
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Transform and write one batch, then tell Kafka. Fenced partitions are re-seeked
@@ -296,10 +323,11 @@ impl Batcher {
     }
 }
 
-/// Run the configured mode until stopped (or caught up, when asked).
-pub(crate) fn run(run: Arc<Run>) -> Result<()> {
+/// Run the configured mode until stopped (or caught up, when asked), reading `source`
+/// (subscribed already, so that the group join overlaps the process's setup).
+pub(crate) fn run(run: Arc<Run>, source: Source) -> Result<()> {
     match run.cfg.pipeline.mode {
-        Mode::Partition => partition::run(run),
-        Mode::Batch => batch::run(run),
+        Mode::Partition => partition::run(run, source),
+        Mode::Batch => batch::run(run, source),
     }
 }

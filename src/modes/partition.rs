@@ -33,8 +33,8 @@ struct Workers {
     settled: bool,
 }
 
-pub(crate) fn run(run: Arc<Run>) -> Result<()> {
-    let source = Arc::new(Source::subscribe(&run.cfg, run.metrics.clone())?);
+pub(crate) fn run(run: Arc<Run>, source: Source) -> Result<()> {
+    let source = Arc::new(source);
     let mut workers = Workers::default();
     let mut caught_up = CaughtUp::default();
     let result = loop {

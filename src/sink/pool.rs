@@ -88,6 +88,31 @@ pub fn pool(cfg: &Config, size: u32) -> Result<PgPool> {
 }
 
 impl PgPool {
+    /// Open `n` connections on a thread of its own and leave them idle in the pool, so
+    /// that the first checkouts (the offsets read on assignment, the first batch) do not
+    /// wait for a TCP, TLS and authentication handshake each. A failure is left to those
+    /// checkouts, which report and classify it.
+    pub fn preconnect(&self, n: u32) {
+        let pool = self.pool.clone();
+        let spawned = std::thread::Builder::new()
+            .name("pg-preconnect".into())
+            .spawn(move || {
+                let mut held = Vec::new();
+                for _ in 0..n.min(pool.max_size()) {
+                    match pool.get() {
+                        Ok(c) => held.push(c),
+                        Err(e) => {
+                            log::debug!("connecting ahead to PostgreSQL: {e}");
+                            break;
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            log::debug!("not connecting ahead to PostgreSQL: {e}");
+        }
+    }
+
     /// A connection, or why there is none: the server's (or TLS's) own words when
     /// connecting failed during this checkout, classified; otherwise (every connection
     /// busy) retriable.
