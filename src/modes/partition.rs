@@ -17,6 +17,9 @@ use crate::topic_partition::{describe, TopicPartition};
 
 struct Worker {
     stop: Arc<AtomicBool>,
+    /// set with `stop` when the partition was revoked: the batch not yet written is
+    /// dropped, not written (its messages are read again by the next owner)
+    revoked: Arc<AtomicBool>,
     /// cleared when the partition is revoked from under a worker that did not stop
     owned: Arc<AtomicBool>,
     /// read to the end, nothing uncommitted
@@ -70,7 +73,7 @@ pub(crate) fn run(run: Arc<Run>, source: Source) -> Result<()> {
     };
     let started = Instant::now();
     let live = std::mem::take(&mut workers.live);
-    let result = result.and(stop_all(&run, live, &mut workers.abandoned));
+    let result = result.and(stop_all(&run, live, &mut workers.abandoned, false));
     log::debug!("partition workers stopped in {:?}", started.elapsed());
     run.loaders_stopped();
     run.bound_teardown(result.is_ok());
@@ -104,13 +107,16 @@ fn serve(run: &Arc<Run>, source: &Arc<Source>, workers: &mut Workers) -> Result<
                 workers.settled = true;
             }
             Rebalance::Revoke(parts) => {
-                log::info!("revoked {}", describe(&parts));
+                log::info!(
+                    "revoked {}; their messages not yet written are dropped",
+                    describe(&parts)
+                );
                 workers.settled = false;
                 let revoked: HashMap<_, _> = parts
                     .iter()
                     .filter_map(|tp| workers.live.remove_entry(tp))
                     .collect();
-                let stopped = stop_all(run, revoked, &mut workers.abandoned);
+                let stopped = stop_all(run, revoked, &mut workers.abandoned, true);
                 run.metrics.revoked(&parts);
                 source.unassign(&parts)?;
                 stopped?;
@@ -120,7 +126,7 @@ fn serve(run: &Arc<Run>, source: &Arc<Source>, workers: &mut Workers) -> Result<
                 workers.settled = false;
                 let parts: Vec<_> = workers.live.keys().cloned().collect();
                 let live = std::mem::take(&mut workers.live);
-                let stopped = stop_all(run, live, &mut workers.abandoned);
+                let stopped = stop_all(run, live, &mut workers.abandoned, true);
                 run.metrics.revoked(&parts);
                 source.unassign(&parts)?;
                 stopped?;
@@ -156,32 +162,44 @@ fn wait_abandoned(
 
 fn spawn(run: Arc<Run>, source: Arc<Source>, reader: PartitionReader) -> Result<Worker> {
     let stop = Arc::new(AtomicBool::new(false));
+    let revoked = Arc::new(AtomicBool::new(false));
     let owned = Arc::new(AtomicBool::new(true));
     let done = Arc::new(AtomicBool::new(false));
-    let (s, o, d) = (stop.clone(), owned.clone(), done.clone());
+    let flags = Flags {
+        stop: stop.clone(),
+        revoked: revoked.clone(),
+        owned: owned.clone(),
+        done: done.clone(),
+    };
     let name = reader.tp.to_string();
     let handle = std::thread::Builder::new()
         .name(name.clone())
-        .spawn(move || work(&run, &source, reader, &s, &o, &d))
+        .spawn(move || work(&run, &source, reader, &flags))
         .map_err(|e| Error::fatal(format!("starting worker {name}"), e))?;
     Ok(Worker {
         stop,
+        revoked,
         owned,
         done,
         handle,
     })
 }
 
-/// One partition: poll, cut by count/bytes/latency/EOF, flush. On stop, the batch in
-/// flight is committed before the thread ends.
-fn work(
-    run: &Run,
-    source: &Source,
-    mut reader: PartitionReader,
-    stop: &AtomicBool,
-    owned: &AtomicBool,
-    done: &AtomicBool,
-) -> Result<()> {
+/// What a worker shares with the main thread (see [`Worker`]).
+struct Flags {
+    stop: Arc<AtomicBool>,
+    revoked: Arc<AtomicBool>,
+    owned: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+}
+
+/// One partition: poll, cut by count/bytes/latency/EOF, flush. On stop, the batch being
+/// read is written before the thread ends, unless the partition was revoked: then it is
+/// dropped, since the rebalance (every member of the group) waits for this thread, and
+/// the next owner reads those messages again from the offset PostgreSQL holds. A batch
+/// whose transaction has begun always ends it first.
+fn work(run: &Run, source: &Source, mut reader: PartitionReader, flags: &Flags) -> Result<()> {
+    let (stop, owned, done) = (&*flags.stop, &*flags.owned, &*flags.done);
     let p = &run.cfg.pipeline;
     let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.batch_max_latency)
         .lingering(p.batch_linger);
@@ -192,6 +210,16 @@ fn work(
     // of a run waits for it; a poll of an empty queue costs microseconds)
     let tick = Duration::from_millis(10);
     loop {
+        if flags.revoked.load(Ordering::Acquire) {
+            if !batch.is_empty() {
+                log::debug!(
+                    "{}: revoked; {} messages not yet written are left to the next owner",
+                    reader.tp,
+                    batch.msgs.len()
+                );
+            }
+            return Ok(());
+        }
         if stop.load(Ordering::Acquire) || run.stopping() {
             return run.flush(source, &mut [&mut reader], batch.take(), owned);
         }
@@ -247,14 +275,17 @@ fn reap_failed(workers: &mut HashMap<TopicPartition, Worker>) -> Option<Error> {
     None
 }
 
-/// Ask workers to commit what they hold and stop; wait up to the shutdown timeout. Those
-/// still running then are abandoned: they lose ownership and are kept in `abandoned`.
+/// Ask workers to stop, writing what they hold unless `revoked` (then only a batch
+/// whose transaction has begun ends); wait up to the shutdown timeout. Those still
+/// running then are abandoned: they lose ownership and are kept in `abandoned`.
 fn stop_all(
     run: &Run,
     workers: HashMap<TopicPartition, Worker>,
     abandoned: &mut Vec<(TopicPartition, Worker)>,
+    revoked: bool,
 ) -> Result<()> {
     for w in workers.values() {
+        w.revoked.store(revoked, Ordering::Release);
         w.stop.store(true, Ordering::Release);
     }
     let deadline = Instant::now() + run.cfg.pipeline.shutdown_timeout;

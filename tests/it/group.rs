@@ -2,7 +2,8 @@
 //! with SIGKILL and restarted at once (librdkafka's default 45 s session timeout: the new
 //! process gets the partitions once the dead member's session expires) ends exact; and a
 //! member that owns nothing while another loads a backlog exits 0 only once the backlog
-//! is committed.
+//! is committed; a member whose partitions are revoked leaves what it has not written to
+//! the next owner.
 
 use std::time::{Duration, Instant};
 
@@ -132,6 +133,81 @@ fn a_member_that_owns_nothing_exits_only_after_the_backlog_is_in() {
         .iter()
         .any(|o| o.contains("assigned []"));
     assert!(owned_nothing, "neither member was ever left with nothing");
+    assert_tables(&db, &ds, &ends, &topic);
+}
+
+/// A partition-mode member whose partitions are revoked (a second process joins) drops
+/// the batches it has read and not written, instead of writing them while the whole group
+/// waits for its rebalance; the next owner reads those messages again from the offsets
+/// PostgreSQL holds, and the tables end exact. Member A holds whatever it reads (no bound
+/// it reaches, no latency or linger it waits out) until it is stopped.
+#[test]
+fn a_revoked_member_leaves_what_it_has_not_written_to_the_next_owner() {
+    let broker = Broker::shared();
+    let topic = unique_name("product_view_revoke_unwritten");
+    broker.create_topic(&topic, 4);
+    let ds = data_set(2_000, 100, 1, 91);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let db = TestDb::create();
+    let dir_a = TempDir::new("revoke-hold");
+    let hold = "[pipeline]\nbatch_max_messages = 1000000\nbatch_max_latency_ms = 600000\n\
+                batch_linger_ms = 600000\n";
+    let cfg_a = cfg_path(&dir_a, broker, &db, &topic, hold);
+    warmup(dir_a.path(), &cfg_a, &[]);
+    // the same group and database, with batches it writes
+    let dir_b = TempDir::new("revoke-next");
+    let text = std::fs::read_to_string(&cfg_a).expect("reading A's config");
+    assert!(text.contains(hold), "A's config: {text}");
+    let cfg_b = dir_b.path().join("config.ini");
+    std::fs::write(
+        &cfg_b,
+        text.replace(hold, "[pipeline]\nbatch_max_messages = 200\n"),
+    )
+    .expect("writing B's config");
+    let cfg_b = cfg_b.to_string_lossy().into_owned();
+    let envs = [
+        ("MODE", "partition"),
+        ("RUST_LOG", "info,streamer::modes::partition=debug"),
+    ];
+
+    let mut a = spawn_streamer(dir_a.path(), &["run", &cfg_a], &envs);
+    a.wait_for_output("assigned [", Duration::from_secs(60));
+    assert_eq!(
+        count(&db, "fact_sales"),
+        0,
+        "A wrote a batch:\n{}",
+        a.output()
+    );
+    let mut b = spawn_streamer(dir_b.path(), &["run", &cfg_b, "--until-caught-up"], &envs);
+    a.wait_for_output(
+        "not yet written are left to the next owner",
+        Duration::from_secs(60),
+    );
+    // B loads its half; A holds its half again (read anew from PostgreSQL's offsets)
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let stored = stored_offsets(&db, &topic);
+        let done = ends
+            .iter()
+            .filter(|(p, e)| stored.get(*p) == Some(*e))
+            .count();
+        if done >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B did not load its partitions: {stored:?} of {ends:?}\na:\n{}\nb:\n{}",
+            a.output(),
+            b.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // stopped, A writes what it holds
+    a.signal("TERM");
+    let st = a.wait_or_fail(Duration::from_secs(120));
+    assert!(st.success(), "A failed ({st}):\n{}", a.output());
+    let st = b.wait_or_fail(Duration::from_secs(120));
+    assert!(st.success(), "B failed ({st}):\n{}", b.output());
     assert_tables(&db, &ds, &ends, &topic);
 }
 
