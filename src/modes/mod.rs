@@ -240,6 +240,9 @@ pub(crate) struct Batcher {
     max_bytes: usize,
     max_age: Duration,
     linger: Duration,
+    /// the first batch's message bound, when lower than `max_messages` (see
+    /// [`Batcher::first_cut_at`])
+    first_max: Option<usize>,
 }
 
 impl Batcher {
@@ -252,7 +255,20 @@ impl Batcher {
             max_bytes: max_bytes.max(1),
             max_age,
             linger: Duration::ZERO,
+            first_max: None,
         }
+    }
+
+    /// Cut the first batch at `n` messages (at least one, at most the bound); the ones
+    /// after at the bound.
+    pub(crate) fn first_cut_at(mut self, n: usize) -> Self {
+        self.first_max = Some(n.clamp(1, self.max_messages));
+        self
+    }
+
+    /// The message bound of the batch being read.
+    fn bound(&self) -> usize {
+        self.first_max.unwrap_or(self.max_messages)
     }
 
     /// At a partition's end, wait up to `linger` for more messages (see [`Batcher::lingered`]).
@@ -290,11 +306,11 @@ impl Batcher {
 
     /// Messages that still fit under the count bound.
     pub(crate) fn room(&self) -> usize {
-        self.max_messages.saturating_sub(self.msgs.len())
+        self.bound().saturating_sub(self.msgs.len())
     }
 
     pub(crate) fn full(&self) -> bool {
-        self.msgs.len() >= self.max_messages || self.bytes >= self.max_bytes
+        self.msgs.len() >= self.bound() || self.bytes >= self.max_bytes
     }
 
     /// Time left before the oldest message has waited `max_age` (None: empty batch).
@@ -310,6 +326,7 @@ impl Batcher {
     pub(crate) fn take(&mut self) -> Vec<Msg> {
         self.bytes = 0;
         self.first_at = None;
+        self.first_max = None;
         std::mem::take(&mut self.msgs)
     }
 
@@ -329,5 +346,43 @@ pub(crate) fn run(run: Arc<Run>, source: Source) -> Result<()> {
     match run.cfg.pipeline.mode {
         Mode::Partition => partition::run(run, source),
         Mode::Batch => batch::run(run, source),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(offset: i64) -> Msg {
+        Msg {
+            tp: TopicPartition::new("t", 0),
+            offset,
+            payload: Some(b"{}".to_vec()),
+            gap: false,
+        }
+    }
+
+    #[test]
+    fn only_the_first_batch_is_cut_at_its_own_bound() {
+        let mut b = Batcher::new(4, usize::MAX, Duration::from_secs(60)).first_cut_at(2);
+        b.push(msg(0));
+        assert!(!b.full());
+        assert_eq!(b.room(), 1);
+        b.push(msg(1));
+        assert!(b.full() && b.due());
+        assert_eq!(b.take().len(), 2);
+        for o in 2..5 {
+            b.push(msg(o));
+        }
+        assert!(!b.full(), "the second batch is cut at the bound, 4");
+        b.push(msg(5));
+        assert!(b.full());
+        // a first bound past the bound (or zero) is the bound (or one message)
+        assert!(!Batcher::new(3, usize::MAX, Duration::ZERO)
+            .first_cut_at(10)
+            .full());
+        let mut one = Batcher::new(3, usize::MAX, Duration::from_secs(60)).first_cut_at(0);
+        one.push(msg(0));
+        assert!(one.full());
     }
 }

@@ -98,11 +98,14 @@ fn serve(run: &Arc<Run>, source: &Arc<Source>, workers: &mut Workers) -> Result<
                 wait_abandoned(run, &parts, &mut workers.abandoned)?;
                 let offsets = run.load_offsets(source, &parts)?;
                 run.metrics.assigned(&offsets);
-                for reader in source.assign(&offsets)? {
+                let readers = source.assign(&offsets)?;
+                let n = readers.len();
+                for (i, reader) in readers.into_iter().enumerate() {
                     let tp = reader.tp.clone();
+                    let stagger = (i + 1, n);
                     workers
                         .live
-                        .insert(tp, spawn(run.clone(), source.clone(), reader)?);
+                        .insert(tp, spawn(run.clone(), source.clone(), reader, stagger)?);
                 }
                 workers.settled = true;
             }
@@ -160,7 +163,14 @@ fn wait_abandoned(
     Ok(())
 }
 
-fn spawn(run: Arc<Run>, source: Arc<Source>, reader: PartitionReader) -> Result<Worker> {
+/// Start a partition's thread; it is the `stagger.0`th of `stagger.1` assigned together
+/// (see [`work`]).
+fn spawn(
+    run: Arc<Run>,
+    source: Arc<Source>,
+    reader: PartitionReader,
+    stagger: (usize, usize),
+) -> Result<Worker> {
     let stop = Arc::new(AtomicBool::new(false));
     let revoked = Arc::new(AtomicBool::new(false));
     let owned = Arc::new(AtomicBool::new(true));
@@ -174,7 +184,7 @@ fn spawn(run: Arc<Run>, source: Arc<Source>, reader: PartitionReader) -> Result<
     let name = reader.tp.to_string();
     let handle = std::thread::Builder::new()
         .name(name.clone())
-        .spawn(move || work(&run, &source, reader, &flags))
+        .spawn(move || work(&run, &source, reader, &flags, stagger))
         .map_err(|e| Error::fatal(format!("starting worker {name}"), e))?;
     Ok(Worker {
         stop,
@@ -198,11 +208,23 @@ struct Flags {
 /// dropped, since the rebalance (every member of the group) waits for this thread, and
 /// the next owner reads those messages again from the offset PostgreSQL holds. A batch
 /// whose transaction has begun always ends it first.
-fn work(run: &Run, source: &Source, mut reader: PartitionReader, flags: &Flags) -> Result<()> {
+///
+/// Partitions assigned together with a backlog would read, transform and write their
+/// first batches in step, PostgreSQL waiting while they all read and transform: the
+/// `i`th of `n` cuts its first batch at `i/n` of `batch_max_messages`, which puts them out
+/// of step from the start.
+fn work(
+    run: &Run,
+    source: &Source,
+    mut reader: PartitionReader,
+    flags: &Flags,
+    (i, n): (usize, usize),
+) -> Result<()> {
     let (stop, owned, done) = (&*flags.stop, &*flags.owned, &*flags.done);
     let p = &run.cfg.pipeline;
     let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.batch_max_latency)
-        .lingering(p.batch_linger);
+        .lingering(p.batch_linger)
+        .first_cut_at(p.batch_max_messages.saturating_mul(i) / n.max(1));
     // this partition's part of `buffer_max_bytes`, held from a batch's first message until
     // it is written
     let mut share = run.budget.share();
