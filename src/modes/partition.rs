@@ -16,15 +16,21 @@ use crate::source::{PartitionReader, Polled, Rebalance, Source};
 use crate::topic_partition::{describe, TopicPartition};
 
 struct Worker {
-    stop: Arc<AtomicBool>,
+    flags: Arc<Flags>,
+    handle: JoinHandle<Result<()>>,
+}
+
+/// What a partition's thread and the main thread share.
+#[derive(Default)]
+struct Flags {
+    stop: AtomicBool,
     /// set with `stop` when the partition was revoked: the batch not yet written is
     /// dropped, not written (its messages are read again by the next owner)
-    revoked: Arc<AtomicBool>,
+    revoked: AtomicBool,
     /// cleared when the partition is revoked from under a worker that did not stop
-    owned: Arc<AtomicBool>,
+    owned: AtomicBool,
     /// read to the end, nothing uncommitted
-    done: Arc<AtomicBool>,
-    handle: JoinHandle<Result<()>>,
+    done: AtomicBool,
 }
 
 /// The main thread's view: workers of owned partitions, and abandoned ones still running.
@@ -57,7 +63,7 @@ pub(crate) fn run(run: Arc<Run>, source: Source) -> Result<()> {
                 && workers
                     .live
                     .values()
-                    .all(|w| w.done.load(Ordering::Acquire));
+                    .all(|w| w.flags.done.load(Ordering::Acquire));
             match caught_up.check(&run, &source, own_done) {
                 Ok(true) => {
                     log::info!(
@@ -171,36 +177,17 @@ fn spawn(
     reader: PartitionReader,
     stagger: (usize, usize),
 ) -> Result<Worker> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let revoked = Arc::new(AtomicBool::new(false));
-    let owned = Arc::new(AtomicBool::new(true));
-    let done = Arc::new(AtomicBool::new(false));
-    let flags = Flags {
-        stop: stop.clone(),
-        revoked: revoked.clone(),
-        owned: owned.clone(),
-        done: done.clone(),
-    };
+    let flags = Arc::new(Flags {
+        owned: AtomicBool::new(true),
+        ..Flags::default()
+    });
+    let shared = flags.clone();
     let name = reader.tp.to_string();
     let handle = std::thread::Builder::new()
         .name(name.clone())
-        .spawn(move || work(&run, &source, reader, &flags, stagger))
+        .spawn(move || work(&run, &source, reader, &shared, stagger))
         .map_err(|e| Error::fatal(format!("starting worker {name}"), e))?;
-    Ok(Worker {
-        stop,
-        revoked,
-        owned,
-        done,
-        handle,
-    })
-}
-
-/// What a worker shares with the main thread (see [`Worker`]).
-struct Flags {
-    stop: Arc<AtomicBool>,
-    revoked: Arc<AtomicBool>,
-    owned: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
+    Ok(Worker { flags, handle })
 }
 
 /// One partition: poll, cut by count/bytes/latency/EOF, flush. On stop, the batch being
@@ -220,7 +207,7 @@ fn work(
     flags: &Flags,
     (i, n): (usize, usize),
 ) -> Result<()> {
-    let (stop, owned, done) = (&*flags.stop, &*flags.owned, &*flags.done);
+    let (stop, owned, done) = (&flags.stop, &flags.owned, &flags.done);
     let p = &run.cfg.pipeline;
     let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.batch_max_latency)
         .lingering(p.batch_linger)
@@ -307,8 +294,8 @@ fn stop_all(
     revoked: bool,
 ) -> Result<()> {
     for w in workers.values() {
-        w.revoked.store(revoked, Ordering::Release);
-        w.stop.store(true, Ordering::Release);
+        w.flags.revoked.store(revoked, Ordering::Release);
+        w.flags.stop.store(true, Ordering::Release);
     }
     let deadline = Instant::now() + run.cfg.pipeline.shutdown_timeout;
     let mut first_err = None;
@@ -317,7 +304,7 @@ fn stop_all(
             std::thread::sleep(Duration::from_millis(1));
         }
         if !w.handle.is_finished() {
-            w.owned.store(false, Ordering::Release);
+            w.flags.owned.store(false, Ordering::Release);
             log::warn!(
                 "worker {tp} did not finish within the shutdown timeout; abandoned: its batch \
                  commits only if no one else has moved the partition, and it no longer seeks"
