@@ -563,6 +563,10 @@ pub enum Polled {
     Nothing,
     /// the offset to fetch is no longer in the log (librdkafka's words)
     OutOfRange(String),
+    /// the log at the fetch position cannot be read by this build (a compression codec it
+    /// lacks, a batch it cannot decompress): librdkafka reports it on every fetch and never
+    /// moves past it, so the stream cannot go on without skipping records
+    Unreadable(String),
 }
 
 /// One assigned partition's queue, with the offset PostgreSQL holds for it.
@@ -619,6 +623,17 @@ impl PartitionReader {
             Some(Err(e)) => {
                 if let KafkaError::MessageConsumption(RDKafkaErrorCode::OffsetOutOfRange) = e {
                     return Polled::OutOfRange(e.to_string());
+                }
+                if let KafkaError::MessageConsumption(
+                    RDKafkaErrorCode::NotImplemented | RDKafkaErrorCode::BadCompression,
+                ) = e
+                {
+                    let said = lock(&self.consumer.context().last_error).clone();
+                    return Polled::Unreadable(format!(
+                        "{e} at offset {}; librdkafka's last error: {}",
+                        self.delivered.load(Ordering::Acquire),
+                        said.as_deref().unwrap_or("no detail")
+                    ));
                 }
                 log::warn!("kafka {}: {e}", self.tp);
                 Polled::Nothing

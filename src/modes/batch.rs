@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-use super::{Batcher, CaughtUp, Run, Written};
+use super::{unreadable, Batcher, CaughtUp, Run, Written};
 use crate::error::{Error, Result};
 use crate::source::{PartitionReader, Polled, Rebalance, Source};
 use crate::topic_partition::{describe, TopicPartition};
@@ -124,6 +124,11 @@ impl Loop<'_> {
                         let r = &mut self.readers[i];
                         self.run.out_of_range(self.source, r, &what)?;
                         break;
+                    }
+                    Polled::Unreadable(what) => {
+                        self.settle()?;
+                        self.flush()?;
+                        return Err(unreadable(&self.readers[i].tp, what));
                     }
                     Polled::Eof | Polled::Nothing => break,
                 }

@@ -349,6 +349,19 @@ pub(crate) fn run(run: Arc<Run>, source: Source) -> Result<()> {
     }
 }
 
+/// A partition whose log cannot be read past its fetch position (see
+/// [`crate::source::Polled::Unreadable`]) stops the run: skipping the records would lose
+/// them, waiting would never end. What was read before it has been committed.
+pub(crate) fn unreadable(tp: &TopicPartition, what: String) -> Error {
+    Error::fatal(
+        format!("reading {tp}"),
+        format!(
+            "{what}: the records there cannot be decoded (a compression codec this build \
+             lacks, or a corrupt batch); nothing past them is read"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

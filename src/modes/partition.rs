@@ -253,6 +253,10 @@ fn work(
                 run.out_of_range(source, &mut reader, &what)?;
                 continue;
             }
+            Polled::Unreadable(what) => {
+                run.flush(source, &mut [&mut reader], batch.take(), owned)?;
+                return Err(super::unreadable(&reader.tp, what));
+            }
             Polled::Eof | Polled::Nothing => {}
         }
         if batch.due() || share.reached(batch.bytes()) || (reader.at_eof && batch.lingered()) {

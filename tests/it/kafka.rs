@@ -49,12 +49,17 @@ pub(crate) fn append_to_config(cfg: &str, text: &str) {
     std::fs::write(cfg, ini).expect("write config");
 }
 
-fn plaintext(broker: &Broker) -> String {
+pub(crate) fn plaintext(broker: &Broker) -> String {
     format!("kafka.bootstrap.servers = {}", broker.bootstrap())
 }
 
 /// Runs `streamer run --until-caught-up` to its exit within `timeout`; returns (code, output).
-fn run_to_end(dir: &Path, cfg: &str, envs: &[(&str, &str)], timeout: Duration) -> (i32, String) {
+pub(crate) fn run_to_end(
+    dir: &Path,
+    cfg: &str,
+    envs: &[(&str, &str)],
+    timeout: Duration,
+) -> (i32, String) {
     let mut s = spawn_streamer(dir, &["run", cfg, "--until-caught-up"], envs);
     let st = s.wait_or_fail(timeout);
     (st.code().unwrap_or(-1), s.output())
@@ -62,7 +67,7 @@ fn run_to_end(dir: &Path, cfg: &str, envs: &[(&str, &str)], timeout: Duration) -
 
 /// `topic` loaded through `kafka` into a fresh database by `run --until-caught-up`, once in
 /// each mode, which must exit 0; yields each database and run output for the checks.
-fn load_in_both_modes(name: &str, kafka: &str, topic: &str) -> Vec<(TestDb, String)> {
+pub(crate) fn load_in_both_modes(name: &str, kafka: &str, topic: &str) -> Vec<(TestDb, String)> {
     ["partition", "batch"]
         .into_iter()
         .map(|mode| {
@@ -109,7 +114,7 @@ fn end_offsets(
 }
 
 /// Distinct events (no duplicates, no malformed messages), keyed by their id.
-fn events(n: usize, seed: u64) -> Vec<Record> {
+pub(crate) fn events(n: usize, seed: u64) -> Vec<Record> {
     let ds = data_set(n, 0, 0, seed);
     assert_eq!(ds.facts.len(), n);
     ds.messages

@@ -2,6 +2,7 @@
 //! the harness (PostgreSQL databases, the Kafka broker of the run, the streamer binary).
 
 mod cli;
+mod codecs;
 mod dashboard;
 mod dockerfile;
 mod e2e;

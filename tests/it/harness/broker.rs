@@ -348,6 +348,15 @@ impl Broker {
         }
     }
 
+    /// The first log segment of `topic`'s `partition` on a private broker's disk.
+    pub(crate) fn first_segment(&self, topic: &str, partition: i32) -> PathBuf {
+        let node = self.private_node("corrupt");
+        node.data_dir
+            .join("logs")
+            .join(format!("{topic}-{partition}"))
+            .join("00000000000000000000.log")
+    }
+
     /// Freezes the broker process (SIGSTOP): connections stay open but nothing answers.
     pub(crate) fn pause(&self) {
         let node = self.private_node("pause");
@@ -582,6 +591,26 @@ impl Broker {
     /// panics on any delivery error. Returns `(partition, offset)` of each message, in order.
     pub(crate) fn produce(&self, topic: &str, messages: &[Record]) -> Vec<(i32, i64)> {
         let producer = self.producer();
+        let records = messages.iter().map(|m| Broker::record(topic, m));
+        self.send_all(&producer, topic, records.collect())
+    }
+
+    /// Like [`Broker::produce`], in record batches compressed with `codec` (`gzip`,
+    /// `snappy`, `lz4`, `zstd`); the broker keeps them as sent (`compression.type` is
+    /// `producer` by default).
+    pub(crate) fn produce_compressed(
+        &self,
+        topic: &str,
+        messages: &[Record],
+        codec: &str,
+    ) -> Vec<(i32, i64)> {
+        let mut c = self.base_config();
+        c.set("acks", "all")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000")
+            .set("enable.idempotence", "false")
+            .set("compression.codec", codec);
+        let producer: FutureProducer = c.create().expect("create producer");
         let records = messages.iter().map(|m| Broker::record(topic, m));
         self.send_all(&producer, topic, records.collect())
     }
