@@ -459,7 +459,18 @@ impl Source {
             .closing
             .store(true, Ordering::Release);
         self.consumer.unsubscribe();
-        if let Err(e) = self.consumer.unassign() {
+        // the cooperative protocol refuses a plain unassign (librdkafka warns of it)
+        let res = if self.cooperative() {
+            self.consumer
+                .assignment()
+                .and_then(|tpl| match tpl.count() {
+                    0 => Ok(()),
+                    _ => self.consumer.incremental_unassign(&tpl),
+                })
+        } else {
+            self.consumer.unassign()
+        };
+        if let Err(e) = res {
             log::debug!("unassign on close: {e}");
         }
         let started = Instant::now();

@@ -3,7 +3,7 @@
 //! process gets the partitions once the dead member's session expires) ends exact; and a
 //! member that owns nothing while another loads a backlog exits 0 only once the backlog
 //! is committed; a member whose partitions are revoked leaves what it has not written to
-//! the next owner.
+//! the next owner; a group on the cooperative protocol hands partitions on one by one.
 
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,66 @@ fn kill9_then_cron_restart_partition_mode() {
 #[test]
 fn kill9_then_cron_restart_batch_mode() {
     kill9_then_cron_restart("batch");
+}
+
+/// `partition.assignment.strategy = cooperative-sticky` (what Java clients default to):
+/// a member joining mid-run takes partitions from the first one without a stop of the
+/// whole group, both exit 0 once caught up, the tables are exact, and neither asks
+/// librdkafka for an eager (un)assign, which that protocol refuses.
+fn cooperative_member_joins_mid_run(mode: &str) {
+    let broker = Broker::shared();
+    let topic = unique_name("product_view_cooperative");
+    broker.create_topic(&topic, 4);
+    let ds = data_set(8_000, 800, 4, 43);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let db = TestDb::create();
+    let dir = TempDir::new(&format!("cooperative-{mode}"));
+    let kafka = format!(
+        "kafka.bootstrap.servers = {}\nkafka.partition.assignment.strategy = cooperative-sticky",
+        broker.bootstrap()
+    );
+    let extra = "[pipeline]\nbatch_max_messages = 50\nbatch_max_latency_ms = 20\n\
+                 trigger_interval_ms = 50\n";
+    let cfg = seed_config(dir.path(), &db, &kafka, &topic, "earliest", extra);
+    let envs = [("MODE", mode)];
+    warmup(dir.path(), &cfg, &envs);
+
+    let mut a = spawn_streamer(dir.path(), &["run", &cfg, "--until-caught-up"], &envs);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count(&db, "fact_sales") < 200 {
+        assert!(
+            Instant::now() < deadline,
+            "{mode}: nothing committed:\n{}",
+            a.output()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut b = spawn_streamer(dir.path(), &["run", &cfg, "--until-caught-up"], &envs);
+    for (name, s) in [("a", &mut a), ("b", &mut b)] {
+        let st = s.wait_or_fail(Duration::from_secs(240));
+        let out = s.output();
+        assert!(st.success(), "{mode}: member {name} failed ({st}):\n{out}");
+        assert!(
+            !out.contains("assign() call failed"),
+            "{mode}: member {name} made an eager call:\n{out}"
+        );
+    }
+    assert!(
+        a.output().contains("revoked ["),
+        "{mode}: the first member never gave a partition up:\n{}",
+        a.output()
+    );
+    assert_tables(&db, &ds, &ends, &topic);
+}
+
+#[test]
+fn cooperative_member_joins_mid_run_partition_mode() {
+    cooperative_member_joins_mid_run("partition");
+}
+
+#[test]
+fn cooperative_member_joins_mid_run_batch_mode() {
+    cooperative_member_joins_mid_run("batch");
 }
 
 /// One partition, two members: whichever owns nothing must not call an empty assignment
