@@ -58,6 +58,17 @@ pub(crate) fn load(
         .collect())
 }
 
+/// Whether the group has a row of any partition of `topic`.
+pub(crate) fn has_rows(client: &mut impl GenericClient, group: &str, topic: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM stream_offsets WHERE consumer_group = $1 AND topic = $2)",
+            &[&group, &topic],
+        )
+        .map_err(|e| Error::from_pg(format!("reading stream_offsets for {group}/{topic}"), e))?;
+    column(&row, 0, "stream_offsets", "exists")
+}
+
 /// Store each `(partition, start)` of `topic` as that partition's next offset unless a row
 /// exists already (another owner may have been first), in one statement; returns what
 /// the rows say now, in the order given.

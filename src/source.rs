@@ -226,9 +226,12 @@ impl Source {
         // costs an idle consumer some twenty empty fetches a second. A member learns of a
         // rebalance (another member joining, e.g. a second process started from cron) from
         // its next heartbeat: every 3 s by default, which held a joining member's first
-        // assignment that long; 500 ms is two small requests a second.
+        // assignment that long; 500 ms is two small requests a second. Partitions added
+        // to a topic are seen at the next metadata refresh, every 5 minutes by default
+        // (Spark looks at every micro-batch): every 10 s, one small request.
         for (k, v) in [
             ("statistics.interval.ms", "5000"),
+            ("topic.metadata.refresh.interval.ms", "10000"),
             ("heartbeat.interval.ms", "500"),
             ("queued.max.messages.kbytes", "1024"),
             ("fetch.queue.backoff.ms", "10"),
@@ -360,10 +363,23 @@ impl Source {
     }
 
     /// The log's start and end of a partition, asked of the broker.
+    /// A partition added to the topic since this client last read its metadata is unknown
+    /// to it: the metadata is read again, then the offsets once more.
     pub fn watermarks(&self, tp: &TopicPartition) -> Result<(i64, i64)> {
-        self.meta()?
-            .fetch_watermarks(tp.topic(), tp.partition, Duration::from_secs(10))
-            .map_err(|e| self.kafka_error(format!("reading the offsets of {tp} from Kafka"), e))
+        let meta = self.meta()?;
+        let ask = || meta.fetch_watermarks(tp.topic(), tp.partition, Duration::from_secs(10));
+        let res = match ask() {
+            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownPartition) => {
+                log::debug!("{tp} unknown to the metadata client; reading the metadata again");
+                meta.fetch_metadata(Some(tp.topic()), Duration::from_secs(10))
+                    .map_err(|e| {
+                        self.kafka_error(format!("reading the metadata of {}", tp.topic()), e)
+                    })?;
+                ask()
+            }
+            res => res,
+        };
+        res.map_err(|e| self.kafka_error(format!("reading the offsets of {tp} from Kafka"), e))
     }
 
     /// Partitions of the subscribed topics, as the broker's metadata has them now.

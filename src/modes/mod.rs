@@ -86,9 +86,11 @@ impl Run {
     }
 
     /// Where newly assigned partitions resume: the offsets stored in PostgreSQL. A
-    /// partition with no row gets its start position (`startingOffsets`, from the broker)
-    /// stored first, so a restart before its first batch skips nothing that arrived
-    /// meanwhile. Retried while PostgreSQL or the broker is away.
+    /// partition with no row gets its start position stored first, so a restart before
+    /// its first batch skips nothing that arrived meanwhile: `startingOffsets` (from the
+    /// broker) for every partition of a topic the group has no row of yet, the log's
+    /// start for a partition added to a topic it has. Retried while PostgreSQL or the
+    /// broker is away.
     pub(crate) fn load_offsets(
         &self,
         source: &Source,
@@ -131,15 +133,56 @@ impl Run {
             if missing.is_empty() {
                 continue;
             }
-            let starts = missing
-                .iter()
-                .map(|&i| Ok((parts[i].partition, source.start_offset(&parts[i])?)))
-                .collect::<Result<Vec<_>>>()?;
+            let added = offsets::has_rows(&mut *conn, group, topic)?;
+            let starts = if added {
+                // Partitions added to a topic this group reads: from their log's start,
+                // as Spark starts partitions it discovers during a query, whatever
+                // startingOffsets says (`latest` would skip what arrived before the
+                // group saw them).
+                missing
+                    .iter()
+                    .map(|&i| Ok((parts[i].partition, source.watermarks(&parts[i])?.0)))
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                // The group's first contact with the topic: every partition it has now
+                // starts at startingOffsets, so that one another member is given later
+                // is not taken for an added one. Those of other members are stored as
+                // far as the broker answers for them (one whose leader is away now is
+                // stored when it is assigned).
+                let mut starts = missing
+                    .iter()
+                    .map(|&i| Ok((parts[i].partition, source.start_offset(&parts[i])?)))
+                    .collect::<Result<Vec<_>>>()?;
+                let others = source.partitions_of(&[topic.to_string()]);
+                for tp in others.unwrap_or_default() {
+                    if starts.iter().any(|(p, _)| *p == tp.partition) {
+                        continue;
+                    }
+                    match source.start_offset(&tp) {
+                        Ok(n) => starts.push((tp.partition, n)),
+                        Err(e) => log::debug!("{tp}: start position not stored yet: {e}"),
+                    }
+                }
+                starts
+            };
             let now = offsets::store_starts(&mut *conn, group, topic, &starts)?;
-            for (&i, (_, n)) in missing.iter().zip(now) {
+            for &i in &missing {
                 let tp = &parts[i];
-                log::info!("{tp}: first assignment for group {group}, starting at offset {n}");
-                found[i] = Some(n);
+                let n = now
+                    .iter()
+                    .find(|(p, _)| *p == tp.partition)
+                    .map(|(_, n)| *n);
+                match (n, added) {
+                    (Some(n), false) => log::info!(
+                        "{tp}: first assignment for group {group}, starting at offset {n}"
+                    ),
+                    (Some(n), true) => log::info!(
+                        "{tp}: a partition added to the topic, new to group {group}: starting \
+                         at its log's start, offset {n}"
+                    ),
+                    (None, _) => {}
+                }
+                found[i] = n;
             }
         }
         parts

@@ -16,6 +16,7 @@ mod harness_smoke;
 mod kafka;
 mod modes;
 mod ops;
+mod partitions;
 mod poison;
 mod produce;
 mod report;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -485,6 +485,22 @@ impl Broker {
         );
     }
 
+    /// Adds partitions to `topic` until it has `partitions`, and waits until the metadata
+    /// shows all of them with a leader.
+    pub(crate) fn add_partitions(&self, topic: &str, partitions: usize) {
+        let results = futures_executor::block_on(self.admin().create_partitions(
+            [&NewPartitions::new(topic, partitions)],
+            &Broker::admin_options(),
+        ))
+        .unwrap_or_else(|e| panic!("add partitions to {topic}: {e}\n{}", self.log_tail()));
+        for r in results {
+            if let Err((name, code)) = r {
+                panic!("add partitions to {name}: {code:?}\n{}", self.log_tail());
+            }
+        }
+        self.wait_for_partitions(topic, partitions as i32);
+    }
+
     fn create(&self, new_topic: NewTopic<'_>) {
         let topic = new_topic.name;
         let partitions = new_topic.num_partitions;
@@ -500,6 +516,10 @@ impl Broker {
                 }
             }
         }
+        self.wait_for_partitions(topic, partitions);
+    }
+
+    fn wait_for_partitions(&self, topic: &str, partitions: i32) {
         let consumer: BaseConsumer = self.base_config().create().expect("metadata client");
         let deadline = Instant::now() + SERVICE_WAIT;
         loop {
