@@ -133,6 +133,43 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     payload       bytea
 );
 
+-- Tables that predate streamer are kept as they are (CREATE TABLE IF NOT EXISTS), and a
+-- job that created them another way (pandas `to_sql`, as the Spark job's writers did)
+-- left them without keys. The load's guarantees rest on these unique keys: one fact row
+-- per sales_key (without it a replay or a duplicate on another partition is a second
+-- row), the dimension upserts, the offsets fence. Warmup stops, naming what is missing,
+-- instead of loading duplicates.
+DO $$
+DECLARE
+    want record;
+BEGIN
+    FOR want IN
+        SELECT * FROM (VALUES
+            ('fact_sales', ARRAY['sales_key']),
+            ('dim_date', ARRAY['full_date']),
+            ('dim_product', ARRAY['product_key']),
+            ('dim_location', ARRAY['ip_key']),
+            ('dim_user_agent', ARRAY['user_agent_key']),
+            ('stream_offsets', ARRAY['consumer_group', 'topic', 'partition'])) AS w(tbl, cols)
+    LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_index i
+            WHERE i.indrelid = to_regclass(want.tbl) AND i.indisunique AND i.indisvalid
+              AND i.indpred IS NULL AND i.indexprs IS NULL
+              AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text)
+                   FROM pg_attribute a
+                   WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey))
+                  = (SELECT array_agg(c ORDER BY c) FROM unnest(want.cols) AS c)) THEN
+            RAISE EXCEPTION 'table % exists without a unique key on (%), which streamer''s load relies on',
+                    want.tbl, array_to_string(want.cols, ', ')
+                USING HINT = format('It was created by something else. Remove duplicate rows, then '
+                                    'ALTER TABLE %s ADD PRIMARY KEY (%s); or load into an empty schema.',
+                                    want.tbl, array_to_string(want.cols, ', '));
+        END IF;
+    END LOOP;
+END
+$$;
+
 -- dim_date rows for the given days (the one place that computes a date's attributes);
 -- returns how many were new. The writer adds days outside warmup's range this way.
 CREATE OR REPLACE FUNCTION streamer_add_dates(days date[])

@@ -147,6 +147,17 @@ fn client_error_may_pass(err: &postgres::Error) -> bool {
     )
 }
 
+/// Whether a unique violation is of the fact key: `fact_sales_pkey`, or a unique key on
+/// `sales_key` that another tool created under its own name (warmup checks that one
+/// exists).
+fn is_fact_key(db: &postgres::error::DbError) -> bool {
+    db.constraint() == Some("fact_sales_pkey")
+        || (db.table() == Some("fact_sales")
+            && db
+                .detail()
+                .is_some_and(|d| d.starts_with("Key (sales_key)=")))
+}
+
 /// Whether a SQLSTATE names a failure that may pass: connection trouble, insufficient
 /// resources, server shutdown, a cancelled statement (statement timeout), a lock not
 /// available (lock timeout), serialization failure, deadlock.
@@ -226,8 +237,8 @@ impl Error {
     }
 
     /// Whether PostgreSQL refused a row for what it holds (contract §4): SQLSTATE classes 22
-    /// (data exception), 23 (integrity constraint violation; a unique violation of
-    /// `fact_sales_pkey` excepted, which the loader handles itself) and 54 (program limit
+    /// (data exception), 23 (integrity constraint violation; a unique violation of the fact
+    /// key excepted, which the loader handles itself) and 54 (program limit
     /// exceeded, e.g. an index row too big).
     pub fn is_data_error(&self) -> bool {
         let Some(db) = self.db_error() else {
@@ -236,7 +247,7 @@ impl Error {
         let code = db.code().code();
         match &code[..2] {
             "22" | "54" => true,
-            "23" => !(code == "23505" && db.constraint() == Some("fact_sales_pkey")),
+            "23" => !(code == "23505" && is_fact_key(db)),
             _ => false,
         }
     }

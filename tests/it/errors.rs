@@ -2,7 +2,8 @@
 //! `Error::from_pg` shows its SQLSTATE, message, detail, hint and table or constraint, keeps
 //! the `postgres::Error` as its source, and is classed retriable or fatal; a missing schema
 //! says to run `streamer warmup`; a column whose type was changed by hand is a fatal error
-//! naming table and column, never a panic.
+//! naming table and column, never a panic; a fact table another tool made without its key
+//! stops warmup instead of taking duplicates.
 
 use std::error::Error as _;
 use std::sync::{Arc, Barrier};
@@ -11,7 +12,8 @@ use std::time::Duration;
 use streamer::error::{column, Error};
 
 use crate::harness;
-use crate::harness::check::{cfg_path, warmup};
+use crate::harness::check::{assert_tables, cfg_path, count, drain, produced_ends, warmup};
+use crate::harness::events::data_set;
 use crate::harness::{run_to_exit, Broker, TempDir, TestDb};
 
 fn pg_err(db: &TestDb, sql: &str) -> postgres::Error {
@@ -169,6 +171,65 @@ fn run_before_warmup_exits_1_naming_the_table_and_warmup() {
         ],
     );
     assert!(!out.output.contains("db error"), "{}", out.output);
+}
+
+/// The Spark job's writers (pandas `to_sql`) create `fact_sales` without a key, and
+/// `CREATE TABLE IF NOT EXISTS` keeps such a table: warmup then stops naming the key it
+/// needs (a replay would otherwise add every row again). With a unique index on
+/// `sales_key` under a name of its own, a load and a replay of it from the log's start
+/// leave one row per key.
+#[test]
+fn a_fact_table_made_without_its_key_stops_warmup() {
+    let broker = Broker::shared();
+    let db = TestDb::create();
+    let dir = TempDir::new("errors-keyless-facts");
+    let topic = harness::unique_name("keyless_facts");
+    broker.create_topic(&topic, 2);
+    let ds = data_set(1_000, 100, 2, 44);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let columns = "sales_key text, event_id text, doc_id text, time_stamp bigint, \
+                   full_date date, full_time time, ip_key text, user_agent_key text, \
+                   product_key text, store_id text, local_time text, current_url text, \
+                   referrer_url text, email_address text, resolution text, user_id_db text, \
+                   device_id text, api_version text, show_recommendation text, \
+                   recommendation text, utm_source text, utm_medium text, collection text, \
+                   \"option\" text";
+    db.client()
+        .batch_execute(&format!("CREATE TABLE fact_sales ({columns})"))
+        .expect("creating a keyless fact_sales");
+    let cfg = cfg_path(&dir, broker, &db, &topic, "");
+    let out = run_to_exit(&["warmup", &cfg], Duration::from_secs(60));
+    out.assert_code(1);
+    assert_contains(
+        &out.output,
+        &[
+            "table fact_sales exists without a unique key on (sales_key)",
+            "ALTER TABLE fact_sales ADD PRIMARY KEY (sales_key)",
+        ],
+    );
+    db.client()
+        .batch_execute("CREATE UNIQUE INDEX fact_sales_by_key ON fact_sales (sales_key)")
+        .expect("adding a unique index");
+    warmup(dir.path(), &cfg, &[]);
+    drain(dir.path(), &cfg, &[]);
+    assert_tables(&db, &ds, &ends, &topic);
+    let out = run_to_exit(&["reset", "--to-earliest", &cfg], Duration::from_secs(60));
+    out.assert_code(0);
+    drain(dir.path(), &cfg, &[]);
+    assert_eq!(
+        count(&db, "fact_sales"),
+        ds.facts.len() as i64,
+        "facts after a replay"
+    );
+    // its violation is the fact key's (the loader's own business), not bad data
+    let e = pg_err(
+        &db,
+        "INSERT INTO fact_sales (sales_key) SELECT sales_key FROM fact_sales LIMIT 1",
+    );
+    assert!(
+        !Error::from_pg("test", e).is_data_error(),
+        "a duplicate sales_key taken for bad data"
+    );
 }
 
 #[test]
