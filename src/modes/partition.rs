@@ -53,7 +53,7 @@ pub(crate) fn run(run: Arc<Run>, source: Source) -> Result<()> {
         if let Err(e) = serve(&run, &source, &mut workers) {
             break Err(e);
         }
-        if let Some(e) = reap_failed(&mut workers.live) {
+        if let Some(e) = reap_failed(&mut workers.live, run.stopping()) {
             break Err(e);
         }
         workers.abandoned.retain(|(_, w)| !w.handle.is_finished());
@@ -269,8 +269,9 @@ fn work(
     }
 }
 
-/// Join workers that ended on their own; the first error ends the run.
-fn reap_failed(workers: &mut HashMap<TopicPartition, Worker>) -> Option<Error> {
+/// Join workers that ended on their own (or, `stopping`, on the run's stop, which they
+/// may see first); the first error ends the run.
+fn reap_failed(workers: &mut HashMap<TopicPartition, Worker>, stopping: bool) -> Option<Error> {
     let ended: Vec<_> = workers
         .iter()
         .filter(|(_, w)| w.handle.is_finished())
@@ -279,6 +280,7 @@ fn reap_failed(workers: &mut HashMap<TopicPartition, Worker>) -> Option<Error> {
     for tp in ended {
         if let Some(w) = workers.remove(&tp) {
             match w.handle.join() {
+                Ok(Ok(())) if stopping => log::debug!("worker {tp} stopped"),
                 Ok(Ok(())) => log::warn!("worker {tp} ended early"),
                 Ok(Err(e)) => return Some(e),
                 Err(_) => return Some(Error::fatal(format!("worker {tp}"), "panicked")),
