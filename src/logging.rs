@@ -1,8 +1,10 @@
 //! The process's logger: env_logger (`RUST_LOG`, `info` by default), less the one record
 //! rust-rdkafka writes at error level when its consumer's drop finds the consumer closed
-//! already, which [`crate::source::Source::close`] does on purpose (see there).
+//! already, which [`crate::source::Source::close`] does on purpose (see there); and the
+//! levels librdkafka's records are logged at.
 
 use log::{Level, Log, Metadata, Record};
+use rdkafka::config::RDKafkaLogLevel;
 
 /// Where rust-rdkafka's consumer drop logs, and what it says when the consumer is closed.
 const DROP_TARGET: &str = "rdkafka::consumer::base_consumer";
@@ -37,6 +39,29 @@ impl Log for Logger {
     }
 }
 
+/// The level of a librdkafka log record, as rust-rdkafka maps it, but for two kinds of
+/// record that are not what their level says here. A failed commit of the group's offsets
+/// (COMMITFAIL, a warning: usually a rebalance under way) costs nothing but a lag tool's
+/// view, since PostgreSQL holds the offsets: info. A broker connection that failed (FAIL,
+/// an error) is retried, and one that stays down ends the run at the retry budget with
+/// its own error: a warning.
+pub(crate) fn librdkafka_level(fac: &str, level: RDKafkaLogLevel) -> log::Level {
+    match (fac, level) {
+        ("COMMITFAIL", _) => Level::Info,
+        ("FAIL", _) => Level::Warn,
+        (
+            _,
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error,
+        ) => Level::Error,
+        (_, RDKafkaLogLevel::Warning) => Level::Warn,
+        (_, RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info) => Level::Info,
+        (_, RDKafkaLogLevel::Debug) => Level::Debug,
+    }
+}
+
 /// Install the logger (once per process; later calls change nothing).
 pub fn init() {
     let logger =
@@ -57,6 +82,34 @@ mod tests {
             .target(target)
             .args(format_args!("{text}"))
             .build())
+    }
+
+    #[test]
+    fn librdkafka_records_keep_their_level_but_commit_and_connection_failures() {
+        assert_eq!(
+            librdkafka_level("COMMITFAIL", RDKafkaLogLevel::Warning),
+            Level::Info
+        );
+        assert_eq!(
+            librdkafka_level("FAIL", RDKafkaLogLevel::Error),
+            Level::Warn
+        );
+        assert_eq!(
+            librdkafka_level("SESSTMOUT", RDKafkaLogLevel::Warning),
+            Level::Warn
+        );
+        assert_eq!(
+            librdkafka_level("ERROR", RDKafkaLogLevel::Critical),
+            Level::Error
+        );
+        assert_eq!(
+            librdkafka_level("PARTCNT", RDKafkaLogLevel::Notice),
+            Level::Info
+        );
+        assert_eq!(
+            librdkafka_level("FETCH", RDKafkaLogLevel::Debug),
+            Level::Debug
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
@@ -56,6 +56,18 @@ impl Ctx {
 }
 
 impl ClientContext for Ctx {
+    /// librdkafka's log, at [`crate::logging::librdkafka_level`].
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        let level = crate::logging::librdkafka_level(fac, level);
+        if fac == "COMMITFAIL" {
+            log::log!(target: "librdkafka", level,
+                "librdkafka: {fac} {log_message} (the group's offsets are for lag tools only; \
+                 PostgreSQL holds the stream's)");
+        } else {
+            log::log!(target: "librdkafka", level, "librdkafka: {fac} {log_message}");
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
         if statistics.brokers.values().any(|b| b.state == "UP") {
             *lock(&self.down_since) = None;
