@@ -75,15 +75,17 @@ impl PostgresConfig {
         c
     }
 
-    /// [`PostgresConfig::pg_config`] for the loaders' connections, with two settings for
-    /// every session. The statement timeout (when not 0): a statement stuck on a dead or
-    /// wedged server fails (SQLSTATE 57014, retried) instead of hanging the pipeline. READ
-    /// COMMITTED, whatever the database's `default_transaction_isolation`: the loaders'
-    /// fences and upserts are built on it, and under a database default of SERIALIZABLE
-    /// their batches failed one another (40001) and were retried, three times slower.
+    /// [`PostgresConfig::pg_config`] for the loaders' connections, with settings for every
+    /// session. The statement timeout (when not 0): a statement stuck on a dead or wedged
+    /// server fails (SQLSTATE 57014, retried) instead of hanging the pipeline. READ
+    /// COMMITTED and no lock timeout, whatever the database's defaults: the loaders'
+    /// fences and upserts are built on them. Under a database default of SERIALIZABLE
+    /// their batches failed one another (40001), and under a short `lock_timeout` a batch
+    /// that waited for another's new dimension rows failed (55P03); both were retried
+    /// whole, the first three times slower. The statement timeout bounds their waits.
     pub fn loader_pg_config(&self) -> postgres::Config {
         let mut c = self.pg_config();
-        let isolation = "-c default_transaction_isolation=read\\ committed";
+        let isolation = "-c default_transaction_isolation=read\\ committed -c lock_timeout=0";
         if self.statement_timeout_ms > 0 {
             c.options(&format!(
                 "{isolation} -c statement_timeout={}",

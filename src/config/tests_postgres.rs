@@ -69,14 +69,17 @@ fn postgres_keepalives_and_the_loaders_statement_timeout() {
     let loader = c.postgres.loader_pg_config();
     assert_eq!(
         loader.get_options(),
-        Some("-c default_transaction_isolation=read\\ committed -c statement_timeout=60000")
+        Some(
+            "-c default_transaction_isolation=read\\ committed -c lock_timeout=0 \
+         -c statement_timeout=60000"
+        )
     );
 
     let text = format!("{}[postgres]\nstatement_timeout_ms = 0\n", secret_seed());
     let c = Config::parse(&text, &no_env()).expect("0");
     assert_eq!(
         c.postgres.loader_pg_config().get_options(),
-        Some("-c default_transaction_isolation=read\\ committed")
+        Some("-c default_transaction_isolation=read\\ committed -c lock_timeout=0")
     );
     let text = format!("{}[postgres]\nstatement_timeout_ms = soon\n", secret_seed());
     let e = Config::parse(&text, &no_env()).unwrap_err().to_string();
