@@ -73,7 +73,7 @@ impl Folder {
                     let last =
                         !matches!(stopped.recv_timeout(wait), Err(RecvTimeoutError::Timeout));
                     let started = Instant::now();
-                    match fold(&pg, &tls, &mut conn) {
+                    match fold_on_a_live_connection(&pg, &tls, &mut conn) {
                         Ok(rows) => {
                             let took = started.elapsed();
                             log::debug!(
@@ -138,6 +138,26 @@ fn vacuum(conn: &mut Option<Client>) {
         if let Err(e) = client.batch_execute(VACUUM) {
             log::debug!("vacuuming the pending rollup tables: {e}");
         }
+    }
+}
+
+/// [`fold`], once more on a new connection when the one held since the last fold failed
+/// for a reason that may pass: the server may have closed it meanwhile
+/// (`idle_session_timeout`, a restart), and every other fold failed so. A fold that did
+/// commit unseen is safe to repeat: it deletes the pending counts it folds.
+fn fold_on_a_live_connection(
+    pg: &postgres::Config,
+    tls: &MakeTlsConnector,
+    conn: &mut Option<Client>,
+) -> Result<u64> {
+    let held = conn.is_some();
+    match fold(pg, tls, conn) {
+        Err(e) if held && e.is_retriable() => {
+            log::debug!("{e}; folding again on a new connection");
+            *conn = None;
+            fold(pg, tls, conn)
+        }
+        res => res,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Operations (contract §8): /metrics counters match the rows in PostgreSQL during a real run,
 //! /healthz answers, TLS to PostgreSQL with `sslmode = require`, no password reaches
-//! logs, errors, metrics or `check` output, and a database whose defaults are SERIALIZABLE
-//! and a short lock timeout is loaded under READ COMMITTED without one.
+//! logs, errors, metrics or `check` output, a database whose defaults are SERIALIZABLE
+//! and a short lock timeout is loaded under READ COMMITTED without one, and connections
+//! the server closes when idle are replaced before they fail a batch or a fold.
 
 use std::time::{Duration, Instant};
 
@@ -223,4 +224,55 @@ fn serializable_and_lock_timeout_database_defaults_do_not_reach_the_loaders() {
         );
         assert_tables(&db, &ds, &ends, &topic);
     }
+}
+
+/// A server that closes idle sessions (`idle_session_timeout`, as managed PostgreSQL
+/// services set it): the pool's and the rollup folder's connections die between batches
+/// and folds. Loads before and after an idle spell are exact, and no fold fails for it
+/// (the folder held its connection between folds, and every other fold failed).
+#[test]
+fn connections_closed_by_idle_session_timeout_are_replaced() {
+    let broker = Broker::shared();
+    let topic = harness::unique_name("product_view_idle_session");
+    broker.create_topic(&topic, 2);
+    let ds = data_set(2_000, 100, 2, 46);
+    let (first, second) = ds.messages.split_at(1_000);
+    let db = TestDb::create();
+    let dir = TempDir::new("idle-session");
+    let cfg = cfg_path(&dir, broker, &db, &topic, "");
+    warmup(dir.path(), &cfg, &[]);
+    db.client()
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET idle_session_timeout = '200ms'",
+            db.name()
+        ))
+        .expect("setting idle_session_timeout");
+    let mut positions = broker.produce(&topic, first);
+    let mut s = spawn_streamer(dir.path(), &["run", &cfg], &[]);
+    let committed = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while crate::harness::check::stored_offsets(&db, &topic)
+            .values()
+            .sum::<i64>()
+            < n as i64
+        {
+            assert!(Instant::now() < deadline, "{n} messages not committed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    committed(first.len());
+    // idle: several folds, every connection past the server's timeout
+    std::thread::sleep(Duration::from_secs(3));
+    positions.extend(broker.produce(&topic, second));
+    committed(ds.messages.len());
+    std::thread::sleep(Duration::from_secs(2));
+    s.signal("TERM");
+    let st = s.wait_or_fail(Duration::from_secs(60));
+    let out = s.output();
+    assert!(st.success(), "exit {st}:\n{out}");
+    assert!(
+        !out.contains("the pending counts wait for the next fold") && !out.contains("retrying"),
+        "a fold or a batch failed:\n{out}"
+    );
+    assert_tables(&db, &ds, &produced_ends(&positions), &topic);
 }
