@@ -186,6 +186,34 @@ fn kafka_keys<'a>(r: &Reader<'a>) -> Result<KafkaKeys<'a>> {
                      startingOffsets for where to start)",
                 ))
             }
+            // A Java client's TLS stores (a Spark job's config has them), which librdkafka
+            // has no property for: said here, instead of librdkafka's "No such
+            // configuration property".
+            "ssl.truststore.location"
+            | "ssl.truststore.password"
+            | "ssl.truststore.type"
+            | "ssl.truststore.certificates" => {
+                return Err(at(
+                    S,
+                    e,
+                    "a Java client's truststore, which librdkafka does not read: give the CA \
+                     certificate in PEM as kafka.ssl.ca.location (`keytool -exportcert -rfc \
+                     -keystore TRUSTSTORE -alias ALIAS` prints it)",
+                ))
+            }
+            // librdkafka reads a PKCS#12 keystore (ssl.keystore.location and .password)
+            // and has no property for its type
+            "ssl.keystore.type" if value.eq_ignore_ascii_case("PKCS12") => {}
+            "ssl.keystore.type" => {
+                return Err(at(
+                    S,
+                    e,
+                    "librdkafka reads a PKCS#12 keystore only: convert it (`keytool \
+                     -importkeystore -srckeystore KEYSTORE -destkeystore KEYSTORE.p12 \
+                     -deststoretype PKCS12`), or give kafka.ssl.certificate.location and \
+                     kafka.ssl.key.location in PEM",
+                ))
+            }
             _ => keys
                 .properties
                 .push((name.to_string(), Secret(value.to_string()))),

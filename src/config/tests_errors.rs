@@ -95,6 +95,45 @@ fn bad_choices() {
     );
 }
 
+/// A Spark job's Java TLS stores: the truststore is named with what librdkafka reads
+/// instead (never its password), a JKS keystore likewise; a PKCS#12 keystore's type is
+/// what librdkafka reads anyway and is not passed on.
+#[test]
+fn java_tls_stores_say_what_librdkafka_reads() {
+    for (key, value) in [
+        ("ssl.truststore.location", "/etc/kafka/truststore.jks"),
+        ("ssl.truststore.password", "s3cret-store"),
+        ("ssl.truststore.type", "JKS"),
+    ] {
+        let text = format!("{SEED}kafka.{key} = {value}\n");
+        let e = config_error(
+            &text,
+            &no_env(),
+            &[
+                "[remote_kafka]",
+                &format!("kafka.{key}"),
+                "kafka.ssl.ca.location",
+            ],
+        );
+        assert!(!e.contains("s3cret-store"), "{e}");
+    }
+    let text = format!("{SEED}kafka.ssl.keystore.type = JKS\n");
+    config_error(
+        &text,
+        &no_env(),
+        &[
+            "kafka.ssl.keystore.type",
+            "PKCS#12",
+            "kafka.ssl.key.location",
+        ],
+    );
+    let text =
+        format!("{SEED}kafka.ssl.keystore.type = PKCS12\nkafka.ssl.keystore.location = /k.p12\n");
+    let c = Config::parse(&text, &no_env()).expect("a PKCS#12 keystore");
+    assert_eq!(prop(&c, "ssl.keystore.type"), None);
+    assert_eq!(prop(&c, "ssl.keystore.location"), Some("/k.p12"));
+}
+
 #[test]
 fn missing_required() {
     let text = SEED.replace("user = your_username\n", "");
