@@ -290,7 +290,7 @@ impl Source {
             brokers,
             meta: Some(meta),
             fetching: Mutex::new(HashMap::new()),
-            starting: cfg.kafka.starting_offsets,
+            starting: cfg.kafka.starting_offsets.clone(),
             retry_budget: cfg.pipeline.retry_budget,
         })
     }
@@ -358,14 +358,20 @@ impl Source {
         Ok(self.consumer.context().take())
     }
 
-    /// The offset a partition with no stored row starts from: the log's start or end
-    /// now (under `isolation.level=read_committed`, the end is the last stable offset).
+    /// The offset a partition with no stored row starts from (`startingOffsets`): the
+    /// log's start or end now (under `isolation.level=read_committed`, the end is the last
+    /// stable offset), or the one Spark's JSON form gives it.
     pub fn start_offset(&self, tp: &TopicPartition) -> Result<i64> {
-        let (low, high) = self.watermarks(tp)?;
-        Ok(match self.starting {
-            StartingOffsets::Earliest => low,
-            StartingOffsets::Latest => high,
-        })
+        let ends = self.watermarks(tp)?;
+        self.starting
+            .start(tp.topic(), tp.partition, ends)
+            .ok_or_else(|| {
+                Error::fatal(
+                    format!("the start of {tp}"),
+                    "startingOffsets gives no offset for this partition (its JSON form must \
+                     name every partition, as in Spark)",
+                )
+            })
     }
 
     fn meta(&self) -> Result<&BaseConsumer<Quiet>> {

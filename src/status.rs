@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use crate::source::Quiet;
 use serde::Serialize;
 
-use crate::config::{Config, StartingOffsets};
+use crate::config::Config;
 use crate::error::{column, Error, Result};
 
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -166,10 +166,13 @@ pub(crate) fn gather(cfg: &Config, pg: &mut Client) -> Result<Status> {
         let committed = s.as_ref().map(|s| s.0);
         let lag = match (low, high) {
             (Some(low), Some(high)) => {
-                let from = committed.unwrap_or(match cfg.kafka.starting_offsets {
-                    StartingOffsets::Earliest => low,
-                    StartingOffsets::Latest => high,
-                });
+                let from = committed
+                    .or_else(|| {
+                        cfg.kafka
+                            .starting_offsets
+                            .start(&topic, partition, (low, high))
+                    })
+                    .unwrap_or(low);
                 Some((high - from.max(low)).max(0))
             }
             _ => None,

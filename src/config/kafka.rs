@@ -3,6 +3,8 @@
 //! taken out, the offset keys streamer owns refused), read into [`KafkaConfig`]; and
 //! [`kafka_error_text`], librdkafka's errors with secret values hidden.
 
+use std::collections::BTreeMap;
+
 use super::document::Entry;
 use super::jaas::{self, Jaas, LoginModule};
 use super::reader::{at, list, shown, Reader};
@@ -10,10 +12,30 @@ use super::schema::KAFKA_PREFIX;
 use super::secret::{is_secret_key, Secret};
 use crate::error::Result;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartingOffsets {
     Earliest,
     Latest,
+    /// Spark's JSON form, `{"topic":{"0":23,"1":-2}}`: an offset per partition, -2 for
+    /// the log's start and -1 for its end
+    Specific(BTreeMap<String, BTreeMap<i32, i64>>),
+}
+
+impl StartingOffsets {
+    /// Where a partition of `topic` that the group has no row of starts, given its log's
+    /// start and end; None when the JSON form does not name it (Spark requires every
+    /// partition there).
+    pub fn start(&self, topic: &str, partition: i32, (low, high): (i64, i64)) -> Option<i64> {
+        match self {
+            StartingOffsets::Earliest => Some(low),
+            StartingOffsets::Latest => Some(high),
+            StartingOffsets::Specific(given) => match given.get(topic)?.get(&partition)? {
+                -2 => Some(low),
+                -1 => Some(high),
+                n => Some(*n),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -130,15 +152,52 @@ fn starting_offsets(r: &Reader<'_>) -> Result<StartingOffsets> {
     let Some(e) = r.get(S, "startingoffsets") else {
         return Ok(StartingOffsets::Latest);
     };
-    match e.value.trim().to_ascii_lowercase().as_str() {
+    let value = e.value.trim();
+    match value.to_ascii_lowercase().as_str() {
         "earliest" => Ok(StartingOffsets::Earliest),
         "latest" => Ok(StartingOffsets::Latest),
+        _ if value.starts_with('{') => specific_offsets(value)
+            .map(StartingOffsets::Specific)
+            .map_err(|why| at(S, e, format!("{why}, in {}", shown(e)))),
         _ => Err(at(
             S,
             e,
-            format!("expected earliest or latest, got {}", shown(e)),
+            format!(
+                "expected earliest, latest or Spark's JSON form \
+                 ({{\"topic\":{{\"0\":23,\"1\":-2}}}}), got {}",
+                shown(e)
+            ),
         )),
     }
+}
+
+/// Spark's JSON `startingOffsets`: per topic, partition numbers (as JSON keys) to an
+/// offset, -2 (earliest) or -1 (latest).
+fn specific_offsets(
+    value: &str,
+) -> std::result::Result<BTreeMap<String, BTreeMap<i32, i64>>, String> {
+    let parsed: BTreeMap<String, BTreeMap<String, i64>> = serde_json::from_str(value)
+        .map_err(|e| format!("not Spark's JSON form {{\"topic\":{{\"0\":23}}}}: {e}"))?;
+    let mut out = BTreeMap::new();
+    for (topic, partitions) in parsed {
+        let mut of_topic = BTreeMap::new();
+        for (p, offset) in partitions {
+            let partition = p
+                .parse::<i32>()
+                .ok()
+                .filter(|p| *p >= 0)
+                .ok_or_else(|| format!("{p:?} of {topic:?} is not a partition number"))?;
+            if offset < -2 {
+                return Err(format!(
+                    "{offset} for {topic}/{partition} is neither an offset nor -2 (earliest) \
+                     or -1 (latest)"
+                ));
+            }
+            of_topic.insert(partition, offset);
+        }
+        out.insert(topic, of_topic);
+    }
+    Ok(out)
 }
 
 /// The `kafka.X` keys of `[remote_kafka]`, sorted out.

@@ -139,6 +139,25 @@ fn seed_only_config_parses_with_defaults() {
     assert!(c.ignored.is_empty());
 }
 
+/// Spark's JSON `startingOffsets`: an offset per partition, -2 the log's start, -1 its end;
+/// a partition it does not name has no start (the run stops on it, as Spark's does).
+#[test]
+fn starting_offsets_in_sparks_json_form() {
+    let text = SEED.replace(
+        "startingOffsets = latest",
+        r#"startingOffsets = {"product_view":{"0":23,"1":-2,"2":-1}}"#,
+    );
+    let c = Config::parse(&text, &no_env()).expect("JSON startingOffsets");
+    let s = &c.kafka.starting_offsets;
+    assert_eq!(s.start("product_view", 0, (5, 90)), Some(23));
+    assert_eq!(s.start("product_view", 1, (5, 90)), Some(5));
+    assert_eq!(s.start("product_view", 2, (5, 90)), Some(90));
+    assert_eq!(s.start("product_view", 3, (5, 90)), None);
+    assert_eq!(s.start("other", 0, (5, 90)), None);
+    assert_eq!(StartingOffsets::Earliest.start("t", 7, (5, 90)), Some(5));
+    assert_eq!(StartingOffsets::Latest.start("t", 7, (5, 90)), Some(90));
+}
+
 #[test]
 fn both_modes_default_to_batches_of_ten_thousand() {
     let from_file =

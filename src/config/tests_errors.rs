@@ -64,15 +64,26 @@ fn bad_choices() {
         &no_env(),
         &["[pipeline]", "mode", "line 21", "streaming"],
     );
-    let text = SEED.replace(
-        "startingOffsets = latest",
-        "startingOffsets = {\"t\":{\"0\":5}}",
-    );
-    config_error(
-        &text,
-        &no_env(),
-        &["[remote_kafka]", "startingOffsets", "line 19"],
-    );
+    // Spark's JSON form, with a partition that is no number, an offset below -2, or no
+    // JSON at all
+    for (bad, why) in [
+        (
+            "{\"t\":{\"x\":5}}",
+            "\"x\" of \"t\" is not a partition number",
+        ),
+        ("{\"t\":{\"0\":-3}}", "-3 for t/0"),
+        ("{\"t\":[5]}", "not Spark's JSON form"),
+    ] {
+        let text = SEED.replace(
+            "startingOffsets = latest",
+            &format!("startingOffsets = {bad}"),
+        );
+        config_error(
+            &text,
+            &no_env(),
+            &["[remote_kafka]", "startingOffsets", "line 19", why],
+        );
+    }
     let text = format!("{SEED}[postgres]\nsslmode = allow\n");
     config_error(&text, &no_env(), &["[postgres]", "sslmode", "line 21"]);
     let text = SEED.replace("subscribe = product_view", "subscribe = product view");
