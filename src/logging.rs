@@ -86,30 +86,16 @@ mod tests {
 
     #[test]
     fn librdkafka_records_keep_their_level_but_commit_and_connection_failures() {
-        assert_eq!(
-            librdkafka_level("COMMITFAIL", RDKafkaLogLevel::Warning),
-            Level::Info
-        );
-        assert_eq!(
-            librdkafka_level("FAIL", RDKafkaLogLevel::Error),
-            Level::Warn
-        );
-        assert_eq!(
-            librdkafka_level("SESSTMOUT", RDKafkaLogLevel::Warning),
-            Level::Warn
-        );
-        assert_eq!(
-            librdkafka_level("ERROR", RDKafkaLogLevel::Critical),
-            Level::Error
-        );
-        assert_eq!(
-            librdkafka_level("PARTCNT", RDKafkaLogLevel::Notice),
-            Level::Info
-        );
-        assert_eq!(
-            librdkafka_level("FETCH", RDKafkaLogLevel::Debug),
-            Level::Debug
-        );
+        for (fac, level, want) in [
+            ("COMMITFAIL", RDKafkaLogLevel::Warning, Level::Info),
+            ("FAIL", RDKafkaLogLevel::Error, Level::Warn),
+            ("SESSTMOUT", RDKafkaLogLevel::Warning, Level::Warn),
+            ("ERROR", RDKafkaLogLevel::Critical, Level::Error),
+            ("PARTCNT", RDKafkaLogLevel::Notice, Level::Info),
+            ("FETCH", RDKafkaLogLevel::Debug, Level::Debug),
+        ] {
+            assert_eq!(librdkafka_level(fac, level), want, "{fac}");
+        }
     }
 
     #[test]

@@ -2,12 +2,10 @@
 //! be decompressed stops the run with an error naming partition and offset, after what
 //! came before it is committed, instead of retrying it forever or skipping it.
 
-use std::time::Duration;
-
-use crate::harness::check::{assert_tables, count, produced_ends, stored_offsets, warmup};
+use crate::harness::check::{assert_tables, count, produced_ends, stored_offsets};
 use crate::harness::events::data_set;
-use crate::harness::{unique_name, Broker, TempDir, TestDb};
-use crate::kafka::{events, load_in_both_modes, plaintext, run_to_end, seed_config};
+use crate::harness::{unique_name, Broker};
+use crate::kafka::{events, load_in_both_modes, plaintext, run_in_both_modes};
 
 /// Producers compress record batches with any of Kafka's codecs (zstd and lz4 are the
 /// usual choices of Java clients): one topic whose partitions hold batches of all four,
@@ -73,17 +71,7 @@ fn an_undecodable_batch_stops_the_run_after_what_came_before() {
     }
     std::fs::write(&path, &segment).expect("writing the segment");
 
-    for mode in ["partition", "batch"] {
-        let db = TestDb::create();
-        let dir = TempDir::new(&format!("corrupt-{mode}"));
-        let cfg = seed_config(dir.path(), &db, &plaintext(&broker), &topic, "earliest", "");
-        warmup(dir.path(), &cfg, &[]);
-        let (code, out) = run_to_end(
-            dir.path(),
-            &cfg,
-            &[("MODE", mode)],
-            Duration::from_secs(120),
-        );
+    for (mode, db, code, out) in run_in_both_modes("corrupt", &plaintext(&broker), &topic) {
         assert_eq!(code, 1, "{mode}: exit code:\n{out}");
         assert!(
             out.contains(&format!("reading {topic}/0")) && out.contains("at offset 200"),

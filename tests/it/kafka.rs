@@ -65,9 +65,13 @@ pub(crate) fn run_to_end(
     (st.code().unwrap_or(-1), s.output())
 }
 
-/// `topic` loaded through `kafka` into a fresh database by `run --until-caught-up`, once in
-/// each mode, which must exit 0; yields each database and run output for the checks.
-pub(crate) fn load_in_both_modes(name: &str, kafka: &str, topic: &str) -> Vec<(TestDb, String)> {
+/// `topic` read through `kafka` into a fresh database by `run --until-caught-up`, once in
+/// each mode; yields the mode, its database, exit code and run output for the checks.
+pub(crate) fn run_in_both_modes(
+    name: &str,
+    kafka: &str,
+    topic: &str,
+) -> Vec<(&'static str, TestDb, i32, String)> {
     ["partition", "batch"]
         .into_iter()
         .map(|mode| {
@@ -81,6 +85,16 @@ pub(crate) fn load_in_both_modes(name: &str, kafka: &str, topic: &str) -> Vec<(T
                 &[("MODE", mode)],
                 Duration::from_secs(120),
             );
+            (mode, db, code, out)
+        })
+        .collect()
+}
+
+/// [`run_in_both_modes`], each run exiting 0; yields each database and run output.
+pub(crate) fn load_in_both_modes(name: &str, kafka: &str, topic: &str) -> Vec<(TestDb, String)> {
+    run_in_both_modes(name, kafka, topic)
+        .into_iter()
+        .map(|(mode, db, code, out)| {
             assert_eq!(code, 0, "{mode}: run failed:\n{out}");
             (db, out)
         })
