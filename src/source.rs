@@ -249,7 +249,13 @@ impl Source {
             ("fetch.queue.backoff.ms", "10"),
             ("fetch.wait.max.ms", "50"),
         ] {
-            if cc.get(k).is_none() {
+            // under the consumer group protocol of KIP-848 (`group.protocol = consumer`)
+            // the broker sets the heartbeat, and librdkafka refuses the property
+            let broker_side = k == "heartbeat.interval.ms"
+                && cc
+                    .get("group.protocol")
+                    .is_some_and(|p| p.eq_ignore_ascii_case("consumer"));
+            if cc.get(k).is_none() && !broker_side {
                 cc.set(k, v);
             }
         }
