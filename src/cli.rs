@@ -136,7 +136,7 @@ const PRECONNECT: u32 = 2;
 /// Warm up (optionally) and stream until stopped or caught up.
 pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     for key in &cfg.ignored {
-        log::info!("config: {key} is a Spark setting and is ignored");
+        log::info!("config: {key} is a Spark or Java client setting and is ignored");
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

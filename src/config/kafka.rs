@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::document::Entry;
 use super::jaas::{self, Jaas, LoginModule};
+use super::java::{assignors, java_property, Java};
 use super::reader::{at, list, shown, Reader};
 use super::schema::KAFKA_PREFIX;
 use super::secret::{is_secret_key, Secret};
@@ -50,6 +51,8 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// client id: `kafka.client.id`, else the app name
     pub client_id: String,
+    /// `kafka.X` keys of the Java client that librdkafka has no property for, as written
+    pub ignored: Vec<String>,
 }
 
 impl KafkaConfig {
@@ -123,6 +126,7 @@ pub(super) fn kafka_section(r: &Reader<'_>, app_name: &str) -> Result<KafkaConfi
         starting_offsets,
         group_id: consumer_group(r, keys.group_id, app_name)?,
         client_id: keys.client_id.unwrap_or_else(|| app_name.to_string()),
+        ignored: keys.ignored,
     })
 }
 
@@ -208,6 +212,8 @@ struct KafkaKeys<'a> {
     client_id: Option<String>,
     /// the `kafka.sasl.jaas.config` entry and what it says
     jaas: Option<(&'a Entry, Jaas)>,
+    /// Java client keys without a librdkafka property, as written
+    ignored: Vec<String>,
 }
 
 fn kafka_keys<'a>(r: &Reader<'a>) -> Result<KafkaKeys<'a>> {
@@ -216,6 +222,7 @@ fn kafka_keys<'a>(r: &Reader<'a>) -> Result<KafkaKeys<'a>> {
         group_id: None,
         client_id: None,
         jaas: None,
+        ignored: Vec::new(),
     };
     for e in r.entries(S) {
         let Some(name) = e.key.strip_prefix(KAFKA_PREFIX) else {
@@ -273,9 +280,19 @@ fn kafka_keys<'a>(r: &Reader<'a>) -> Result<KafkaKeys<'a>> {
                      kafka.ssl.key.location in PEM",
                 ))
             }
-            _ => keys
-                .properties
-                .push((name.to_string(), Secret(value.to_string()))),
+            "partition.assignment.strategy" => {
+                let names = assignors(value).map_err(|why| at(S, e, why))?;
+                keys.properties.push((name.to_string(), Secret(names)));
+            }
+            _ => match java_property(name) {
+                Some(Java::Renamed(to)) => keys
+                    .properties
+                    .push((to.to_string(), Secret(value.to_string()))),
+                Some(Java::Ignored) => keys.ignored.push(e.written.clone()),
+                None => keys
+                    .properties
+                    .push((name.to_string(), Secret(value.to_string()))),
+            },
         }
     }
     Ok(keys)

@@ -40,7 +40,10 @@
 //!   given); `kafka.group.id` and `kafka.client.id` become [`KafkaConfig::group_id`] /
 //!   [`KafkaConfig::client_id`]; `kafka.enable.auto.commit` and `kafka.auto.offset.reset` are
 //!   refused (streamer owns them). `kafka.bootstrap.servers` is required. Options of Spark's
-//!   Kafka source such as `failOnDataLoss` or `maxOffsetsPerTrigger` are accepted and ignored.
+//!   Kafka source such as `failOnDataLoss` or `maxOffsetsPerTrigger` are accepted and ignored,
+//!   and so are the Java consumer's settings librdkafka has no property for (`src/config/java.rs`:
+//!   `max.poll.records`, ...); Java names librdkafka spells otherwise are renamed
+//!   (`fetch.max.wait.ms`), Java assignor class names translated.
 //! - `[pipeline]`: `mode` = `partition` | `batch` (`partition`), `batch_max_messages` (10000
 //!   per partition batch, or per micro-batch in batch mode),
 //!   `batch_max_bytes` (16 MiB; a whole number with an optional `K`/`KiB`/`M`/`MiB`/`G`/`GiB`
@@ -94,6 +97,7 @@
 mod document;
 mod files;
 mod jaas;
+mod java;
 mod kafka;
 mod metrics;
 mod pipeline;
@@ -145,7 +149,8 @@ pub struct Config {
     pub metrics_listen: String,
     /// `[metrics] progress_interval_s`: time between progress log lines (zero: none)
     pub progress_interval: Duration,
-    /// keys accepted for compatibility but without effect, as `[section] key`; log them once
+    /// keys accepted for compatibility but without effect (Spark's, the Java consumer's), as
+    /// `[section] key`; log them once
     pub ignored: Vec<String>,
 }
 
@@ -154,13 +159,14 @@ impl Config {
     pub fn parse(text: &str, env: &[(String, String)]) -> Result<Config> {
         let mut doc = Document::parse(text)?;
         doc.apply_env(env)?;
-        let ignored = schema::check_known(&doc)?;
+        let mut ignored = schema::check_known(&doc)?;
         let r = Reader { doc: &doc };
 
         let app_name = app_name(&r)?;
         let in_docker = env_flag(env, "STREAMER_IN_DOCKER")?;
         let postgres = postgres::postgres_section(&r, in_docker, &app_name)?;
         let kafka = kafka::kafka_section(&r, &app_name)?;
+        ignored.extend(kafka.ignored.iter().map(|k| format!("[remote_kafka] {k}")));
         let pipeline = pipeline::pipeline_section(&r, env)?;
         let geoip_paths = files::geoip_paths(&r);
         let catalog = files::catalog_sections(&r);

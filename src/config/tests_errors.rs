@@ -276,3 +276,41 @@ fn secrets_never_show() {
     assert!(is_secret_key("ssl.keystore.password"));
     assert!(!is_secret_key("bootstrap.servers"));
 }
+
+/// A Spark job's Java consumer settings: renamed where librdkafka spells them otherwise,
+/// reported as ignored where it has none, assignor class names translated.
+#[test]
+fn java_consumer_settings_are_renamed_ignored_or_translated() {
+    let text = format!(
+        "{SEED}kafka.fetch.max.wait.ms = 100\nkafka.max.poll.records = 500\n\
+         kafka.partition.assignment.strategy = \
+         org.apache.kafka.clients.consumer.CooperativeStickyAssignor\n"
+    );
+    let c = Config::parse(&text, &no_env()).expect("Java settings");
+    assert_eq!(prop(&c, "fetch.wait.max.ms"), Some("100"));
+    assert_eq!(prop(&c, "fetch.max.wait.ms"), None);
+    assert_eq!(prop(&c, "max.poll.records"), None);
+    assert_eq!(
+        prop(&c, "partition.assignment.strategy"),
+        Some("cooperative-sticky")
+    );
+    assert!(
+        c.ignored
+            .contains(&"[remote_kafka] kafka.max.poll.records".to_string()),
+        "{:?}",
+        c.ignored
+    );
+    let text = format!(
+        "{SEED}kafka.partition.assignment.strategy = \
+         org.apache.kafka.clients.consumer.StickyAssignor\n"
+    );
+    config_error(
+        &text,
+        &no_env(),
+        &[
+            "kafka.partition.assignment.strategy",
+            "StickyAssignor",
+            "cooperative-sticky",
+        ],
+    );
+}
