@@ -1,4 +1,4 @@
-//! Warmup: apply schema.sql, fill dim_date 2010-2030, load the catalog CSVs and rebuild the
+//! Warmup: apply schema.sql (and check the columns the loaders COPY into), fill dim_date 2010-2030, load the catalog CSVs and rebuild the
 //! report rollups when they miss facts or a catalog moved an address, idempotently
 //! and under an advisory lock so that several processes starting at once do not race.
 
@@ -42,6 +42,7 @@ fn apply(pool: &PgPool, catalog: &CatalogConfig) -> Result<()> {
     }
     tx.batch_execute(SCHEMA)
         .map_err(|e| Error::from_pg("warmup: applying schema.sql", e))?;
+    crate::sink::check_copied_columns(&mut tx)?;
     tx.execute(
         "SELECT streamer_fill_dim_date(DATE '2010-01-01', DATE '2030-12-31') \
          WHERE (SELECT count(*) FROM dim_date \

@@ -67,6 +67,75 @@ fn fact_types() -> Vec<Type> {
     t
 }
 
+/// PostgreSQL types whose binary input reads what a binary COPY sends as text.
+const TEXT_TYPES: [&str; 3] = ["text", "varchar", "bpchar"];
+
+/// The columns the binary COPYs write, with the types (`pg_type.typname`) whose binary
+/// form they send: a table made by another tool, or a column altered by hand, must have
+/// them, or every row would be refused as if its data were bad.
+fn copied_columns() -> Vec<(&'static str, &'static str, &'static [&'static str])> {
+    let mut out: Vec<(&str, &str, &[&str])> = FACT_TEXT
+        .iter()
+        .map(|c| ("fact_sales", c.name(), &TEXT_TYPES[..]))
+        .collect();
+    out.extend([
+        ("fact_sales", "time_stamp", &["int8"][..]),
+        ("fact_sales", "full_date", &["date"][..]),
+        ("fact_sales", "full_time", &["time"][..]),
+        ("dead_letter", "topic", &TEXT_TYPES[..]),
+        ("dead_letter", "partition", &["int4"][..]),
+        ("dead_letter", "kafka_offset", &["int8"][..]),
+        ("dead_letter", "reason", &TEXT_TYPES[..]),
+        ("dead_letter", "payload", &["bytea"][..]),
+    ]);
+    out
+}
+
+/// Check that fact_sales and dead_letter have every column the COPYs write, each of a
+/// type they can write (warmup runs it: a mismatch is the operator's to fix, not bad data).
+pub(crate) fn check_copied_columns(client: &mut impl postgres::GenericClient) -> Result<()> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, t.typname::text \
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid IN (to_regclass('fact_sales'), to_regclass('dead_letter')) \
+               AND a.attnum > 0 AND NOT a.attisdropped",
+            &[],
+        )
+        .map_err(|e| Error::from_pg("reading the columns of fact_sales and dead_letter", e))?;
+    let mut found = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let table: String = column(r, 0, "pg_class", "relname")?;
+        let name: String = column(r, 1, "pg_attribute", "attname")?;
+        let ty: String = column(r, 2, "pg_type", "typname")?;
+        found.push((table, name, ty));
+    }
+    for (table, name, types) in copied_columns() {
+        match found.iter().find(|(t, n, _)| t == table && n == name) {
+            None => {
+                return Err(Error::fatal(
+                    format!("checking {table}"),
+                    format!("{table} has no column {name}, which streamer writes"),
+                ))
+            }
+            Some((_, _, ty)) if !types.contains(&ty.as_str()) => {
+                return Err(Error::fatal(
+                    format!("checking {table}"),
+                    format!(
+                        "{table}.{name} is of type {ty}, and streamer writes {}: \
+                         ALTER TABLE {table} ALTER COLUMN {name} TYPE {} (or load into an \
+                         empty schema)",
+                        types[0], types[0]
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Bytes gathered before they are sent as one CopyData message.
 const CHUNK: usize = 256 * 1024;
 

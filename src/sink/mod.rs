@@ -31,6 +31,7 @@ use dims::{Added, Country, DimCaches, DimRows};
 use in_flight::InFlight;
 use recent::RecentKeys;
 
+pub(crate) use copy::check_copied_columns;
 pub use pool::{pool, PgConn, PgPool};
 
 /// Fact keys remembered as committed (two generations of half each; ~16 MB).

@@ -2,8 +2,9 @@
 //! `Error::from_pg` shows its SQLSTATE, message, detail, hint and table or constraint, keeps
 //! the `postgres::Error` as its source, and is classed retriable or fatal; a missing schema
 //! says to run `streamer warmup`; a column whose type was changed by hand is a fatal error
-//! naming table and column, never a panic; a fact table another tool made without its key
-//! stops warmup instead of taking duplicates.
+//! naming table and column, never a panic; a fact table another tool made without its key,
+//! or with a column of another type, stops warmup instead of taking duplicates or turning
+//! every row into a dead letter.
 
 use std::error::Error as _;
 use std::sync::{Arc, Barrier};
@@ -230,6 +231,44 @@ fn a_fact_table_made_without_its_key_stops_warmup() {
         !Error::from_pg("test", e).is_data_error(),
         "a duplicate sales_key taken for bad data"
     );
+}
+
+/// A `fact_sales` column of a type the binary COPY cannot write (a date kept as text, as
+/// pandas `to_sql` may leave it): PostgreSQL refused every row, and each became a dead
+/// letter, the run exiting 0 with no fact. Warmup now stops, naming column, type and the
+/// fix; a `varchar` column, which takes the COPY's text, is accepted, and loads exactly.
+#[test]
+fn a_fact_column_of_another_type_stops_warmup() {
+    let broker = Broker::shared();
+    let db = TestDb::create();
+    let dir = TempDir::new("errors-fact-type");
+    let topic = harness::unique_name("fact_type");
+    broker.create_topic(&topic, 2);
+    let ds = data_set(500, 50, 2, 47);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let cfg = cfg_path(&dir, broker, &db, &topic, "");
+    warmup(dir.path(), &cfg, &[]);
+    db.client()
+        .batch_execute("ALTER TABLE fact_sales ALTER COLUMN full_date TYPE text")
+        .expect("altering full_date");
+    let out = run_to_exit(&["warmup", &cfg], Duration::from_secs(60));
+    out.assert_code(1);
+    assert_contains(
+        &out.output,
+        &[
+            "fact_sales.full_date is of type text, and streamer writes date",
+            "ALTER TABLE fact_sales ALTER COLUMN full_date TYPE date",
+        ],
+    );
+    db.client()
+        .batch_execute(
+            "ALTER TABLE fact_sales ALTER COLUMN full_date TYPE date USING full_date::date, \
+             ALTER COLUMN store_id TYPE varchar(40)",
+        )
+        .expect("altering back, store_id to varchar");
+    warmup(dir.path(), &cfg, &[]);
+    drain(dir.path(), &cfg, &[]);
+    assert_tables(&db, &ds, &ends, &topic);
 }
 
 #[test]
