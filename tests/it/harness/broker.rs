@@ -587,13 +587,25 @@ impl Broker {
         }
     }
 
-    fn producer(&self) -> FutureProducer {
+    /// The tests' producer. One request in flight per broker connection: a request
+    /// retried (a timeout on a loaded machine) then cannot land after the one sent behind
+    /// it, so each partition holds the messages in the order given, which the expected
+    /// tables rely on (a changed re-send after its original loses). Without idempotence,
+    /// librdkafka's retries may reorder otherwise. That is the likeliest reading of one CI
+    /// run where a late duplicate won: every message was read once, in order within its
+    /// partition, with no fence refused.
+    fn producer_config(&self) -> ClientConfig {
         let mut c = self.base_config();
         c.set("acks", "all")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000")
-            .set("enable.idempotence", "false");
-        c.create().expect("create producer")
+            .set("enable.idempotence", "false")
+            .set("max.in.flight.requests.per.connection", "1");
+        c
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.producer_config().create().expect("create producer")
     }
 
     fn record<'a>(topic: &'a str, (k, v): &'a Record) -> FutureRecord<'a, [u8], [u8]> {
@@ -624,12 +636,8 @@ impl Broker {
         messages: &[Record],
         codec: &str,
     ) -> Vec<(i32, i64)> {
-        let mut c = self.base_config();
-        c.set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "30000")
-            .set("enable.idempotence", "false")
-            .set("compression.codec", codec);
+        let mut c = self.producer_config();
+        c.set("compression.codec", codec);
         let producer: FutureProducer = c.create().expect("create producer");
         let records = messages.iter().map(|m| Broker::record(topic, m));
         self.send_all(&producer, topic, records.collect())
