@@ -499,14 +499,12 @@ impl Source {
             .closing
             .store(true, Ordering::Release);
         self.consumer.unsubscribe();
-        // the cooperative protocol refuses a plain unassign (librdkafka warns of it)
+        // Under the cooperative protocol the unsubscribe's revocation, served by the
+        // polls below, unassigns incrementally; a plain unassign is refused there
+        // (librdkafka warns of it), and one of its own before the revocation left the
+        // group unleft at times (the others waited out the session timeout).
         let res = if self.cooperative() {
-            self.consumer
-                .assignment()
-                .and_then(|tpl| match tpl.count() {
-                    0 => Ok(()),
-                    _ => self.consumer.incremental_unassign(&tpl),
-                })
+            Ok(())
         } else {
             self.consumer.unassign()
         };
