@@ -503,13 +503,10 @@ impl Source {
         // polls below, unassigns incrementally; a plain unassign is refused there
         // (librdkafka warns of it), and one of its own before the revocation left the
         // group unleft at times (the others waited out the session timeout).
-        let res = if self.cooperative() {
-            Ok(())
-        } else {
-            self.consumer.unassign()
-        };
-        if let Err(e) = res {
-            log::debug!("unassign on close: {e}");
+        if !self.cooperative() {
+            if let Err(e) = self.consumer.unassign() {
+                log::debug!("unassign on close: {e}");
+            }
         }
         let started = Instant::now();
         if let Err(e) = self.consumer.close_queue() {
