@@ -56,20 +56,6 @@ pub struct KafkaConfig {
 }
 
 impl KafkaConfig {
-    /// The setting that asks for incremental rebalancing, if one does: a cooperative
-    /// assignor, or the consumer group protocol of KIP-848.
-    pub fn incremental_protocol(&self) -> Option<String> {
-        let cooperative = self
-            .property("partition.assignment.strategy")
-            .filter(|v| v.contains("cooperative"))
-            .map(|v| format!("kafka.partition.assignment.strategy = {v}"));
-        let consumer = self
-            .property("group.protocol")
-            .filter(|v| v.eq_ignore_ascii_case("consumer"))
-            .map(|v| format!("kafka.group.protocol = {v}"));
-        cooperative.or(consumer)
-    }
-
     /// The value given for librdkafka property `key`, if any.
     pub fn property(&self, key: &str) -> Option<&str> {
         self.properties

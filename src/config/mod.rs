@@ -168,15 +168,6 @@ impl Config {
         let kafka = kafka::kafka_section(&r, &app_name)?;
         ignored.extend(kafka.ignored.iter().map(|k| format!("[remote_kafka] {k}")));
         let pipeline = pipeline::pipeline_section(&r, env)?;
-        if pipeline.mode == Mode::Batch {
-            if let Some(what) = kafka.incremental_protocol() {
-                return Err(Error::Config(format!(
-                    "[remote_kafka] {what}: batch mode does not support incremental \
-                     rebalancing yet (a test run with it once kept a late duplicate instead \
-                     of its original); use MODE=partition, or the default eager assignment"
-                )));
-            }
-        }
         let geoip_paths = files::geoip_paths(&r);
         let catalog = files::catalog_sections(&r);
         let (metrics_listen, progress_interval) = metrics::metrics_section(&r)?;

@@ -314,22 +314,3 @@ fn java_consumer_settings_are_renamed_ignored_or_translated() {
         ],
     );
 }
-
-/// Batch mode refuses incremental rebalancing (a cooperative assignor, KIP-848's consumer
-/// protocol) until a run of it that kept a late duplicate is understood; partition mode
-/// takes both.
-#[test]
-fn batch_mode_refuses_incremental_rebalancing() {
-    for line in [
-        "kafka.partition.assignment.strategy = cooperative-sticky",
-        "kafka.group.protocol = consumer",
-    ] {
-        let text = format!("{SEED}{line}\n");
-        config_error(
-            &text,
-            &env(&[("MODE", "batch")]),
-            &["[remote_kafka]", line, "MODE=partition"],
-        );
-        Config::parse(&text, &env(&[("MODE", "partition")])).expect("partition mode");
-    }
-}

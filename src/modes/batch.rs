@@ -205,11 +205,16 @@ impl Loop<'_> {
         }
         let (ends, ended) = crossbeam_channel::bounded::<()>(0);
         let writer = self.run.clone();
+        // Claimed here, in batch order: a writer thread scheduled late must not find its
+        // keys claimed by the next micro-batch's (see `sink::in_flight`).
+        let claim = self.run.sink.claim(&ready.prepared);
         let handle = std::thread::Builder::new()
             .name("batch-writer".into())
             .spawn(move || {
                 let _ends = ends; // dropped when the write has ended, however it ended
-                writer.write_after(ready, prior)
+                #[cfg(debug_assertions)]
+                late_writer_for_tests();
+                writer.write_after(ready, prior, Some(claim))
             })
             .map_err(|e| Error::fatal("starting the batch writer", e))?;
         let this = InFlight {
@@ -252,5 +257,22 @@ impl Loop<'_> {
         let mut refs: Vec<&mut PartitionReader> = self.readers.iter_mut().collect();
         self.run
             .flush(self.source, &mut refs, self.batch.take(), &OWNED)
+    }
+}
+
+/// Test builds only: with `STREAMER_TEST_LATE_WRITER_MS` set, every other micro-batch's
+/// writer starts that late, as a thread the scheduler runs late on a loaded machine does
+/// (its test: `modes::late_batch_writers_keep_first_writes_first`).
+#[cfg(debug_assertions)]
+fn late_writer_for_tests() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STARTED: AtomicU64 = AtomicU64::new(0);
+    let ms = std::env::var("STREAMER_TEST_LATE_WRITER_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = ms {
+        if STARTED.fetch_add(1, Ordering::Relaxed) % 2 == 1 {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
     }
 }

@@ -243,19 +243,20 @@ impl Run {
 
     /// Write a transformed batch in one transaction (thread-safe: no reader state).
     pub(crate) fn write(&self, ready: Ready) -> Result<Written> {
-        self.write_after(ready, None)
+        self.write_after(ready, None, None)
     }
 
     /// [`Run::write`] pipelined behind the batch whose write ends when `prior`
-    /// disconnects (see [`Sink::write_after`]).
+    /// disconnects (see [`Sink::write_after`]), its keys claimed ahead (`claim`).
     pub(crate) fn write_after(
         &self,
         ready: Ready,
         prior: Option<crossbeam_channel::Receiver<()>>,
+        claim: Option<crate::sink::Claim>,
     ) -> Result<Written> {
         let outcome = self
             .sink
-            .write_after(&ready.prepared, &ready.dims, prior.as_ref())?;
+            .write_after(&ready.prepared, &ready.dims, prior.as_ref(), claim)?;
         Ok(Written { ready, outcome })
     }
 }

@@ -32,6 +32,7 @@ use in_flight::InFlight;
 use recent::RecentKeys;
 
 pub(crate) use copy::check_copied_columns;
+pub(crate) use in_flight::Claim;
 pub use pool::{pool, PgConn, PgPool};
 
 /// Fact keys remembered as committed (two generations of half each; ~16 MB).
@@ -70,7 +71,7 @@ pub struct Sink {
     /// keys other processes of the group committed lately, see [`shared`]
     shared: shared::SharedKeys,
     /// keys of the batches being written now, see [`in_flight`]
-    in_flight: InFlight,
+    in_flight: Arc<InFlight>,
     retry_budget: Duration,
     metrics: Arc<Metrics>,
 }
@@ -90,7 +91,7 @@ impl Sink {
             enricher,
             caches: DimCaches::new(200_000),
             recent: RecentKeys::new(RECENT_KEYS),
-            in_flight: InFlight::default(),
+            in_flight: Arc::new(InFlight::default()),
             retry_budget,
             metrics,
         }
@@ -121,7 +122,13 @@ impl Sink {
     /// Write one prepared batch and its dimension rows in one transaction, retrying
     /// retriable failures.
     pub fn write(&self, batch: &Prepared, dims: &DimRows) -> Result<Outcome> {
-        self.write_after(batch, dims, None)
+        self.write_after(batch, dims, None, None)
+    }
+
+    /// Claim a batch's fact keys ahead of its write (see `in_flight`): batch mode claims
+    /// its micro-batches in order, on its loop thread.
+    pub(crate) fn claim(&self, batch: &Prepared) -> Claim {
+        self.in_flight.claim(&batch.facts)
     }
 
     /// [`Sink::write`], pipelined behind a batch still being written (batch mode's next
@@ -133,22 +140,23 @@ impl Sink {
     /// prior can wait for; so the prior never waits for it. Another process may, though,
     /// while the prior waits for that process: so this batch waits at most
     /// [`PRIOR_WAIT`] holding its keys, then lets them go and writes them after the wait.
-    pub fn write_after(
+    /// `claim`: the batch's keys, claimed ahead ([`Sink::claim`]; None: claimed now).
+    pub(crate) fn write_after(
         &self,
         batch: &Prepared,
         dims: &DimRows,
         prior: Option<&Receiver<()>>,
+        claim: Option<Claim>,
     ) -> Result<Outcome> {
         let mut attempts = 0;
         // Held until the outcome is known and, on commit, the keys are in `recent`.
-        let claim = self.in_flight.claim(&batch.facts);
-        let held = &claim.held_elsewhere;
+        let mut claim = claim.unwrap_or_else(|| self.claim(batch));
         let (outcome, isolated, learned) = retry(
             "PostgreSQL write",
             self.retry_budget,
             |n| {
                 attempts = n;
-                self.attempt(batch, dims, held, prior)
+                self.attempt(batch, dims, &claim, prior)
             },
             |_| self.metrics.write_failed(),
         )?;
@@ -173,6 +181,7 @@ impl Sink {
                         }
                     }
                 }
+                claim.committed();
                 stats.attempts = attempts;
                 if attempts > 1 {
                     log::info!("batch committed after {attempts} attempts");
@@ -208,30 +217,40 @@ impl Sink {
         &self,
         batch: &'a Prepared,
         dims: &'a DimRows,
-        held: &in_flight::Held,
+        claim: &Claim,
         prior: Option<&Receiver<()>>,
     ) -> Result<Tried<'a>> {
-        if let Some(prior) = prior {
-            if let Some(tried) = self.transaction(batch, dims, held, Some(prior))? {
+        if prior.is_some() || claim.unresolved() {
+            if let Some(tried) = self.transaction(batch, dims, claim, prior)? {
                 return Ok(tried);
             }
-            // The batch before was slow: this one's transaction ended, so no one waits for
-            // its keys any more; the batch before first, then this one on its own.
-            log::debug!("the batch before took over {PRIOR_WAIT:?}; writing after it");
-            let _ = prior.recv();
+            // The batch before (or a holder of keys left to it) was slow: this one's
+            // transaction ended, so no one waits for its keys any more; they first, then
+            // this one on its own.
+            log::debug!("a batch before took over {PRIOR_WAIT:?}; writing after it");
+            if let Some(prior) = prior {
+                let _ = prior.recv();
+            }
+            while !claim.wait(Some(HOLDER_WARN)) {
+                log::warn!(
+                    "a batch has waited over {HOLDER_WARN:?} for the batches of this process \
+                     holding some of its keys (PostgreSQL slow or away?)"
+                );
+            }
         }
-        self.transaction(batch, dims, held, None)?
+        self.transaction(batch, dims, claim, None)?
             .ok_or_else(|| Error::fatal("writing a batch", "unpipelined write gave way"))
     }
 
-    /// One transaction. None: pipelined behind `prior`, which took over [`PRIOR_WAIT`]
-    /// (rolled back: PostgreSQL lets another process waiting for one of this batch's keys
-    /// go only when the whole transaction ends, not at a savepoint).
+    /// One transaction. None: pipelined behind `prior`, or waiting for the holder of a
+    /// key left to it (see `in_flight`), which took over [`PRIOR_WAIT`] (rolled back:
+    /// PostgreSQL lets another process waiting for one of this batch's keys go only when
+    /// the whole transaction ends, not at a savepoint).
     fn transaction<'a>(
         &self,
         batch: &'a Prepared,
         dims: &'a DimRows,
-        held: &in_flight::Held,
+        claim: &Claim,
         prior: Option<&Receiver<()>>,
     ) -> Result<Option<Tried<'a>>> {
         let mut conn = self.pool.get("connecting to PostgreSQL")?;
@@ -246,8 +265,10 @@ impl Sink {
         };
 
         // Offsets first: the row locks serialise writers of the same partition.
-        // (Pipelined: after the wait for the prior batch, below.)
-        if prior.is_none() {
+        // (Pipelined, or waiting for holders: after the wait, below.)
+        let waits = prior.is_some() || claim.unresolved();
+        let held = claim.held();
+        if !waits {
             if let Some(out) = self.advance(&mut tx, batch)? {
                 return Ok(Some((out, None, learned))); // dropping `tx` rolls back
             }
@@ -259,29 +280,42 @@ impl Sink {
         // letters; offsets, good rows and all dead letters still commit together.
         copy::write_dead_letters(&mut tx, &batch.dead)?;
         savepoint(&mut tx, "SAVEPOINT batch_rows")?;
-        let whole = match prior {
-            None => self.write_rows(&mut tx, &batch.facts, dims, held, epoch),
-            Some(prior) => {
-                let copied = match self.copy_rows(&mut tx, &batch.facts, held) {
-                    Err(e) if !e.is_data_error() => return Err(e),
-                    copied => copied,
-                };
-                if copied.is_err() {
-                    // refused for a data reason: isolated below, once the offsets moved
-                    savepoint(&mut tx, "ROLLBACK TO SAVEPOINT batch_rows")?;
-                }
-                // Disconnected once the prior batch's transaction has ended either way.
-                // Bounded while this one holds its new keys: the prior may be waiting for
-                // another process that waits for one of them, a cycle PostgreSQL cannot
-                // see. Past the bound this transaction ends (see `attempt`).
+        let whole = if !waits {
+            self.write_rows(&mut tx, &batch.facts, dims, &held, epoch)
+        } else {
+            let copied = match self.copy_rows(&mut tx, &batch.facts, &held) {
+                Err(e) if !e.is_data_error() => return Err(e),
+                copied => copied,
+            };
+            if copied.is_err() {
+                // refused for a data reason: isolated below, once the offsets moved
+                savepoint(&mut tx, "ROLLBACK TO SAVEPOINT batch_rows")?;
+            }
+            // `prior` disconnects once the prior batch's transaction has ended either
+            // way; the holders' outcomes are known when they end. Bounded while this one
+            // holds its new keys: a batch waited for may be waiting for another process
+            // that waits for one of them, a cycle PostgreSQL cannot see. Past the bound
+            // this transaction ends (see `attempt`).
+            if let Some(prior) = prior {
                 if let Err(RecvTimeoutError::Timeout) = prior.recv_timeout(PRIOR_WAIT) {
                     return Ok(None); // dropping `tx` rolls back
                 }
-                if let Some(out) = self.advance(&mut tx, batch)? {
-                    return Ok(Some((out, None, learned))); // dropping `tx` rolls back
-                }
-                copied.and_then(|c| self.finish_rows(&mut tx, c, dims, epoch))
             }
+            if !claim.wait(Some(PRIOR_WAIT)) {
+                return Ok(None); // dropping `tx` rolls back
+            }
+            if let Some(out) = self.advance(&mut tx, batch)? {
+                return Ok(Some((out, None, learned))); // dropping `tx` rolls back
+            }
+            // Keys whose holders did not commit are this batch's to write now.
+            let now = claim.held();
+            let passed: in_flight::Held = held.difference(&now).copied().collect();
+            let copied = if passed.is_empty() {
+                copied
+            } else {
+                copied.and_then(|c| self.copy_passed(&mut tx, batch, &passed, c))
+            };
+            copied.and_then(|c| self.finish_rows(&mut tx, c, dims, epoch))
         };
         let (facts, added, isolated) = match whole {
             Ok((inserted, added)) => {
@@ -298,15 +332,17 @@ impl Sink {
                 );
                 savepoint(&mut tx, "ROLLBACK TO SAVEPOINT batch_rows")?;
                 savepoint(&mut tx, "RELEASE SAVEPOINT batch_rows")?;
-                if prior.is_some() {
-                    // Pipelined, the offsets moved under the savepoint and were rolled
-                    // back with it: again, outside it (fenced if moved meanwhile).
+                if waits {
+                    // Pipelined (or after a wait), the offsets moved under the savepoint and
+                    // were rolled back with it: again, outside it (fenced if moved
+                    // meanwhile).
                     if let Some(out) = self.advance(&mut tx, batch)? {
                         return Ok(Some((out, None, learned))); // dropping `tx` rolls back
                     }
                 }
                 let mut iso = Isolated::default();
-                self.isolate(&mut tx, &batch.facts, 0, &mut iso, held, epoch)?;
+                let held = claim.held();
+                self.isolate(&mut tx, &batch.facts, 0, &mut iso, &held, epoch)?;
                 learned.countries = std::mem::take(&mut iso.countries);
                 let refused: Vec<DeadLetter> = iso
                     .refused
@@ -380,6 +416,32 @@ impl Sink {
         }
         // counted beside the COPY, unless the staging path changed what was inserted
         let pending = pending.unwrap_or_else(|| rollup::Pending::of(&inserted));
+        Ok(Copied { inserted, pending })
+    }
+
+    /// The facts of the keys `passed` to this batch by holders that did not commit,
+    /// written after the others, and counted with them.
+    fn copy_passed<'f>(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        batch: &'f Prepared,
+        passed: &in_flight::Held,
+        copied: Copied<'f>,
+    ) -> Result<Copied<'f>> {
+        let skip: in_flight::Held = batch
+            .facts
+            .iter()
+            .map(Fact::key_prefix)
+            .filter(|k| !passed.contains(k))
+            .collect();
+        let more = self.copy_rows(tx, &batch.facts, &skip)?;
+        log::debug!(
+            "{} facts of keys whose holders did not commit written by this batch",
+            more.inserted.len()
+        );
+        let mut inserted = copied.inserted;
+        inserted.extend(more.inserted);
+        let pending = rollup::Pending::of(&inserted);
         Ok(Copied { inserted, pending })
     }
 
@@ -536,6 +598,10 @@ struct Isolated<'a> {
 /// How long a pipelined batch waits for the one before while holding its new fact keys
 /// (see [`Sink::write_after`]); that one's remaining statements take tens of ms.
 const PRIOR_WAIT: Duration = Duration::from_millis(500);
+
+/// How long a batch waits for the holders of keys it left to them before it warns (it
+/// waits on: they are retrying PostgreSQL within the retry budget).
+const HOLDER_WARN: Duration = Duration::from_secs(30);
 
 /// A batch's facts as COPYed: those new to fact_sales, and their rollup counts.
 struct Copied<'f> {
