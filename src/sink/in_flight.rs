@@ -167,6 +167,16 @@ impl Claim {
         true
     }
 
+    /// Whether another open batch waits for one of the keys this one holds.
+    #[cfg(debug_assertions)]
+    pub(crate) fn waited_for(&self) -> bool {
+        let keys = lock(&self.registry.keys);
+        self.owned.iter().any(|k| {
+            keys.get(k)
+                .is_some_and(|e| Arc::ptr_eq(&e.holder, &self.token) && !e.waiting.is_empty())
+        })
+    }
+
     /// The batch committed: its keys are in (call after they are in the recent-keys set).
     pub(crate) fn committed(&mut self) {
         self.committed = true;

@@ -363,6 +363,10 @@ impl Sink {
             }
             Err(e) => return Err(e),
         };
+        #[cfg(debug_assertions)]
+        if fence_for_tests(claim) {
+            return Ok(Some((Outcome::Fenced(Vec::new()), None, learned))); // rolls back
+        }
         tx.commit()
             .map_err(|e| Error::from_pg("committing the batch transaction", e))?;
         let refused = isolated.as_ref().map_or(0, |i| i.refused.len()) as u64;
@@ -598,6 +602,27 @@ struct Isolated<'a> {
 /// How long a pipelined batch waits for the one before while holding its new fact keys
 /// (see [`Sink::write_after`]); that one's remaining statements take tens of ms.
 const PRIOR_WAIT: Duration = Duration::from_millis(500);
+
+/// Test builds only: with `STREAMER_TEST_FENCE_WAITED_FOR=n`, up to `n` batches that
+/// other open batches wait for are rolled back at their commit and reported fenced (their
+/// messages are read again), as when another owner moved their offsets; those waiting then
+/// write the keys themselves (test: `modes::holders_that_fail_pass_their_keys_on`).
+#[cfg(debug_assertions)]
+fn fence_for_tests(claim: &Claim) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static FENCED: AtomicU64 = AtomicU64::new(0);
+    let Some(n) = std::env::var("STREAMER_TEST_FENCE_WAITED_FOR")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    if !claim.waited_for() || FENCED.fetch_add(1, Ordering::Relaxed) >= n {
+        return false;
+    }
+    log::info!("test hook: a batch other batches wait for is rolled back as if fenced");
+    true
+}
 
 /// How long a batch waits for the holders of keys it left to them before it warns (it
 /// waits on: they are retrying PostgreSQL within the retry budget).

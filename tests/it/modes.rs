@@ -9,7 +9,7 @@ use crate::harness::check::{
     assert_same, assert_tables, cfg_path, count, drain, produced_ends, snapshot, stored_offsets,
     warmup,
 };
-use crate::harness::events::data_set;
+use crate::harness::events::{data_set, twin_data_set};
 use crate::harness::{spawn_streamer, Broker, TempDir, TestDb};
 
 /// Metrics on a port of their own, so that concurrent streamers never collide.
@@ -159,6 +159,50 @@ fn late_batch_writers_keep_first_writes_first() {
     warmup(dir.path(), &cfg, &env);
     drain(dir.path(), &cfg, &env);
     assert_tables(&db, &ds, &ends, &topic);
+}
+
+/// Every event sent twice at once on two partitions (a client retry under another key),
+/// and a changed re-send of some on their own partition shortly after, in both modes.
+/// Batches that other open batches wait for (they left those keys to them) are rolled
+/// back as if fenced (a test build hook): the keys pass to the waiting batches, which
+/// write their own copies. Every row appears once, the first copy on its partition
+/// winning, and a fenced batch's messages are read again without doubling a row.
+#[test]
+fn holders_that_fail_pass_their_keys_on() {
+    let broker = Broker::shared();
+    let topic = harness::unique_name("product_view_holders_fail");
+    broker.create_topic(&topic, 4);
+    let ds = twin_data_set(3000, 51);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    for mode in ["partition", "batch"] {
+        let db = TestDb::create();
+        let dir = TempDir::new(&format!("holders-fail-{mode}"));
+        let extra = format!(
+            "[pipeline]\nbatch_max_messages = 40\nbatch_max_latency_ms = 20\n\
+             trigger_interval_ms = 20\n\n{METRICS}"
+        );
+        let cfg = cfg_path(&dir, broker, &db, &topic, &extra);
+        let env = [
+            ("MODE", mode),
+            ("STREAMER_TEST_FENCE_WAITED_FOR", "40"),
+            ("RUST_LOG", "info,streamer::sink=debug"),
+        ];
+        warmup(dir.path(), &cfg, &env);
+        let out = drain(dir.path(), &cfg, &env);
+        assert_tables(&db, &ds, &ends, &topic);
+        assert!(
+            out.contains("test hook: a batch other batches wait for is rolled back"),
+            "{mode}: no batch was waited for:\n{out}"
+        );
+        if mode == "partition" {
+            // (batch mode's waiting batch shares a partition with its holder, mostly, and
+            // is fenced with it)
+            assert!(
+                out.contains("holders did not commit written by this batch"),
+                "{mode}: no key passed on:\n{out}"
+            );
+        }
+    }
 }
 
 /// Partition mode under a tiny `buffer_max_bytes` over eight partitions: every batch is cut

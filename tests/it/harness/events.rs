@@ -220,20 +220,14 @@ pub(crate) fn data_set(n: usize, dups: usize, bad_rounds: usize, seed: u64) -> D
             // keyless producer sends them: most land on another partition than their
             // original, whose loader may write either first. Changed re-sends keep the
             // original's key (its partition, after it), so the original must win.
-            let (key, json) = if dup_left % 2 == 0 {
-                (format!("retry-{dup_left}-{}", orig.id), orig.json.clone())
+            if dup_left % 2 == 0 {
+                ds.messages.push((
+                    Some(format!("retry-{dup_left}-{}", orig.id).into_bytes()),
+                    Some(orig.json.clone().into_bytes()),
+                ));
             } else {
-                (
-                    orig.id.clone(),
-                    orig.json.replacen(
-                        &format!("\"store_id\":\"{}\"", orig.store_id),
-                        "\"store_id\":\"late-duplicate\"",
-                        1,
-                    ),
-                )
-            };
-            ds.messages
-                .push((Some(key.into_bytes()), Some(json.into_bytes())));
+                ds.messages.push(changed_resend(orig));
+            }
             dup_left -= 1;
         } else if r < 11 && bad_left > 0 {
             let (v, reason) = &bad[bad_left % bad.len()];
@@ -242,24 +236,68 @@ pub(crate) fn data_set(n: usize, dups: usize, bad_rounds: usize, seed: u64) -> D
             *ds.dead.entry(reason).or_insert(0) += 1;
             bad_left -= 1;
         } else if i < events.len() {
-            let e = &events[i];
-            ds.messages.push((
-                Some(e.id.clone().into_bytes()),
-                Some(e.json.clone().into_bytes()),
-            ));
-            ds.facts.entry(e.sales_key()).or_insert_with(|| e.clone());
-            if let Some(p) = &e.product {
-                ds.products.insert(p.clone());
-            }
-            if !e.ip.is_empty() {
-                ds.ips.insert(e.ip.clone());
-            }
-            if !e.agent.is_empty() {
-                ds.agents.insert(e.agent.clone());
-            }
-            ds.dates.insert(e.ts.div_euclid(86_400));
+            ds.push_event(&events[i]);
             i += 1;
         }
     }
     ds
+}
+
+/// Re-send of `e` with a changed store_id under its own key (its partition, after it).
+fn changed_resend(e: &Event) -> super::Record {
+    let json = e.json.replacen(
+        &format!("\"store_id\":\"{}\"", e.store_id),
+        "\"store_id\":\"late-duplicate\"",
+        1,
+    );
+    (Some(e.id.clone().into_bytes()), Some(json.into_bytes()))
+}
+
+/// `n` events, each followed at once by a byte-identical twin under another key (mostly
+/// on another partition, so both copies are in flight together), and every fourth by a
+/// changed re-send under its own key eight events later, which must lose.
+pub(crate) fn twin_data_set(n: usize, seed: u64) -> DataSet {
+    let mut rng = Rng::new(seed);
+    let mut ds = DataSet {
+        messages: Vec::new(),
+        facts: BTreeMap::new(),
+        dead: BTreeMap::new(),
+        products: BTreeSet::new(),
+        ips: BTreeSet::new(),
+        agents: BTreeSet::new(),
+        dates: BTreeSet::new(),
+    };
+    let events: Vec<Event> = (0..n).map(|i| event(i, &mut rng)).collect();
+    for (i, e) in events.iter().enumerate() {
+        ds.push_event(e);
+        ds.messages.push((
+            Some(format!("twin-{}", e.id).into_bytes()),
+            Some(e.json.clone().into_bytes()),
+        ));
+        if i >= 8 && (i - 8) % 4 == 0 {
+            ds.messages.push(changed_resend(&events[i - 8]));
+        }
+    }
+    ds
+}
+
+impl DataSet {
+    /// An event's first copy, under its own key, and what it adds to the tables.
+    fn push_event(&mut self, e: &Event) {
+        self.messages.push((
+            Some(e.id.clone().into_bytes()),
+            Some(e.json.clone().into_bytes()),
+        ));
+        self.facts.entry(e.sales_key()).or_insert_with(|| e.clone());
+        if let Some(p) = &e.product {
+            self.products.insert(p.clone());
+        }
+        if !e.ip.is_empty() {
+            self.ips.insert(e.ip.clone());
+        }
+        if !e.agent.is_empty() {
+            self.agents.insert(e.agent.clone());
+        }
+        self.dates.insert(e.ts.div_euclid(86_400));
+    }
 }
