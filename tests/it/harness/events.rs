@@ -179,6 +179,7 @@ pub(crate) fn bad_messages() -> Vec<(Option<Vec<u8>>, &'static str)> {
 }
 
 /// A data set: messages to produce and what the tables must hold afterwards.
+#[derive(Default)]
 pub(crate) struct DataSet {
     /// (key, value) in produce order
     pub messages: Vec<super::Record>,
@@ -198,15 +199,7 @@ pub(crate) struct DataSet {
 /// `bad_rounds` copies of every malformed message.
 pub(crate) fn data_set(n: usize, dups: usize, bad_rounds: usize, seed: u64) -> DataSet {
     let mut rng = Rng::new(seed);
-    let mut ds = DataSet {
-        messages: Vec::new(),
-        facts: BTreeMap::new(),
-        dead: BTreeMap::new(),
-        products: BTreeSet::new(),
-        ips: BTreeSet::new(),
-        agents: BTreeSet::new(),
-        dates: BTreeSet::new(),
-    };
+    let mut ds = DataSet::default();
     let events: Vec<Event> = (0..n).map(|i| event(i, &mut rng)).collect();
     let bad = bad_messages();
     let mut bad_left = bad_rounds * bad.len();
@@ -258,15 +251,7 @@ fn changed_resend(e: &Event) -> super::Record {
 /// changed re-send under its own key eight events later, which must lose.
 pub(crate) fn twin_data_set(n: usize, seed: u64) -> DataSet {
     let mut rng = Rng::new(seed);
-    let mut ds = DataSet {
-        messages: Vec::new(),
-        facts: BTreeMap::new(),
-        dead: BTreeMap::new(),
-        products: BTreeSet::new(),
-        ips: BTreeSet::new(),
-        agents: BTreeSet::new(),
-        dates: BTreeSet::new(),
-    };
+    let mut ds = DataSet::default();
     let events: Vec<Event> = (0..n).map(|i| event(i, &mut rng)).collect();
     for (i, e) in events.iter().enumerate() {
         ds.push_event(e);
