@@ -98,8 +98,9 @@ fn cooperative_member_joins_mid_run(mode: &str, protocol: &str) {
     let envs = [("MODE", mode)];
     warmup(dir.path(), &cfg, &envs);
 
-    // A runs until stopped; B joins once A has committed some batches, and is caught up
-    // once A, stopped after B was given partitions, has left it the rest
+    // A runs until stopped; B joins once A has committed some batches (A may have loaded
+    // the rest by then: B runs until stopped too, so that it stays for its partitions);
+    // A is stopped once B was given partitions, and B once the backlog is committed
     let mut a = spawn_streamer(dir.path(), &["run", &cfg], &envs);
     let deadline = Instant::now() + Duration::from_secs(120);
     while count(&db, "fact_sales") < 200 {
@@ -110,9 +111,20 @@ fn cooperative_member_joins_mid_run(mode: &str, protocol: &str) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut b = spawn_streamer(dir.path(), &["run", &cfg, "--until-caught-up"], &envs);
+    let mut b = spawn_streamer(dir.path(), &["run", &cfg], &envs);
     b.wait_for_output(&format!("assigned [{topic}/"), Duration::from_secs(60));
     a.signal("TERM");
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while stored_offsets(&db, &topic) != ends {
+        assert!(
+            Instant::now() < deadline,
+            "{mode}: the backlog was never committed:\na:\n{}\nb:\n{}",
+            a.output(),
+            b.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.signal("TERM");
     for (name, s) in [("a", &mut a), ("b", &mut b)] {
         let st = s.wait_or_fail(Duration::from_secs(240));
         let out = s.output();
