@@ -432,163 +432,237 @@ CREATE TABLE IF NOT EXISTS rollup_rejected (
     rejected_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- Move every committed pending count into the rollups, in the caller's
--- transaction; returns the number of rollup rows added or updated. Concurrent folds are
--- safe: a pending row is deleted, and so counted, by one of them only. Should PostgreSQL
--- refuse the bulk move for a data reason, each key is moved on its own
--- (streamer_fold_rollups_by_key), and the keys it refuses go to rollup_rejected.
--- work_mem: a fold during a load groups a few hundred thousand pending elements, which
--- spilled to disk at the default 4MB.
-CREATE OR REPLACE FUNCTION streamer_fold_rollups() RETURNS bigint LANGUAGE plpgsql
+-- Move every committed pending count into the rollups, in the caller's transaction;
+-- returns the number of rollup rows added or updated. streamer_fold_rollup does one
+-- rollup (its own lock, so the folder's last fold moves two at once on two connections);
+-- this one does the four in the order of the list above. Concurrent folds of one rollup
+-- (two processes' folders) take turns. Should PostgreSQL refuse a bulk move for a data
+-- reason, each of its keys is moved on its own (streamer_fold_rollups_by_key), and the
+-- keys it refuses go to rollup_rejected. work_mem: a fold during a load groups a few
+-- hundred thousand pending elements, which spilled to disk at the default 4MB.
+DROP FUNCTION IF EXISTS streamer_fold_rollups_bulk(), streamer_fold_rollups_by_key();
+CREATE OR REPLACE FUNCTION streamer_fold_rollup(which text) RETURNS bigint LANGUAGE plpgsql
     SET work_mem = '64MB' AS $$
 BEGIN
-    LOCK TABLE rollup_product_hour, rollup_product_hour_pending, rollup_store_country_day,
-               rollup_store_country_day_pending, rollup_referrer_day,
-               rollup_referrer_day_pending, rollup_browser_hour, rollup_browser_hour_pending
-        IN ROW EXCLUSIVE MODE;
+    -- the rollup and its pending table, then the rollup's own advisory lock ("STFL" and
+    -- its place in the list): nothing else takes those, so none is held while waiting
+    -- for a table lock
+    CASE which
+        WHEN 'rollup_product_hour' THEN
+            LOCK TABLE rollup_product_hour, rollup_product_hour_pending IN ROW EXCLUSIVE MODE;
+            PERFORM pg_advisory_xact_lock(1398031948, 1);
+        WHEN 'rollup_store_country_day' THEN
+            LOCK TABLE rollup_store_country_day, rollup_store_country_day_pending
+                IN ROW EXCLUSIVE MODE;
+            PERFORM pg_advisory_xact_lock(1398031948, 2);
+        WHEN 'rollup_referrer_day' THEN
+            LOCK TABLE rollup_referrer_day, rollup_referrer_day_pending IN ROW EXCLUSIVE MODE;
+            PERFORM pg_advisory_xact_lock(1398031948, 3);
+        WHEN 'rollup_browser_hour' THEN
+            LOCK TABLE rollup_browser_hour, rollup_browser_hour_pending IN ROW EXCLUSIVE MODE;
+            PERFORM pg_advisory_xact_lock(1398031948, 4);
+        ELSE
+            RAISE EXCEPTION 'streamer_fold_rollup: no rollup %', which;
+    END CASE;
     BEGIN
-        RETURN streamer_fold_rollups_bulk();
+        RETURN streamer_fold_rollups_bulk(which);
     EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
-        RAISE WARNING 'streamer: folding the pending rollup counts in bulk failed (SQLSTATE %: %); moving each key on its own',
-            SQLSTATE, SQLERRM;
+        RAISE WARNING 'streamer: folding the pending % counts in bulk failed (SQLSTATE %: %); moving each key on its own',
+            which, SQLSTATE, SQLERRM;
     END;
-    RETURN streamer_fold_rollups_by_key();
+    RETURN streamer_fold_rollups_by_key(which);
 END
 $$;
 
--- The bulk move of streamer_fold_rollups (the caller holds the locks).
-CREATE OR REPLACE FUNCTION streamer_fold_rollups_bulk() RETURNS bigint LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION streamer_fold_rollups() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     total bigint := 0;
-    n bigint;
 BEGIN
-    WITH p AS (DELETE FROM rollup_product_hour_pending RETURNING *),
-         d AS (SELECT u.* FROM p, unnest(p.full_date, p.hour, p.product_key, p.views) AS u(full_date, hour, product_key, views))
-    INSERT INTO rollup_product_hour AS r (full_date, hour, product_key, views)
-    SELECT full_date, hour, product_key, sum(views)::bigint
-    FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (full_date, hour, product_key) DO UPDATE SET views = r.views + EXCLUDED.views;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    total := total + n;
-    WITH p AS (DELETE FROM rollup_store_country_day_pending RETURNING *),
-         d AS (SELECT u.* FROM p, streamer_store_country_elements(p.full_date, p.store_id,
-                      p.ip_key, p.views, p.country_code, p.country_name) u)
-    INSERT INTO rollup_store_country_day AS r
-        (full_date, store_id, country_code, country_name, views)
-    SELECT full_date, store_id, country_code, min(country_name), sum(views)::bigint
-    FROM d
-    GROUP BY 1, 2, 3
-    ORDER BY 1, store_id IS NULL, coalesce(store_id, ''),
-             country_code IS NULL, coalesce(country_code, '')
-    ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
-                 (country_code IS NULL), coalesce(country_code, ''))
-    DO UPDATE SET views = r.views + EXCLUDED.views,
-                  country_name = least(r.country_name, EXCLUDED.country_name);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    total := total + n;
-    WITH p AS (DELETE FROM rollup_referrer_day_pending RETURNING *),
-         d AS (SELECT u.* FROM p, unnest(p.full_date, p.referrer_url, p.views) AS u(full_date, referrer_url, views))
-    INSERT INTO rollup_referrer_day AS r (full_date, referrer_url, views)
-    SELECT full_date, referrer_url, sum(views)::bigint
-    FROM d GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (full_date, referrer_url) DO UPDATE SET views = r.views + EXCLUDED.views;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    total := total + n;
-    WITH p AS (DELETE FROM rollup_browser_hour_pending RETURNING *),
-         d AS (SELECT u.* FROM p, unnest(p.full_date, p.hour, p.user_agent_key, p.views) AS u(full_date, hour, user_agent_key, views))
-    INSERT INTO rollup_browser_hour AS r (full_date, hour, browser, os, views)
-    SELECT d.full_date, d.hour, coalesce(a.browser, 'unknown'), coalesce(a.os, 'unknown'),
-           sum(d.views)::bigint
-    FROM d LEFT JOIN dim_user_agent a ON a.user_agent_key = d.user_agent_key
-    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-    ON CONFLICT (full_date, hour, browser, os) DO UPDATE SET views = r.views + EXCLUDED.views;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN total + n;
+    total := total + streamer_fold_rollup('rollup_product_hour');
+    total := total + streamer_fold_rollup('rollup_store_country_day');
+    total := total + streamer_fold_rollup('rollup_referrer_day');
+    RETURN total + streamer_fold_rollup('rollup_browser_hour');
+END
+$$;
+
+-- The bulk move of one rollup (streamer_fold_rollup holds the locks). The pending counts
+-- of the product/hour, referrer and browser rollups are summed per key, the keys already
+-- in the rollup are updated through a join, and only the others are inserted (ON CONFLICT
+-- for a key another writer inserted meanwhile): during a load nearly every key of a fold
+-- is there already, and the join updated 4,000 product/hour rows in 35-36 ms where an
+-- upsert per key took 55-59 ms. (Store/country stays an upsert: there the join was not
+-- faster.) Folds of one rollup take turns (streamer_fold_rollup's advisory lock), so two
+-- processes' folders never update its rows in different orders.
+CREATE OR REPLACE FUNCTION streamer_fold_rollups_bulk(which text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint := 0;
+BEGIN
+    IF which = 'rollup_product_hour' THEN
+        WITH p AS (DELETE FROM rollup_product_hour_pending RETURNING *),
+             g AS (SELECT u.full_date, u.hour, u.product_key, sum(u.views)::bigint AS views
+                   FROM p, unnest(p.full_date, p.hour, p.product_key, p.views)
+                           AS u(full_date, hour, product_key, views)
+                   GROUP BY 1, 2, 3),
+             up AS (UPDATE rollup_product_hour r SET views = r.views + g.views FROM g
+                    WHERE r.full_date = g.full_date AND r.hour = g.hour
+                      AND r.product_key = g.product_key
+                    RETURNING r.full_date, r.hour, r.product_key),
+             ins AS (INSERT INTO rollup_product_hour AS r (full_date, hour, product_key, views)
+               SELECT g.full_date, g.hour, g.product_key, g.views FROM g
+               WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.full_date = g.full_date
+                                   AND up.hour = g.hour AND up.product_key = g.product_key)
+               ORDER BY 1, 2, 3
+               ON CONFLICT (full_date, hour, product_key) DO UPDATE SET views = r.views + EXCLUDED.views
+                     RETURNING 1)
+        SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins) INTO n;
+    ELSIF which = 'rollup_store_country_day' THEN
+        WITH p AS (DELETE FROM rollup_store_country_day_pending RETURNING *),
+             d AS (SELECT u.* FROM p, streamer_store_country_elements(p.full_date, p.store_id,
+                          p.ip_key, p.views, p.country_code, p.country_name) u)
+        INSERT INTO rollup_store_country_day AS r
+            (full_date, store_id, country_code, country_name, views)
+        SELECT full_date, store_id, country_code, min(country_name), sum(views)::bigint
+        FROM d
+        GROUP BY 1, 2, 3
+        ORDER BY 1, store_id IS NULL, coalesce(store_id, ''),
+                 country_code IS NULL, coalesce(country_code, '')
+        ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
+                     (country_code IS NULL), coalesce(country_code, ''))
+        DO UPDATE SET views = r.views + EXCLUDED.views,
+                      country_name = least(r.country_name, EXCLUDED.country_name);
+        GET DIAGNOSTICS n = ROW_COUNT;
+    ELSIF which = 'rollup_referrer_day' THEN
+        WITH p AS (DELETE FROM rollup_referrer_day_pending RETURNING *),
+             g AS (SELECT u.full_date, u.referrer_url, sum(u.views)::bigint AS views
+                   FROM p, unnest(p.full_date, p.referrer_url, p.views)
+                           AS u(full_date, referrer_url, views)
+                   GROUP BY 1, 2),
+             up AS (UPDATE rollup_referrer_day r SET views = r.views + g.views FROM g
+                    WHERE r.full_date = g.full_date AND r.referrer_url = g.referrer_url
+                    RETURNING r.full_date, r.referrer_url),
+             ins AS (INSERT INTO rollup_referrer_day AS r (full_date, referrer_url, views)
+               SELECT g.full_date, g.referrer_url, g.views FROM g
+               WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.full_date = g.full_date
+                                   AND up.referrer_url = g.referrer_url)
+               ORDER BY 1, 2
+               ON CONFLICT (full_date, referrer_url) DO UPDATE SET views = r.views + EXCLUDED.views
+                     RETURNING 1)
+        SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins) INTO n;
+    ELSIF which = 'rollup_browser_hour' THEN
+        WITH p AS (DELETE FROM rollup_browser_hour_pending RETURNING *),
+             g AS (SELECT u.full_date, u.hour, coalesce(a.browser, 'unknown') AS browser,
+                          coalesce(a.os, 'unknown') AS os, sum(u.views)::bigint AS views
+                   FROM p
+                   CROSS JOIN unnest(p.full_date, p.hour, p.user_agent_key, p.views)
+                              AS u(full_date, hour, user_agent_key, views)
+                   LEFT JOIN dim_user_agent a ON a.user_agent_key = u.user_agent_key
+                   GROUP BY 1, 2, 3, 4),
+             up AS (UPDATE rollup_browser_hour r SET views = r.views + g.views FROM g
+                    WHERE r.full_date = g.full_date AND r.hour = g.hour
+                      AND r.browser = g.browser AND r.os = g.os
+                    RETURNING r.full_date, r.hour, r.browser, r.os),
+             ins AS (INSERT INTO rollup_browser_hour AS r (full_date, hour, browser, os, views)
+               SELECT g.full_date, g.hour, g.browser, g.os, g.views FROM g
+               WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.full_date = g.full_date
+                                   AND up.hour = g.hour AND up.browser = g.browser AND up.os = g.os)
+               ORDER BY 1, 2, 3, 4
+               ON CONFLICT (full_date, hour, browser, os) DO UPDATE SET views = r.views + EXCLUDED.views
+                     RETURNING 1)
+        SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins) INTO n;
+    END IF;
+    RETURN n;
 END
 $$;
 
 -- Each pending key moved on its own, in key order, in a subtransaction of its own; a key
 -- PostgreSQL refuses for a data reason goes to rollup_rejected. Slow, and only used when
 -- the bulk move failed.
-CREATE OR REPLACE FUNCTION streamer_fold_rollups_by_key() RETURNS bigint LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION streamer_fold_rollups_by_key(which text) RETURNS bigint
+LANGUAGE plpgsql AS $$
 DECLARE
     total bigint := 0;
     r record;
 BEGIN
-    FOR r IN WITH p AS (DELETE FROM rollup_product_hour_pending RETURNING *),
-         d AS (SELECT u.* FROM p, unnest(p.full_date, p.hour, p.product_key, p.views) AS u(full_date, hour, product_key, views))
-             SELECT full_date, hour, product_key, sum(views)::bigint AS views
-             FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    LOOP
-        BEGIN
-            INSERT INTO rollup_product_hour AS t (full_date, hour, product_key, views)
-            VALUES (r.full_date, r.hour, r.product_key, r.views)
-            ON CONFLICT (full_date, hour, product_key)
-            DO UPDATE SET views = t.views + EXCLUDED.views;
-            total := total + 1;
-        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
-            INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
-            VALUES ('rollup_product_hour', to_jsonb(r), SQLSTATE, SQLERRM);
-        END;
-    END LOOP;
-    FOR r IN WITH p AS (DELETE FROM rollup_store_country_day_pending RETURNING *),
-         d AS (SELECT u.* FROM p, streamer_store_country_elements(p.full_date, p.store_id,
-                      p.ip_key, p.views, p.country_code, p.country_name) u)
-             SELECT full_date, store_id, country_code,
-                    min(country_name) AS country_name, sum(views)::bigint AS views
-             FROM d
-             GROUP BY 1, 2, 3
-             ORDER BY 1, store_id IS NULL, coalesce(store_id, ''),
-                      country_code IS NULL, coalesce(country_code, '')
-    LOOP
-        BEGIN
-            INSERT INTO rollup_store_country_day AS t
-                (full_date, store_id, country_code, country_name, views)
-            VALUES (r.full_date, r.store_id, r.country_code, r.country_name, r.views)
-            ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
-                         (country_code IS NULL), coalesce(country_code, ''))
-            DO UPDATE SET views = t.views + EXCLUDED.views,
-                          country_name = least(t.country_name, EXCLUDED.country_name);
-            total := total + 1;
-        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
-            INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
-            VALUES ('rollup_store_country_day', to_jsonb(r), SQLSTATE, SQLERRM);
-        END;
-    END LOOP;
-    FOR r IN WITH p AS (DELETE FROM rollup_referrer_day_pending RETURNING *),
-         d AS (SELECT u.* FROM p, unnest(p.full_date, p.referrer_url, p.views) AS u(full_date, referrer_url, views))
-             SELECT full_date, referrer_url, sum(views)::bigint AS views
-             FROM d GROUP BY 1, 2 ORDER BY 1, 2
-    LOOP
-        BEGIN
-            INSERT INTO rollup_referrer_day AS t (full_date, referrer_url, views)
-            VALUES (r.full_date, r.referrer_url, r.views)
-            ON CONFLICT (full_date, referrer_url)
-            DO UPDATE SET views = t.views + EXCLUDED.views;
-            total := total + 1;
-        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
-            INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
-            VALUES ('rollup_referrer_day', to_jsonb(r), SQLSTATE, SQLERRM);
-        END;
-    END LOOP;
-    FOR r IN WITH p AS (DELETE FROM rollup_browser_hour_pending RETURNING *),
-         d AS (SELECT u.* FROM p, unnest(p.full_date, p.hour, p.user_agent_key, p.views) AS u(full_date, hour, user_agent_key, views))
-             SELECT d.full_date, d.hour, coalesce(a.browser, 'unknown') AS browser,
-                    coalesce(a.os, 'unknown') AS os, sum(d.views)::bigint AS views
-             FROM d LEFT JOIN dim_user_agent a ON a.user_agent_key = d.user_agent_key
-             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-    LOOP
-        BEGIN
-            INSERT INTO rollup_browser_hour AS t (full_date, hour, browser, os, views)
-            VALUES (r.full_date, r.hour, r.browser, r.os, r.views)
-            ON CONFLICT (full_date, hour, browser, os)
-            DO UPDATE SET views = t.views + EXCLUDED.views;
-            total := total + 1;
-        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
-            INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
-            VALUES ('rollup_browser_hour', to_jsonb(r), SQLSTATE, SQLERRM);
-        END;
-    END LOOP;
+    IF which = 'rollup_product_hour' THEN
+        FOR r IN WITH p AS (DELETE FROM rollup_product_hour_pending RETURNING *),
+             d AS (SELECT u.* FROM p, unnest(p.full_date, p.hour, p.product_key, p.views) AS u(full_date, hour, product_key, views))
+                 SELECT full_date, hour, product_key, sum(views)::bigint AS views
+                 FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        LOOP
+            BEGIN
+                INSERT INTO rollup_product_hour AS t (full_date, hour, product_key, views)
+                VALUES (r.full_date, r.hour, r.product_key, r.views)
+                ON CONFLICT (full_date, hour, product_key)
+                DO UPDATE SET views = t.views + EXCLUDED.views;
+                total := total + 1;
+            EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+                INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
+                VALUES ('rollup_product_hour', to_jsonb(r), SQLSTATE, SQLERRM);
+            END;
+        END LOOP;
+    ELSIF which = 'rollup_store_country_day' THEN
+        FOR r IN WITH p AS (DELETE FROM rollup_store_country_day_pending RETURNING *),
+             d AS (SELECT u.* FROM p, streamer_store_country_elements(p.full_date, p.store_id,
+                          p.ip_key, p.views, p.country_code, p.country_name) u)
+                 SELECT full_date, store_id, country_code,
+                        min(country_name) AS country_name, sum(views)::bigint AS views
+                 FROM d
+                 GROUP BY 1, 2, 3
+                 ORDER BY 1, store_id IS NULL, coalesce(store_id, ''),
+                          country_code IS NULL, coalesce(country_code, '')
+        LOOP
+            BEGIN
+                INSERT INTO rollup_store_country_day AS t
+                    (full_date, store_id, country_code, country_name, views)
+                VALUES (r.full_date, r.store_id, r.country_code, r.country_name, r.views)
+                ON CONFLICT (full_date, (store_id IS NULL), coalesce(store_id, ''),
+                             (country_code IS NULL), coalesce(country_code, ''))
+                DO UPDATE SET views = t.views + EXCLUDED.views,
+                              country_name = least(t.country_name, EXCLUDED.country_name);
+                total := total + 1;
+            EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+                INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
+                VALUES ('rollup_store_country_day', to_jsonb(r), SQLSTATE, SQLERRM);
+            END;
+        END LOOP;
+    ELSIF which = 'rollup_referrer_day' THEN
+        FOR r IN WITH p AS (DELETE FROM rollup_referrer_day_pending RETURNING *),
+             d AS (SELECT u.* FROM p, unnest(p.full_date, p.referrer_url, p.views) AS u(full_date, referrer_url, views))
+                 SELECT full_date, referrer_url, sum(views)::bigint AS views
+                 FROM d GROUP BY 1, 2 ORDER BY 1, 2
+        LOOP
+            BEGIN
+                INSERT INTO rollup_referrer_day AS t (full_date, referrer_url, views)
+                VALUES (r.full_date, r.referrer_url, r.views)
+                ON CONFLICT (full_date, referrer_url)
+                DO UPDATE SET views = t.views + EXCLUDED.views;
+                total := total + 1;
+            EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+                INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
+                VALUES ('rollup_referrer_day', to_jsonb(r), SQLSTATE, SQLERRM);
+            END;
+        END LOOP;
+    ELSIF which = 'rollup_browser_hour' THEN
+        FOR r IN WITH p AS (DELETE FROM rollup_browser_hour_pending RETURNING *),
+             d AS (SELECT u.* FROM p, unnest(p.full_date, p.hour, p.user_agent_key, p.views) AS u(full_date, hour, user_agent_key, views))
+                 SELECT d.full_date, d.hour, coalesce(a.browser, 'unknown') AS browser,
+                        coalesce(a.os, 'unknown') AS os, sum(d.views)::bigint AS views
+                 FROM d LEFT JOIN dim_user_agent a ON a.user_agent_key = d.user_agent_key
+                 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        LOOP
+            BEGIN
+                INSERT INTO rollup_browser_hour AS t (full_date, hour, browser, os, views)
+                VALUES (r.full_date, r.hour, r.browser, r.os, r.views)
+                ON CONFLICT (full_date, hour, browser, os)
+                DO UPDATE SET views = t.views + EXCLUDED.views;
+                total := total + 1;
+            EXCEPTION WHEN data_exception OR integrity_constraint_violation OR program_limit_exceeded THEN
+                INSERT INTO rollup_rejected (rollup, pending, sqlstate, message)
+                VALUES ('rollup_browser_hour', to_jsonb(r), SQLSTATE, SQLERRM);
+            END;
+        END LOOP;
+    END IF;
     RETURN total;
 END
 $$;

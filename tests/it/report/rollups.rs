@@ -141,6 +141,78 @@ fn pending_counts_are_reported_and_folded_exactly_once_by_concurrent_folds() {
     assert_eq!(top_products(&db), want);
 }
 
+/// Folds of one rollup on two connections take turns (streamer_fold_rollup's advisory
+/// lock, not the rollup's row locks), and a fold that updates keys already there and
+/// inserts new ones gives the recount.
+#[test]
+fn folds_of_one_rollup_take_turns_and_add_up() {
+    let db = seeded();
+    let mut c = db.client();
+    c.execute("SELECT streamer_fold_rollups()", &[]).unwrap();
+    harness::check::assert_rollups_folded(&db);
+    // The facts once more under new keys, in two statements (two pending rows per rollup,
+    // as two batches leave them): half on their own day (keys in the rollups), half on the
+    // next (keys not yet there).
+    c.batch_execute(
+        "CREATE TEMP TABLE again AS SELECT * FROM fact_sales;
+         UPDATE again SET sales_key = 'again-' || sales_key;
+         UPDATE again SET full_date = full_date + 1 WHERE sales_key LIKE '%1' OR sales_key LIKE '%3';
+         INSERT INTO fact_sales SELECT * FROM again WHERE full_date = '2020-03-10';
+         INSERT INTO fact_sales SELECT * FROM again WHERE full_date <> '2020-03-10';",
+    )
+    .unwrap();
+    assert_eq!(db.count("rollup_product_hour_pending"), 2);
+    let mut first = c.transaction().unwrap();
+    let folded: i64 = first
+        .query_one("SELECT streamer_fold_rollup('rollup_product_hour')", &[])
+        .unwrap()
+        .get(0);
+    assert!(folded > 0);
+    let mut other = db.client();
+    let other_pid: i32 = other
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let second = std::thread::spawn(move || -> i64 {
+        other
+            .query_one("SELECT streamer_fold_rollups()", &[])
+            .unwrap()
+            .get(0)
+    });
+    // the second fold waits for the first's advisory lock (without it: for its row locks)
+    let mut watch = db.client();
+    let waits_for = loop {
+        let row = watch
+            .query_one(
+                "SELECT coalesce(wait_event_type, '') || ':' || coalesce(wait_event, '')
+                 FROM pg_stat_activity WHERE pid = $1",
+                &[&other_pid],
+            )
+            .unwrap();
+        let w: String = row.get(0);
+        if w.starts_with("Lock:") {
+            break w;
+        }
+        assert!(!second.is_finished(), "the second fold did not wait");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(waits_for, "Lock:advisory");
+    first.commit().unwrap();
+    assert!(
+        second.join().unwrap() > 0,
+        "the other rollups were left to it"
+    );
+    harness::check::assert_rollups_folded(&db);
+    let day_after: i64 = c
+        .query_one(
+            "SELECT count(*) FROM rollup_product_hour WHERE full_date = '2020-03-11'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(day_after > 0, "the new day's keys were inserted");
+}
+
 #[test]
 fn warmup_rebuilds_rollups_that_miss_facts() {
     // A database loaded before the rollups existed: facts, no rollup rows.
