@@ -1,7 +1,7 @@
-//! The process's logger: env_logger (`RUST_LOG`, `info` by default), less the one record
-//! rust-rdkafka writes at error level when its consumer's drop finds the consumer closed
-//! already, which [`crate::source::Source::close`] does on purpose (see there); and the
-//! levels librdkafka's records are logged at.
+//! The process's logger: env_logger (`RUST_LOG`, `info` by default, times in milliseconds),
+//! less the one record rust-rdkafka writes at error level when its consumer's drop finds
+//! the consumer closed already, which [`crate::source::Source::close`] does on purpose (see
+//! there); and the levels librdkafka's records are logged at.
 
 use log::{Level, Log, Metadata, Record};
 use rdkafka::config::RDKafkaLogLevel;
@@ -64,8 +64,11 @@ pub(crate) fn librdkafka_level(fac: &str, level: RDKafkaLogLevel) -> log::Level 
 
 /// Install the logger (once per process; later calls change nothing).
 pub fn init() {
+    // milliseconds: a batch, a rebalance or a shutdown takes tens of them
     let logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+            .format_timestamp_millis()
+            .build();
     let max = logger.filter();
     if log::set_boxed_logger(Box::new(Logger(logger))).is_ok() {
         log::set_max_level(max);
