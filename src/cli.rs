@@ -152,7 +152,7 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     // its assignment waits in its queue until the loop polls. After a warmup, whose
     // length is the schema's, the consumer is created once it is done.
     let early = (!warm)
-        .then(|| Source::subscribe(&cfg, metrics.clone()))
+        .then(|| Source::subscribe(&cfg, metrics.clone(), until_caught_up))
         .transpose()?;
     let pool = sink::pool(&cfg, cfg.pipeline.pg_pool_size)?;
     if warm {
@@ -160,7 +160,7 @@ pub fn stream(cfg: Config, until_caught_up: bool, warm: bool) -> Result<()> {
     }
     let source = match early {
         Some(s) => s,
-        None => Source::subscribe(&cfg, metrics.clone())?,
+        None => Source::subscribe(&cfg, metrics.clone(), until_caught_up)?,
     };
     // The first checkouts (offsets on assignment, the first batch) find connections open.
     pool.preconnect(PRECONNECT);

@@ -221,9 +221,16 @@ pub fn client_config(cfg: &Config) -> ClientConfig {
     cc
 }
 
+/// `fetch.wait.max.ms` of a run `--until-caught-up`: the broker holds an empty fetch this
+/// long, and the run ends at the fetch that finds each partition's end, so an idle run took
+/// 150-270 ms with 50 ms and 100-190 ms with this; the run ends soon after, so its empty
+/// fetches (a hundred a second) do not last.
+const END_WAIT_MS: &str = "10";
+
 impl Source {
-    /// Create the consumer and subscribe to the configured topics.
-    pub fn subscribe(cfg: &Config, metrics: Arc<Metrics>) -> Result<Source> {
+    /// Create the consumer and subscribe to the configured topics; `until_caught_up`: for a
+    /// run that ends at the partitions' ends (see [`END_WAIT_MS`]).
+    pub fn subscribe(cfg: &Config, metrics: Arc<Metrics>, until_caught_up: bool) -> Result<Source> {
         let mut cc = client_config(cfg);
         // Defaults the user may override: statistics feed the lag metric; librdkafka's
         // prefetch (64 MiB per partition by default) would dominate our memory, and 1 MiB
@@ -235,7 +242,8 @@ impl Source {
         // known from a fetch that comes back empty, which the broker holds for
         // fetch.wait.max.ms when no partition has data (500 ms by default): a batch at the
         // end of a partition, and `--until-caught-up`, waited that long for it; 50 ms
-        // costs an idle consumer some twenty empty fetches a second. A member learns of a
+        // costs an idle consumer some twenty empty fetches a second (a run
+        // `--until-caught-up`, which ends there, waits END_WAIT_MS). A member learns of a
         // rebalance (another member joining, e.g. a second process started from cron) from
         // its next heartbeat: every 3 s by default, which held a joining member's first
         // assignment that long; 500 ms is two small requests a second. Partitions added
@@ -247,7 +255,10 @@ impl Source {
             ("heartbeat.interval.ms", "500"),
             ("queued.max.messages.kbytes", "1024"),
             ("fetch.queue.backoff.ms", "10"),
-            ("fetch.wait.max.ms", "50"),
+            (
+                "fetch.wait.max.ms",
+                if until_caught_up { END_WAIT_MS } else { "50" },
+            ),
         ] {
             // under the consumer group protocol of KIP-848 (`group.protocol = consumer`)
             // the broker sets the heartbeat, and librdkafka refuses the property
