@@ -5,10 +5,12 @@
 //! neither; a failed fold leaves the pending rows to the next one (the reports read both),
 //! so it costs a warning, not data.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use postgres::error::SqlState;
 use postgres::Client;
 use postgres_native_tls::MakeTlsConnector;
 
@@ -216,13 +218,40 @@ fn fold(
     };
     let mut total = 0;
     for rollup in rollups {
-        let row = client
-            .query_one("SELECT streamer_fold_rollup($1)", &[rollup])
-            .map_err(|e| Error::from_pg(format!("folding the pending {rollup} counts"), e))?;
+        let row = match client.query_one("SELECT streamer_fold_rollup($1)", &[rollup]) {
+            Ok(row) => row,
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_FUNCTION) => {
+                return fold_all_as_before(client).map(|rows| total + rows)
+            }
+            Err(e) => {
+                return Err(Error::from_pg(
+                    format!("folding the pending {rollup} counts"),
+                    e,
+                ))
+            }
+        };
         let rows: i64 = column(&row, 0, "streamer_fold_rollup()", "result")?;
         total += rows.max(0) as u64;
     }
     Ok(total)
+}
+
+/// A database warmed up by an earlier streamer has `streamer_fold_rollups()` only (a
+/// binary upgraded under `streamer run`, which does not warm up): every rollup in one
+/// transaction, as that version folded, until the next warmup.
+fn fold_all_as_before(client: &mut Client) -> Result<u64> {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        log::info!(
+            "this database's streamer schema predates streamer_fold_rollup(): folding every \
+             rollup in one transaction until `streamer warmup` updates it"
+        );
+    }
+    let row = client
+        .query_one("SELECT streamer_fold_rollups()", &[])
+        .map_err(|e| Error::from_pg("folding the pending rollup counts", e))?;
+    let rows: i64 = column(&row, 0, "streamer_fold_rollups()", "result")?;
+    Ok(rows.max(0) as u64)
 }
 
 #[cfg(test)]

@@ -51,6 +51,43 @@ fn the_loaders_counts_and_the_triggers_counts_add_up() {
     harness::check::assert_rollups(&db);
 }
 
+/// A database warmed up by an earlier streamer, whose schema has no
+/// `streamer_fold_rollup()` (a binary upgraded under `streamer run`, which does not warm
+/// up): the folder folds as that version did, and the rollups hold every count.
+#[test]
+fn a_schema_from_before_the_per_rollup_fold_is_still_folded() {
+    let broker = Broker::shared();
+    let db = TestDb::create();
+    let dir = TempDir::new("e2e-old-fold");
+    let topic = harness::unique_name("product_view");
+    broker.create_topic(&topic, 2);
+    let ds = data_set(600, 60, 2, 12);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let cfg = cfg_path(&dir, broker, &db, &topic, "");
+    harness::check::warmup(dir.path(), &cfg, &[]);
+    db.client()
+        .batch_execute(
+            "ALTER FUNCTION streamer_fold_rollup(text) RENAME TO earlier_fold_rollup;
+             CREATE OR REPLACE FUNCTION streamer_fold_rollups() RETURNS bigint
+             LANGUAGE plpgsql AS $$
+             BEGIN
+                 RETURN earlier_fold_rollup('rollup_product_hour')
+                      + earlier_fold_rollup('rollup_store_country_day')
+                      + earlier_fold_rollup('rollup_referrer_day')
+                      + earlier_fold_rollup('rollup_browser_hour');
+             END $$;",
+        )
+        .unwrap();
+    let out = harness::check::drain(dir.path(), &cfg, &[]);
+    assert!(
+        out.contains("predates streamer_fold_rollup()")
+            && !out.contains("WARN  streamer::sink::fold"),
+        "{out}"
+    );
+    assert_tables(&db, &ds, &ends, &topic);
+    harness::check::assert_rollups_folded(&db);
+}
+
 #[test]
 fn loads_generated_events_exactly() {
     let broker = Broker::shared();
