@@ -260,11 +260,13 @@ impl Loop<'_> {
     }
 }
 
-/// Test builds only: with `STREAMER_TEST_LATE_WRITER_MS` set, every other micro-batch's
-/// writer starts that late, as a thread the scheduler runs late on a loaded machine does
-/// (its test: `modes::late_batch_writers_keep_first_writes_first`).
+/// Test builds only: with `STREAMER_TEST_LATE_WRITER_MS` set, every other writer (a
+/// micro-batch's, or a partition's batch written behind another) starts that late, as a
+/// thread the scheduler runs late on a loaded machine does (its tests:
+/// `modes::late_batch_writers_keep_first_writes_first`,
+/// `modes::one_partition_writes_behind_in_order`).
 #[cfg(debug_assertions)]
-fn late_writer_for_tests() {
+pub(super) fn late_writer_for_tests() {
     use std::sync::atomic::{AtomicU64, Ordering};
     static STARTED: AtomicU64 = AtomicU64::new(0);
     let ms = std::env::var("STREAMER_TEST_LATE_WRITER_MS")

@@ -4,6 +4,7 @@
 //! loops keep only how a batch is cut.
 
 pub(crate) mod batch;
+mod behind;
 pub(crate) mod budget;
 mod caught_up;
 mod commit;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::behind::Behind;
 use super::{Batcher, CaughtUp, Run};
 use crate::error::{Error, Result};
 use crate::source::{PartitionReader, Polled, Rebalance, Source};
@@ -201,7 +202,7 @@ fn spawn(
 /// `i`th of `n` cuts its first batch at `i/n` of `batch_max_messages`, which puts them out
 /// of step from the start.
 fn work(
-    run: &Run,
+    run: &Arc<Run>,
     source: &Source,
     mut reader: PartitionReader,
     flags: &Flags,
@@ -218,8 +219,11 @@ fn work(
     // how long an idle worker waits for a message before it looks at `stop` again (the end
     // of a run waits for it; a poll of an empty queue costs microseconds)
     let tick = Duration::from_millis(10);
+    // the batch written while the next is read (with a few partitions; see `behind`)
+    let mut behind = Behind::default();
     loop {
         if flags.revoked.load(Ordering::Acquire) {
+            behind.finish_revoked(run, source)?;
             if !batch.is_empty() {
                 log::debug!(
                     "{}: revoked; {} messages not yet written are left to the next owner",
@@ -230,6 +234,9 @@ fn work(
             return Ok(());
         }
         if stop.load(Ordering::Acquire) || run.stopping() {
+            if !behind.settle(run, source, &mut reader, owned)? {
+                return Ok(()); // read past a fence: the next owner reads it again
+            }
             return run.flush(source, &mut [&mut reader], batch.take(), owned);
         }
         let mut timeout = batch.time_left().map_or(tick, |t| t.min(tick));
@@ -245,6 +252,11 @@ fn work(
             }
             Polled::OutOfRange(what) => {
                 done.store(false, Ordering::Release);
+                if !behind.settle(run, source, &mut reader, owned)? {
+                    batch.take(); // read past a fence, and read again from it
+                    share.release();
+                    continue;
+                }
                 run.flush(source, &mut [&mut reader], batch.take(), owned)?;
                 share.release();
                 if !owned.load(Ordering::Acquire) {
@@ -254,16 +266,30 @@ fn work(
                 continue;
             }
             Polled::Unreadable(what) => {
-                run.flush(source, &mut [&mut reader], batch.take(), owned)?;
+                if behind.settle(run, source, &mut reader, owned)? {
+                    run.flush(source, &mut [&mut reader], batch.take(), owned)?;
+                }
                 return Err(super::unreadable(&reader.tp, what));
             }
             Polled::Eof | Polled::Nothing => {}
         }
-        if batch.due() || share.reached(batch.bytes()) || (reader.at_eof && batch.lingered()) {
-            run.flush(source, &mut [&mut reader], batch.take(), owned)?;
-            share.release();
+        if batch.due()
+            || share.reached(batch.bytes() + behind.bytes())
+            || (reader.at_eof && batch.lingered())
+        {
+            behind.write(run, source, &mut reader, owned, batch.take(), &share)?;
+            if behind.idle() {
+                share.release();
+            }
         }
         if reader.at_eof && batch.is_empty() {
+            if !behind.idle() {
+                let committed = behind.settle(run, source, &mut reader, owned)?;
+                share.release();
+                if !committed {
+                    continue; // read again from what PostgreSQL holds
+                }
+            }
             done.store(true, Ordering::Release);
         }
     }
