@@ -118,13 +118,9 @@ impl Behind {
         reader: &mut PartitionReader,
         owned: &AtomicBool,
     ) -> Result<bool> {
-        let Some(w) = self.writing.take() else {
+        let Some(written) = self.join()? else {
             return Ok(true);
         };
-        let written = w
-            .handle
-            .join()
-            .map_err(|_| Error::fatal(format!("the writer of {}", reader.tp), "panicked"))??;
         if !owned.load(Ordering::Acquire) {
             return Ok(true); // abandoned: never seeks nor commits the partition again
         }
@@ -134,13 +130,21 @@ impl Behind {
     /// Wait for the batch in flight of a revoked partition: it commits (or is fenced) as
     /// ours, and the partition is neither read nor seeked again.
     pub(super) fn finish_revoked(&mut self, run: &Run, source: &Source) -> Result<()> {
-        let Some(w) = self.writing.take() else {
-            return Ok(());
-        };
-        let written = w
-            .handle
-            .join()
-            .map_err(|_| Error::fatal("a revoked partition's writer", "panicked"))??;
-        run.settle(source, &mut [], written).map(drop)
+        match self.join()? {
+            Some(written) => run.settle(source, &mut [], written).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// The outcome of the batch in flight, once its write has ended.
+    fn join(&mut self) -> Result<Option<Written>> {
+        match self.writing.take() {
+            Some(w) => w
+                .handle
+                .join()
+                .map_err(|_| Error::fatal("a partition's writer", "panicked"))?
+                .map(Some),
+            None => Ok(None),
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! The rollup folder: a thread beside the loaders that moves the pending rollup counts into
 //! the rollups (`streamer_fold_rollups()` of schema.sql) once per interval and once more when
-//! stopped, on two connections of its own. Promises: a rollup's fold is
-//! one transaction, so every count is in a pending row or in a rollup row, never both or
-//! neither; a failed fold leaves the pending rows to the next one (the reports read both),
-//! so it costs a warning, not data.
+//! stopped, on two connections of its own. Promises: a rollup's fold is one transaction,
+//! so every count is in a pending row or in a rollup row, never both or neither; a failed
+//! fold leaves the pending rows to the next one (the reports read both), so it costs a
+//! warning, not data.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
