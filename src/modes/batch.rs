@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-use super::{unreadable, Batcher, CaughtUp, Run, Written};
+use super::{unreadable, Batcher, CaughtUp, Run, Written, RAMP_START};
 use crate::error::{Error, Result};
 use crate::source::{PartitionReader, Polled, Rebalance, Source};
 use crate::topic_partition::{describe, TopicPartition};
@@ -145,6 +145,9 @@ impl Loop<'_> {
                 self.run.metrics.assigned(&offsets);
                 self.readers.extend(self.source.assign(&offsets)?);
                 self.settled = true;
+                // the pipeline starts again (a backlog is likely after a rebalance)
+                let max = self.run.cfg.pipeline.batch_max_messages;
+                self.batch.ramp_from(max / RAMP_START);
                 return Ok(());
             }
             Rebalance::Revoke(parts) => parts,

@@ -285,10 +285,14 @@ pub(crate) struct Batcher {
     max_bytes: usize,
     max_age: Duration,
     linger: Duration,
-    /// the first batch's message bound, when lower than `max_messages` (see
-    /// [`Batcher::first_cut_at`])
-    first_max: Option<usize>,
+    /// the next batch's message bound while it is lower than `max_messages` (see
+    /// [`Batcher::ramp_from`])
+    ramp: Option<usize>,
 }
+
+/// The first batch a reader cuts after an assignment, as a share of `batch_max_messages`
+/// (see [`Batcher::ramp_from`]).
+pub(crate) const RAMP_START: usize = 4;
 
 impl Batcher {
     pub(crate) fn new(max_messages: usize, max_bytes: usize, max_age: Duration) -> Self {
@@ -300,20 +304,24 @@ impl Batcher {
             max_bytes: max_bytes.max(1),
             max_age,
             linger: Duration::ZERO,
-            first_max: None,
+            ramp: None,
         }
     }
 
-    /// Cut the first batch at `n` messages (at least one, at most the bound); the ones
-    /// after at the bound.
-    pub(crate) fn first_cut_at(mut self, n: usize) -> Self {
-        self.first_max = Some(n.clamp(1, self.max_messages));
-        self
+    /// Cut the next batch at `n` messages (at least one), each one after at twice the
+    /// one before, up to the bound. A pipeline starts empty: PostgreSQL waits while its
+    /// first batch is read and transformed, and the loaders wait for PostgreSQL at the
+    /// end. Small batches first get PostgreSQL working sooner; doubling, each batch is
+    /// read and transformed while the one before, half its size, is written. After an
+    /// assignment of a backlog, the first batch of 10,000 committed 230 ms after the
+    /// assignment, and one of 2,500 after 120 ms (see docs/performance.md).
+    pub(crate) fn ramp_from(&mut self, n: usize) {
+        self.ramp = (n < self.max_messages).then_some(n.max(1));
     }
 
     /// The message bound of the batch being read.
     fn bound(&self) -> usize {
-        self.first_max.unwrap_or(self.max_messages)
+        self.ramp.unwrap_or(self.max_messages)
     }
 
     /// At a partition's end, wait up to `linger` for more messages (see [`Batcher::lingered`]).
@@ -371,7 +379,9 @@ impl Batcher {
     pub(crate) fn take(&mut self) -> Vec<Msg> {
         self.bytes = 0;
         self.first_at = None;
-        self.first_max = None;
+        if let Some(r) = self.ramp {
+            self.ramp_from(r.saturating_mul(2));
+        }
         std::mem::take(&mut self.msgs)
     }
 
@@ -420,27 +430,32 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_the_first_batch_is_cut_at_its_own_bound() {
-        let mut b = Batcher::new(4, usize::MAX, Duration::from_secs(60)).first_cut_at(2);
-        b.push(msg(0));
-        assert!(!b.full());
-        assert_eq!(b.room(), 1);
-        b.push(msg(1));
-        assert!(b.full() && b.due());
-        assert_eq!(b.take().len(), 2);
-        for o in 2..5 {
+    /// The messages a batcher takes per batch from a backlog of `n`.
+    fn cuts(b: &mut Batcher, n: i64) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        for o in 0..n {
             b.push(msg(o));
+            if b.full() {
+                assert!(b.due());
+                sizes.push(b.take().len());
+            }
         }
-        assert!(!b.full(), "the second batch is cut at the bound, 4");
-        b.push(msg(5));
-        assert!(b.full());
-        // a first bound past the bound (or zero) is the bound (or one message)
-        assert!(!Batcher::new(3, usize::MAX, Duration::ZERO)
-            .first_cut_at(10)
-            .full());
-        let mut one = Batcher::new(3, usize::MAX, Duration::from_secs(60)).first_cut_at(0);
-        one.push(msg(0));
-        assert!(one.full());
+        sizes
+    }
+
+    #[test]
+    fn a_ramp_doubles_each_batch_up_to_the_bound() {
+        let mut b = Batcher::new(10, usize::MAX, Duration::from_secs(60));
+        b.ramp_from(2);
+        assert_eq!(b.room(), 2);
+        assert_eq!(cuts(&mut b, 30), [2, 4, 8, 10], "and 6 left in the batch");
+        // a ramp again (a new assignment) starts over; one from zero starts at one message
+        b.take();
+        b.ramp_from(0);
+        assert_eq!(cuts(&mut b, 17), [1, 2, 4, 8]);
+        // a ramp from the bound or past it is no ramp
+        let mut flat = Batcher::new(3, usize::MAX, Duration::from_secs(60));
+        flat.ramp_from(7);
+        assert_eq!(cuts(&mut flat, 9), [3, 3, 3]);
     }
 }

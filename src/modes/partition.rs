@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::behind::Behind;
-use super::{Batcher, CaughtUp, Run};
+use super::{Batcher, CaughtUp, Run, RAMP_START};
 use crate::error::{Error, Result};
 use crate::source::{PartitionReader, Polled, Rebalance, Source};
 use crate::topic_partition::{describe, TopicPartition};
@@ -199,8 +199,8 @@ fn spawn(
 ///
 /// Partitions assigned together with a backlog would read, transform and write their
 /// first batches in step, PostgreSQL waiting while they all read and transform: the
-/// `i`th of `n` cuts its first batch at `i/n` of `batch_max_messages`, which puts them out
-/// of step from the start.
+/// `i`th of `n` ramps up from `i/n` of the first batch's bound ([`RAMP_START`]), which
+/// puts them out of step from the start.
 fn work(
     run: &Arc<Run>,
     source: &Source,
@@ -211,8 +211,8 @@ fn work(
     let (stop, owned, done) = (&flags.stop, &flags.owned, &flags.done);
     let p = &run.cfg.pipeline;
     let mut batch = Batcher::new(p.batch_max_messages, p.batch_max_bytes, p.batch_max_latency)
-        .lingering(p.batch_linger)
-        .first_cut_at(p.batch_max_messages.saturating_mul(i) / n.max(1));
+        .lingering(p.batch_linger);
+    batch.ramp_from(p.batch_max_messages.saturating_mul(i) / n.max(1) / RAMP_START);
     // this partition's part of `buffer_max_bytes`, held from a batch's first message until
     // it is written
     let mut share = run.budget.share();
