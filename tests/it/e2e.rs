@@ -51,6 +51,77 @@ fn the_loaders_counts_and_the_triggers_counts_add_up() {
     harness::check::assert_rollups(&db);
 }
 
+/// schema.sql's layout: `fact_sales` partitioned by range of `sales_key` into the one
+/// partition `fact_sales_rows` (every key), which the loaders COPY into; a hand-written
+/// write through `fact_sales` is still counted by its triggers (above).
+#[test]
+fn the_facts_are_stored_in_the_one_partition_of_fact_sales() {
+    let broker = Broker::shared();
+    let db = TestDb::create();
+    let dir = TempDir::new("e2e-layout");
+    let topic = harness::unique_name("product_view");
+    broker.create_topic(&topic, 3);
+    let ds = data_set(900, 90, 3, 13);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let cfg = cfg_path(&dir, broker, &db, &topic, PIPELINE_SMALL_BATCHES);
+    warmup_and_drain(dir.path(), &cfg, &[]);
+    assert_tables(&db, &ds, &ends, &topic);
+    harness::check::assert_rollups_folded(&db);
+    let mut c = db.client();
+    let row = c
+        .query_one(
+            "SELECT p.relkind::text, c.relname::text, pg_get_expr(c.relpartbound, c.oid), \
+                    (SELECT count(*) FROM ONLY fact_sales_rows) \
+             FROM pg_class p JOIN pg_inherits i ON i.inhparent = p.oid \
+             JOIN pg_class c ON c.oid = i.inhrelid WHERE p.oid = 'fact_sales'::regclass",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "p", "fact_sales is partitioned");
+    assert_eq!(row.get::<_, String>(1), "fact_sales_rows");
+    assert_eq!(
+        row.get::<_, String>(2),
+        "FOR VALUES FROM (MINVALUE) TO (MAXVALUE)"
+    );
+    assert_eq!(row.get::<_, i64>(3), ds.facts.len() as i64);
+}
+
+/// A `fact_sales` made before schema.sql partitioned it (a plain table with its primary key
+/// and the rollup triggers) is loaded as it is: exact tables, every rollup count once (the
+/// loaders count their rows, its insert trigger skips them).
+#[test]
+fn a_plain_fact_sales_from_before_loads_exactly() {
+    let broker = Broker::shared();
+    let db = TestDb::create();
+    let dir = TempDir::new("e2e-plain-facts");
+    let topic = harness::unique_name("product_view");
+    broker.create_topic(&topic, 3);
+    let ds = data_set(900, 90, 3, 14);
+    let ends = produced_ends(&broker.produce(&topic, &ds.messages));
+    let cfg = cfg_path(&dir, broker, &db, &topic, PIPELINE_SMALL_BATCHES);
+    harness::check::warmup(dir.path(), &cfg, &[]);
+    db.client()
+        .batch_execute(
+            "ALTER TABLE fact_sales RENAME TO fact_sales_partitioned;
+             CREATE TABLE fact_sales (LIKE fact_sales_partitioned INCLUDING ALL);
+             DROP TABLE fact_sales_partitioned;",
+        )
+        .unwrap();
+    warmup_and_drain(dir.path(), &cfg, &[]);
+    let row = db
+        .client()
+        .query_one(
+            "SELECT relkind::text, to_regclass('fact_sales_rows') IS NULL \
+             FROM pg_class WHERE oid = 'fact_sales'::regclass",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "r", "warmup kept the plain table");
+    assert!(row.get::<_, bool>(1), "and made no partition");
+    assert_tables(&db, &ds, &ends, &topic);
+    harness::check::assert_rollups_folded(&db);
+}
+
 /// A database warmed up by an earlier streamer, whose schema has no
 /// `streamer_fold_rollup()` (a binary upgraded under `streamer run`, which does not warm
 /// up): the folder folds as that version did, and the rollups hold every count.
