@@ -57,13 +57,6 @@ CREATE TABLE IF NOT EXISTS dim_user_agent (
 -- Keys reference the dimensions; every non-NULL key exists there at every commit
 -- (the writer guarantees it inside each transaction; no FK constraint, as usual in a
 -- warehouse, so loads stay fast).
--- Partitioned by range of sales_key into one partition, fact_sales_rows, which holds every
--- key (MINVALUE to MAXVALUE): readers and hand-written writes use fact_sales, whose rollup
--- triggers (below) count what such writes change; streamer's loaders COPY into
--- fact_sales_rows, which has no trigger, and count their own rows. A trigger's transition
--- table is filled for every row inserted into its table, whatever the trigger then does:
--- that cost PostgreSQL 8% of a COPY's CPU. A fact_sales made before (a plain table) is
--- kept as it is and loaded as it is.
 CREATE TABLE IF NOT EXISTS fact_sales (
     sales_key            text PRIMARY KEY,
     event_id             text NOT NULL,
@@ -89,17 +82,7 @@ CREATE TABLE IF NOT EXISTS fact_sales (
     utm_medium           text,
     collection           text,
     "option"             text
-) PARTITION BY RANGE (sales_key);
-
-DO $$
-BEGIN
-    IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('fact_sales')) = 'p'
-       AND NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = 'fact_sales'::regclass) THEN
-        CREATE TABLE fact_sales_rows PARTITION OF fact_sales
-            FOR VALUES FROM (MINVALUE) TO (MAXVALUE);
-    END IF;
-END
-$$;
+);
 
 -- Where each (consumer group, topic, partition) resumes: committed with the rows it covers.
 CREATE TABLE IF NOT EXISTS stream_offsets (
@@ -803,10 +786,7 @@ BEGIN
     TRUNCATE rollup_product_hour, rollup_product_hour_pending, rollup_store_country_day,
              rollup_store_country_day_pending, rollup_referrer_day, rollup_referrer_day_pending,
              rollup_browser_hour, rollup_browser_hour_pending;
-    -- (the largest of its partitions' sizes, each scanned by the same TID ranges; a plain
-    -- fact_sales is its own partition tree)
-    SELECT max(pg_relation_size(relid)) / current_setting('block_size')::bigint INTO blocks
-    FROM pg_partition_tree('fact_sales');
+    blocks := pg_relation_size('fact_sales') / current_setting('block_size')::bigint;
     WHILE first < blocks LOOP
         FOR q IN SELECT streamer_rollup_statements(format(
                 '(SELECT * FROM fact_sales WHERE ctid >= ''(%s,0)''::tid AND ctid < ''(%s,0)''::tid) AS f',

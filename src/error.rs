@@ -147,17 +147,15 @@ fn client_error_may_pass(err: &postgres::Error) -> bool {
     )
 }
 
-/// Whether a unique violation is of the fact key: `fact_sales_pkey` (`fact_sales_rows_pkey`
-/// in schema.sql's partition), or a unique key on `sales_key` that another tool created
-/// under its own name (warmup checks that one exists).
+/// Whether a unique violation is of the fact key: `fact_sales_pkey`, or a unique key on
+/// `sales_key` that another tool created under its own name (warmup checks that one
+/// exists).
 fn is_fact_key(db: &postgres::error::DbError) -> bool {
-    matches!(
-        db.constraint(),
-        Some("fact_sales_pkey" | "fact_sales_rows_pkey")
-    ) || (matches!(db.table(), Some("fact_sales" | "fact_sales_rows"))
-        && db
-            .detail()
-            .is_some_and(|d| d.starts_with("Key (sales_key)=")))
+    db.constraint() == Some("fact_sales_pkey")
+        || (db.table() == Some("fact_sales")
+            && db
+                .detail()
+                .is_some_and(|d| d.starts_with("Key (sales_key)=")))
 }
 
 /// Whether a SQLSTATE names a failure that may pass: connection trouble, insufficient

@@ -1,5 +1,5 @@
-//! Binary COPY of fact rows and dead letters. Facts go, in key order, straight into `fact_sales`
-//! (its partition `fact_sales_rows` when schema.sql made it, [`FactTable`]) under a savepoint, minus the keys found there already (looked up only for keys this process may
+//! Binary COPY of fact rows and dead letters. Facts go, in key order, straight into `fact_sales` under a
+//! savepoint, minus the keys found there already (looked up only for keys this process may
 //! have committed, [`RecentKeys`], or another process of the group, [`SharedKeys`]); when a
 //! key is there anyway (committed before a restart or by another process), the batch looks
 //! its keys up and COPYs again, then falls back to a staging table and
@@ -136,49 +136,6 @@ pub(crate) fn check_copied_columns(client: &mut impl postgres::GenericClient) ->
     Ok(())
 }
 
-/// Where the loaders write facts. schema.sql makes `fact_sales` a table partitioned by range
-/// of `sales_key` with one partition, `fact_sales_rows`, from MINVALUE to MAXVALUE: the
-/// loaders write that partition, which has no trigger, so PostgreSQL does not fill the rollup
-/// trigger's transition table with every row they insert (8% of a COPY's CPU; they count
-/// their own rows, `rollup.rs`). Any other `fact_sales` (a plain table made before, or one
-/// partitioned otherwise) is written as it is, through its triggers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum FactTable {
-    FactSales,
-    Rows,
-}
-
-impl FactTable {
-    /// The table's name in SQL.
-    fn name(self) -> &'static str {
-        match self {
-            FactTable::FactSales => "fact_sales",
-            FactTable::Rows => "fact_sales_rows",
-        }
-    }
-
-    /// Which one this database has (read once per run: a change of the layout while
-    /// loaders run is not one schema.sql makes).
-    pub(super) fn of(client: &mut impl postgres::GenericClient) -> Result<FactTable> {
-        let rows = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-                 WHERE i.inhparent = to_regclass('fact_sales') \
-                   AND c.oid = to_regclass('fact_sales_rows') AND c.relkind = 'r' \
-                   AND pg_get_expr(c.relpartbound, c.oid) \
-                       = 'FOR VALUES FROM (MINVALUE) TO (MAXVALUE)')",
-                &[],
-            )
-            .map_err(|e| Error::from_pg("reading the partitions of fact_sales", e))?;
-        let partition: bool = column(&rows, 0, "pg_inherits", "exists")?;
-        Ok(if partition {
-            FactTable::Rows
-        } else {
-            FactTable::FactSales
-        })
-    }
-}
-
 /// Bytes gathered before they are sent as one CopyData message.
 const CHUNK: usize = 256 * 1024;
 
@@ -296,19 +253,12 @@ fn ensure_temp_table(tx: &mut Transaction<'_>, name: &str, definition: &str) -> 
 const LOOKUP_ROUNDS: usize = 2;
 
 /// The keys of `keys` that fact_sales holds (as this statement sees it).
-fn stored_keys(
-    tx: &mut Transaction<'_>,
-    table: FactTable,
-    keys: &[&str],
-) -> Result<HashSet<String>> {
+fn stored_keys(tx: &mut Transaction<'_>, keys: &[&str]) -> Result<HashSet<String>> {
     if keys.is_empty() {
         return Ok(HashSet::new());
     }
     tx.query_typed(
-        match table {
-            FactTable::FactSales => "SELECT sales_key FROM fact_sales WHERE sales_key = ANY($1)",
-            FactTable::Rows => "SELECT sales_key FROM fact_sales_rows WHERE sales_key = ANY($1)",
-        },
+        "SELECT sales_key FROM fact_sales WHERE sales_key = ANY($1)",
         &[(&keys, Type::TEXT_ARRAY)],
     )
     .map_err(|e| Error::from_pg("looking up stored fact_sales keys", e))?
@@ -328,14 +278,13 @@ fn is_unique_violation(e: &postgres::Error) -> bool {
 /// the other instead of both deadlocking.
 pub(super) fn write_facts<'a, T: Send>(
     tx: &mut Transaction<'_>,
-    table: FactTable,
     facts: &'a [Fact],
     known: (&RecentKeys, &SharedKeys),
     held: &super::in_flight::Held,
     alongside: impl FnOnce(&[&'a Fact]) -> T + Send,
 ) -> Result<(Vec<&'a Fact>, bool, Option<T>)> {
     let (recent, shared) = known;
-    let written = write_new(tx, table, facts, known, held, alongside)?;
+    let written = write_new(tx, facts, known, held, alongside)?;
     if recent.others_writing() {
         shared.publish(tx, &written.0)?;
     }
@@ -345,7 +294,6 @@ pub(super) fn write_facts<'a, T: Send>(
 /// [`write_facts`] but the publishing of the keys written.
 fn write_new<'a, T: Send>(
     tx: &mut Transaction<'_>,
-    table: FactTable,
     facts: &'a [Fact],
     (recent, shared): (&RecentKeys, &SharedKeys),
     held: &super::in_flight::Held,
@@ -375,7 +323,7 @@ fn write_new<'a, T: Send>(
     } else {
         facts.iter().map(|f| f.sales_key()).collect()
     };
-    let stored = stored_keys(tx, table, &maybe)?;
+    let stored = stored_keys(tx, &maybe)?;
     let mut fresh: Vec<&Fact> = facts
         .iter()
         .copied()
@@ -389,7 +337,7 @@ fn write_new<'a, T: Send>(
         let fresh = &fresh;
         let side = s.spawn(move || alongside(fresh));
         (
-            copy_facts(tx, table.name(), fresh.iter().copied()),
+            copy_facts(tx, "fact_sales", fresh.iter().copied()),
             side.join(),
         )
     });
@@ -412,9 +360,9 @@ fn write_new<'a, T: Send>(
     recent.others_stored();
     for _ in 0..LOOKUP_ROUNDS {
         let keys: Vec<&str> = fresh.iter().map(|f| f.sales_key()).collect();
-        let stored = stored_keys(tx, table, &keys)?;
+        let stored = stored_keys(tx, &keys)?;
         fresh.retain(|f| !stored.contains(f.sales_key()));
-        match copy_facts(tx, table.name(), fresh.iter().copied()) {
+        match copy_facts(tx, "fact_sales", fresh.iter().copied()) {
             Ok(()) => {
                 tx.batch_execute("RELEASE SAVEPOINT facts_direct")
                     .map_err(|e| Error::from_pg(ctx, e))?;
@@ -442,10 +390,9 @@ fn write_new<'a, T: Send>(
     let inserted: HashSet<String> = tx
         .query(
             &format!(
-                "INSERT INTO {table} ({cols}) SELECT {cols} \
+                "INSERT INTO fact_sales ({cols}) SELECT {cols} \
                  FROM stage_fact_sales ORDER BY sales_key \
                  ON CONFLICT (sales_key) DO NOTHING RETURNING sales_key",
-                table = table.name(),
                 cols = fact_columns()
             ),
             &[],
@@ -532,7 +479,7 @@ mod tests {
             .find("CREATE TABLE IF NOT EXISTS fact_sales (")
             .expect("fact_sales in schema.sql");
         let body = &schema[start..];
-        let body = &body[body.find('(').unwrap_or(0) + 1..body.find("\n)").unwrap_or(0)];
+        let body = &body[body.find('(').unwrap_or(0) + 1..body.find("\n);").unwrap_or(0)];
         body.lines()
             .map(|l| l.trim().trim_end_matches(','))
             .filter(|l| !l.is_empty() && !l.starts_with("--"))

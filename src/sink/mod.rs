@@ -14,7 +14,7 @@ mod rollup;
 mod shared;
 pub mod tls;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::enrich::Enricher;
@@ -72,8 +72,6 @@ pub struct Sink {
     shared: shared::SharedKeys,
     /// keys of the batches being written now, see [`in_flight`]
     in_flight: Arc<InFlight>,
-    /// where facts are copied, read by the first batch (see [`copy::FactTable`])
-    fact_table: OnceLock<copy::FactTable>,
     retry_budget: Duration,
     metrics: Arc<Metrics>,
 }
@@ -94,7 +92,6 @@ impl Sink {
             caches: DimCaches::new(200_000),
             recent: RecentKeys::new(RECENT_KEYS),
             in_flight: Arc::new(InFlight::default()),
-            fact_table: OnceLock::new(),
             retry_budget,
             metrics,
         }
@@ -411,16 +408,8 @@ impl Sink {
         facts: &'f [Fact],
         held: &in_flight::Held,
     ) -> Result<Copied<'f>> {
-        let table = match self.fact_table.get() {
-            Some(table) => *table,
-            None => {
-                let table = copy::FactTable::of(tx)?;
-                *self.fact_table.get_or_init(|| table)
-            }
-        };
         let (inserted, staged, pending) = copy::write_facts(
             tx,
-            table,
             facts,
             (&self.recent, &self.shared),
             held,

@@ -231,9 +231,8 @@ fn refused_in_mode(mode: &str) {
         ),
         (
             r#""utm_source":"evil""#.to_owned(),
-            // (the loaders write fact_sales' one partition, where PostgreSQL checks it)
-            "rejected_by_postgres: writing fact_sales: new row for relation \
-             \"fact_sales_rows\" violates check constraint \"no_evil_source\" (SQLSTATE 23514"
+            "rejected_by_postgres: writing fact_sales: new row for relation \"fact_sales\" \
+             violates check constraint \"no_evil_source\" (SQLSTATE 23514"
                 .to_owned(),
         ),
         (
